@@ -1,0 +1,161 @@
+"""JWT verification, token extraction and Origin checks (sans-IO: headers in, claims out)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+
+from broker.topics import is_segment
+from parley.config import Settings
+
+SERVICE_ROLE = "service"
+ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+
+
+class AuthError(Exception):
+    """The credentials are refused; ``reason`` goes into the 1008 close or the 401 body."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    sub: str
+    org: str
+    exp: float
+    roles: tuple[str, ...] = ()
+
+    @property
+    def is_service(self) -> bool:
+        return SERVICE_ROLE in self.roles
+
+
+class TokenVerifier:
+    """Verifies HS256 tokens with the shared secret, and RS256/ES256 with a public key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.jwt_secret
+        self._public_key = settings.jwt_public_key
+        if not self._secret and not self._public_key:
+            raise ValueError("a JWT secret or public key is required")
+
+    def verify(self, token: str, *, now: float | None = None) -> Claims:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise AuthError("malformed token") from None
+        alg = header.get("alg")
+        if alg == "HS256" and self._secret:
+            key: str = self._secret
+        elif alg in ASYMMETRIC_ALGORITHMS and self._public_key:
+            key = self._public_key
+        else:
+            raise AuthError(f"token algorithm not accepted: {alg}")
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                options={"require": ["sub", "org", "exp"], "verify_exp": False},
+            )
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthError(f"token lacks claim: {exc.claim}") from None
+        except jwt.InvalidSignatureError:
+            raise AuthError("bad token signature") from None
+        except jwt.InvalidTokenError:
+            raise AuthError("malformed token") from None
+        return claims_from_payload(payload, now=time.time() if now is None else now)
+
+
+def claims_from_payload(payload: Mapping[str, object], *, now: float) -> Claims:
+    sub, org, exp, roles = (payload.get(k) for k in ("sub", "org", "exp", "roles"))
+    if not isinstance(sub, str) or not sub:
+        raise AuthError("token claim sub must be a non-empty string")
+    if not isinstance(org, str) or not is_segment(org):
+        raise AuthError("token claim org must be a topic segment [A-Za-z0-9_-]+")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise AuthError("token claim exp must be a number")
+    if exp <= now:
+        raise AuthError("token expired")
+    if roles is None:
+        roles = []
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise AuthError("token claim roles must be a list of strings")
+    return Claims(sub=sub, org=org, exp=float(exp), roles=tuple(roles))
+
+
+def issue_token(
+    secret: str,
+    *,
+    sub: str,
+    org: str,
+    ttl: float,
+    roles: Iterable[str] = (),
+    now: float | None = None,
+) -> str:
+    """Sign an HS256 token (``parley token`` and tests)."""
+    now = time.time() if now is None else now
+    payload: dict[str, object] = {"sub": sub, "org": org, "iat": int(now), "exp": int(now + ttl)}
+    roles = list(roles)
+    if roles:
+        payload["roles"] = roles
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def extract_token(headers: Iterable[tuple[str, str]], target: str) -> str | None:
+    """Bearer header, else ``parley_token`` cookie, else ``access_token`` query parameter."""
+    cookie_header = None
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "authorization":
+            scheme, _, cred = value.partition(" ")
+            if scheme.lower() == "bearer" and cred.strip():
+                return cred.strip()
+        elif lname == "cookie":
+            cookie_header = value
+    if cookie_header:
+        try:
+            jar = SimpleCookie(cookie_header)
+        except CookieError:
+            jar = SimpleCookie()
+        morsel = jar.get("parley_token")
+        if morsel is not None and morsel.value:
+            return morsel.value
+    query = parse_qs(urlsplit(target).query)
+    values = query.get("access_token")
+    if values and values[0]:
+        return values[0]
+    return None
+
+
+def redact_target(target: str) -> str:
+    """The request target with ``access_token`` hidden, for logs."""
+    parts = urlsplit(target)
+    if "access_token" not in parts.query:
+        return target
+    q = "&".join(
+        "access_token=REDACTED" if p.startswith("access_token=") else p
+        for p in parts.query.split("&")
+    )
+    return parts._replace(query=q).geturl()
+
+
+def origin_allowed(origin: str | None, allowed: tuple[str, ...], host: str | None) -> bool:
+    """No Origin (a non-browser client) is allowed. ``*`` allows any. Otherwise the origin
+    must be listed exactly, or -- with nothing configured -- be the server's own host."""
+    if origin is None:
+        return True
+    if "*" in allowed:
+        return True
+    if allowed:
+        return origin.rstrip("/") in {a.rstrip("/") for a in allowed}
+    if host is None:
+        return False
+    return urlsplit(origin).netloc == host

@@ -1,0 +1,28 @@
+"""Errors that say whose fault they are.
+
+:class:`ClientError` is the peer's fault: it carries the :class:`ErrorCode` to reply with
+(WebSocket error reply, or a REST 4xx via ``api.errors``). Anything else that escapes a
+handler is our bug: the connection closes with 1011, the REST layer answers 500.
+"""
+
+from __future__ import annotations
+
+from broker.codes import CloseCode, ErrorCode
+
+
+class ClientError(Exception):
+    """The client sent something we refuse; reply with ``code`` and keep the connection."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CloseConnection(Exception):
+    """The connection must close with ``code`` (and ``reason``)."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(f"{int(code)} {reason}")
+        self.code = code
+        self.reason = reason

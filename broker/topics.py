@@ -1,0 +1,82 @@
+"""Topic grammar and tenancy (sans-IO).
+
+A topic is 2 to 16 dot-separated segments of ``[A-Za-z0-9_-]+``. The first segment is the
+namespace; under ``events`` the second segment is the org (tenant):
+``events.{org}.{source}.{resource}.{event}.{resourceId}``. In patterns ``*`` matches exactly
+one segment and ``>`` (last segment only) matches one or more trailing segments.
+"""
+
+from __future__ import annotations
+
+import re
+
+from broker.codes import ErrorCode
+from broker.errors import ClientError
+
+SINGLE = "*"
+MULTI = ">"
+MIN_SEGMENTS = 2
+MAX_SEGMENTS = 16
+MAX_TOPIC_LENGTH = 512
+NAMESPACE = "events"
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def is_segment(s: str) -> bool:
+    return _SEGMENT.fullmatch(s) is not None
+
+
+def _split(text: object, what: str) -> list[str]:
+    if not isinstance(text, str) or not text:
+        raise ClientError(ErrorCode.INVALID_TOPIC, f"{what} must be a non-empty string")
+    if len(text) > MAX_TOPIC_LENGTH:
+        raise ClientError(ErrorCode.INVALID_TOPIC, f"{what} longer than {MAX_TOPIC_LENGTH}")
+    parts = text.split(".")
+    if not MIN_SEGMENTS <= len(parts) <= MAX_SEGMENTS:
+        raise ClientError(
+            ErrorCode.INVALID_TOPIC,
+            f"{what} must have {MIN_SEGMENTS} to {MAX_SEGMENTS} segments",
+        )
+    return parts
+
+
+def parse_topic(topic: object) -> list[str]:
+    """Validate a concrete topic (no wildcards); return its segments."""
+    parts = _split(topic, "topic")
+    for p in parts:
+        if not is_segment(p):
+            raise ClientError(ErrorCode.INVALID_TOPIC, f"bad topic segment {p!r}")
+    return parts
+
+
+def parse_pattern(pattern: object) -> list[str]:
+    """Validate a subscription pattern; return its segments."""
+    parts = _split(pattern, "pattern")
+    last = len(parts) - 1
+    for i, p in enumerate(parts):
+        if p == SINGLE or (p == MULTI and i == last):
+            continue
+        if p == MULTI:
+            raise ClientError(ErrorCode.INVALID_TOPIC, "'>' may only be the last segment")
+        if not is_segment(p):
+            raise ClientError(ErrorCode.INVALID_TOPIC, f"bad pattern segment {p!r}")
+    return parts
+
+
+def check_org(parts: list[str], org: str) -> None:
+    """Refuse topics/patterns outside the org: namespace ``events`` and org segment literal."""
+    if parts[0] != NAMESPACE:
+        raise ClientError(ErrorCode.FORBIDDEN, f"topics must start with '{NAMESPACE}.{org}.'")
+    if parts[1] != org:
+        raise ClientError(ErrorCode.FORBIDDEN, f"topic outside your org {org!r}")
+
+
+def matches(pattern: list[str], topic: list[str]) -> bool:
+    """Reference matcher (used by tests and for filtering replays)."""
+    for i, p in enumerate(pattern):
+        if p == MULTI:
+            return len(topic) > i
+        if i >= len(topic) or (p != SINGLE and p != topic[i]):
+            return False
+    return len(pattern) == len(topic)
