@@ -25,8 +25,7 @@ class CloseCode(IntEnum):
     SLOW_CONSUMER = 4000
     PONG_TIMEOUT = 4001
     TOKEN_EXPIRED = 4002  # refresh the token, then reconnect
-    SERVER_OVERLOAD = 4003
-    RATE_LIMITED = 4004  # kept exceeding the publish rate after warnings
+    SERVER_OVERLOAD = 4003  # the server is at its connection limit
 
     # 4500-4999: terminal (do not reconnect as-is)
     CONNECTION_LIMIT = 4500  # too many connections for this user

@@ -11,6 +11,8 @@ class Limits:
     max_frame_bytes: int = 64 * 1024
     #: Subscriptions one connection may hold. More -> error ``too_many_subscriptions``.
     max_subscriptions: int = 1000
+    #: Connections the whole server accepts. More -> close 4003.
+    max_connections: int = 100_000
     #: Concurrent connections of one user (``sub`` within ``org``). More -> close 4500.
     max_connections_per_user: int = 32
     #: Publishes per second per connection (token bucket, burst below). Over -> ``rate_limited``.
@@ -31,6 +33,7 @@ class Limits:
         return {
             "max_frame_bytes": self.max_frame_bytes,
             "max_subscriptions": self.max_subscriptions,
+            "max_connections": self.max_connections,
             "max_connections_per_user": self.max_connections_per_user,
             "publish_rate": self.publish_rate,
             "publish_burst": self.publish_burst,

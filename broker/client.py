@@ -1,0 +1,82 @@
+"""One connection as the hub sees it (sans-IO): identity, subscriptions, where frames go."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from broker.auth import Claims
+from broker.outbox import Outbox
+
+
+@dataclass(slots=True, eq=False)
+class UserState:
+    """Shared by every connection of one user: the channels they belong to.
+
+    While ``pending`` is a list the channel set is being loaded from the store and
+    membership changes are recorded there, to be replayed over the loaded snapshot."""
+
+    org: str
+    user_id: str
+    channels: set[str] = field(default_factory=set)
+    pending: list[tuple[str, bool]] | None = None
+    clients: int = 0
+
+    def apply(self, channel_id: str, member: bool) -> None:
+        if self.pending is not None:
+            self.pending.append((channel_id, member))
+        if member:
+            self.channels.add(channel_id)
+        else:
+            self.channels.discard(channel_id)
+
+    def loaded(self, snapshot: set[str]) -> None:
+        pending, self.pending = self.pending or [], None
+        self.channels = set(snapshot)
+        for channel_id, member in pending:
+            self.apply(channel_id, member)
+
+
+class Client:
+    """Frames are queued with :meth:`send`, which never awaits. An overflowing outbox
+    calls ``on_overflow`` (the connection then closes as a slow consumer)."""
+
+    __slots__ = ("claims", "on_overflow", "outbox", "patterns", "recovering", "session_id", "user")
+
+    def __init__(
+        self,
+        session_id: str,
+        claims: Claims,
+        outbox: Outbox,
+        on_overflow: Callable[[], None],
+    ) -> None:
+        self.session_id = session_id
+        self.claims = claims
+        self.outbox = outbox
+        self.on_overflow = on_overflow
+        self.patterns: dict[str, list[str]] = {}
+        self.user: UserState | None = None
+        #: channel id -> live (seq, frame) held back while that channel is being recovered.
+        self.recovering: dict[str, list[tuple[int, bytes]]] | None = None
+
+    def send(self, frame: bytes) -> None:
+        if not self.outbox.put(frame) and not self.outbox.closed:
+            self.on_overflow()
+
+    def member_of(self, channel_id: str) -> bool:
+        user = self.user
+        return user is not None and channel_id in user.channels
+
+    def hold_back(self, channel_id: str, seq: int, frame: bytes) -> bool:
+        """Buffer a live channel event during that channel's recovery."""
+        rec = self.recovering
+        if rec is None:
+            return False
+        buf = rec.get(channel_id)
+        if buf is None:
+            return False
+        if len(buf) >= self.outbox.max_frames:
+            self.on_overflow()
+        else:
+            buf.append((seq, frame))
+        return True

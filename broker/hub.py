@@ -1,0 +1,170 @@
+"""The hub: local subscriptions and synchronous fan-out (STYLE 5, 10).
+
+Publishing serializes an event once, builds its frame once and queues the same bytes on
+every matching connection with a non-blocking put. Channel events (topic
+``events.{org}.conversations.conversation.{event}.{channel_id}``) reach only connections
+whose user is a member of the channel; membership changes flowing through the log keep
+that filter current, so removal stops delivery at once and being added starts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from broker.client import Client, UserState
+from broker.frames import text_frame
+from broker.timestamps import rfc3339, utc_now
+from broker.trie import TopicTrie
+from store.models import ChannelEvent, EventName
+
+CONVERSATION_SOURCE = "conversations"
+
+
+def channel_topic(org: str, event: str, channel_id: str) -> str:
+    return f"events.{org}.{CONVERSATION_SOURCE}.conversation.{event}.{channel_id}"
+
+
+def channel_event_frame(ev: ChannelEvent) -> bytes:
+    return text_frame(
+        orjson.dumps(
+            {
+                "type": "event",
+                "topic": ev.topic,
+                "channel": ev.channel_id,
+                "seq": ev.seq,
+                "event": ev.event,
+                "data": ev.data,
+                "ts": rfc3339(ev.ts),
+            }
+        )
+    )
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._trie: TopicTrie[Client] = TopicTrie()
+        self._users: dict[tuple[str, str], UserState] = {}
+        self.published = 0
+        self.delivered = 0
+
+    # -- connections ----------------------------------------------------------
+    def attach(self, client: Client, *, loading: bool) -> UserState:
+        """Register a connection's user. With ``loading`` the user's channel set is about
+        to be loaded: call :meth:`UserState.loaded` with the snapshot."""
+        key = (client.claims.org, client.claims.sub)
+        user = self._users.get(key)
+        if user is None:
+            user = self._users[key] = UserState(client.claims.org, client.claims.sub)
+            if loading:
+                user.pending = []
+        user.clients += 1
+        client.user = user
+        return user
+
+    def detach(self, client: Client) -> None:
+        for parts in client.patterns.values():
+            self._trie.remove(parts, client)
+        client.patterns.clear()
+        user = client.user
+        if user is not None:
+            client.user = None
+            user.clients -= 1
+            if user.clients == 0:
+                self._users.pop((user.org, user.user_id), None)
+
+    def connections_of(self, org: str, user_id: str) -> int:
+        user = self._users.get((org, user_id))
+        return 0 if user is None else user.clients
+
+    # -- subscriptions --------------------------------------------------------
+    def subscribe(self, client: Client, pattern: str, parts: list[str]) -> bool:
+        if pattern in client.patterns:
+            return False
+        client.patterns[pattern] = parts
+        self._trie.insert(parts, client)
+        return True
+
+    def unsubscribe(self, client: Client, pattern: str) -> bool:
+        parts = client.patterns.pop(pattern, None)
+        if parts is None:
+            return False
+        self._trie.remove(parts, client)
+        return True
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._trie)
+
+    # -- publishing (EventSink) -------------------------------------------------
+    def publish(self, topic: str, data: Any, *, ts: datetime | None = None) -> int:
+        self.published += 1
+        subs = self._trie.match(topic)
+        if not subs:
+            return 0
+        frame = text_frame(
+            orjson.dumps(
+                {"type": "event", "topic": topic, "data": data, "ts": rfc3339(ts or utc_now())}
+            )
+        )
+        n = 0
+        for client in subs:
+            client.send(frame)
+            n += 1
+        self.delivered += n
+        return n
+
+    def publish_channel_events(self, events: Sequence[ChannelEvent]) -> None:
+        for ev in events:
+            self._publish_channel_event(ev)
+
+    def _publish_channel_event(self, ev: ChannelEvent) -> None:
+        self.published += 1
+        added = ev.event == EventName.MEMBER_ADDED
+        removed = ev.event == EventName.MEMBER_REMOVED
+        target = ev.data.get("user_id") if (added or removed) else None
+        target_state = self._users.get((ev.org, target)) if isinstance(target, str) else None
+        if added and target_state is not None:
+            target_state.apply(ev.channel_id, True)
+        subs = self._trie.match(ev.topic)
+        if subs:
+            frame = channel_event_frame(ev)
+            n = 0
+            for client in subs:
+                if not client.member_of(ev.channel_id):
+                    continue
+                if not client.hold_back(ev.channel_id, ev.seq, frame):
+                    client.send(frame)
+                n += 1
+            self.delivered += n
+        if removed and target_state is not None:
+            target_state.apply(ev.channel_id, False)
+
+    def publish_channel_ephemeral(self, org: str, channel_id: str, event: str, data: Any) -> int:
+        self.published += 1
+        topic = channel_topic(org, event, channel_id)
+        subs = self._trie.match(topic)
+        if not subs:
+            return 0
+        frame = text_frame(
+            orjson.dumps(
+                {
+                    "type": "event",
+                    "topic": topic,
+                    "channel": channel_id,
+                    "event": event,
+                    "data": data,
+                    "ts": rfc3339(utc_now()),
+                }
+            )
+        )
+        n = 0
+        for client in subs:
+            if client.member_of(channel_id):
+                client.send(frame)
+                n += 1
+        self.delivered += n
+        return n

@@ -1,0 +1,95 @@
+"""Accepting connections, tracking them, and shutting down within a bound."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+
+import trio
+
+from broker.auth import TokenVerifier
+from broker.codes import CloseCode
+from broker.connection import Connection
+from broker.hub import Hub
+from broker.ports import ChannelOps
+from parley.config import Settings
+
+log = logging.getLogger("parley.broker")
+
+
+class BrokerServer:
+    """Serves ``/ws``. One failing connection never takes the server down: every handler
+    catches its own errors (an exception escaping a handler would tear down the nursery
+    that holds every connection)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hub: Hub,
+        verifier: TokenVerifier,
+        *,
+        ops: ChannelOps | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.verifier = verifier
+        self.ops = ops
+        self.wall_clock = wall_clock
+        self.connections: set[Connection] = set()
+        self._stop = trio.Event()
+        self._idle = trio.Event()
+        self._idle.set()
+        self.port: int | None = None
+
+    # -- registry ---------------------------------------------------------------------
+    def register(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+
+    def forget(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        if conn.client is not None:
+            self.hub.detach(conn.client)
+        if not self.connections:
+            self._idle.set()
+
+    # -- serving ------------------------------------------------------------------------
+    async def handle(self, stream: trio.abc.Stream) -> None:
+        """Serve one transport (a TCP stream, or a memory stream in tests)."""
+        await Connection(stream, self).run()
+
+    async def serve(
+        self,
+        *,
+        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen on settings.host:ws_port until :meth:`shutdown`; then stop accepting,
+        close every connection with 1001 and wait at most ``shutdown_timeout``."""
+        s = self.settings
+        listeners = await trio.open_tcp_listeners(s.ws_port, host=s.host)
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as handlers:
+            async with trio.open_nursery() as accepting:
+                await accepting.start(
+                    partial(trio.serve_listeners, handler_nursery=handlers), self.handle, listeners
+                )
+                task_status.started(self.port)
+                await self._stop.wait()
+                accepting.cancel_scope.cancel()
+            await self.drain()
+            handlers.cancel_scope.cancel()
+
+    async def drain(self) -> None:
+        """Close every connection with 1001 and wait for them, within shutdown_timeout."""
+        for conn in list(self.connections):
+            conn.close_soon(CloseCode.GOING_AWAY, "server shutdown")
+        with trio.move_on_after(self.settings.shutdown_timeout):
+            await self._idle.wait()
+        if self.connections:
+            log.warning("%d connections did not close in time", len(self.connections))
+
+    def shutdown(self) -> None:
+        self._stop.set()

@@ -1,0 +1,320 @@
+"""Command handling for one connection, sans-IO: text in, frames queued, async work out.
+
+Synchronous ops (subscribe, unsubscribe, publish, ping, refresh) are answered at once.
+Ops that need the store (post, read, subscribe with ``since``) come back as a
+:class:`Deferred` for the connection's op worker, so the reader never blocks on them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from broker.auth import AuthError, Claims, TokenVerifier
+from broker.client import Client
+from broker.codes import CloseCode, ErrorCode
+from broker.errors import ClientError, CloseConnection
+from broker.hub import CONVERSATION_SOURCE, Hub, channel_event_frame
+from broker.limits import Limits
+from broker.ports import ChannelOps
+from broker.protocol import (
+    Command,
+    CommandError,
+    Op,
+    PushType,
+    error_frame,
+    field,
+    ok_frame,
+    parse_command,
+    push_frame,
+)
+from broker.recovery import merge
+from broker.timestamps import rfc3339, utc_now
+from broker.topics import check_org, matches, parse_pattern, parse_topic
+
+#: Errors that count toward ``Limits.max_bad_frames`` (the client is not speaking the protocol).
+BAD_FRAME_CODES = frozenset({ErrorCode.BAD_JSON, ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OP})
+#: Sources a connection without the ``service`` role may publish to (see docs/protocol.md).
+CLIENT_SOURCE = "client"
+PUBLISHER_ROLE = "publisher"
+MAX_RECOVER_CHANNELS = 100
+MAX_IDEMPOTENCY_KEY = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    cid: int
+    run: Callable[[], Awaitable[None]]
+
+
+def new_session_id() -> str:
+    return "s_" + secrets.token_urlsafe(12)
+
+
+class Session:
+    def __init__(
+        self,
+        client: Client,
+        hub: Hub,
+        limits: Limits,
+        *,
+        ops: ChannelOps | None,
+        verifier: TokenVerifier,
+        now: float,
+    ) -> None:
+        self.client = client
+        self.hub = hub
+        self.limits = limits
+        self.ops = ops
+        self.verifier = verifier
+        self.bad_frames = 0
+        self._tokens = float(limits.publish_burst)
+        self._refilled = now
+
+    @property
+    def claims(self) -> Claims:
+        return self.client.claims
+
+    def hello(self, keepalive: dict[str, float]) -> bytes:
+        c = self.claims
+        return push_frame(
+            PushType.HELLO,
+            {
+                "session": self.client.session_id,
+                "user": c.sub,
+                "org": c.org,
+                "roles": list(c.roles),
+                "expires_at": int(c.exp),
+                "keepalive": keepalive,
+                "limits": self.limits.as_dict(),
+                "ts": rfc3339(utc_now()),
+            },
+        )
+
+    # -- entry point ------------------------------------------------------------
+    def handle_text(self, text: str, now: float) -> Deferred | None:
+        """Handle one inbound text message. Raises CloseConnection when the connection
+        must close (too many bad frames)."""
+        cid: int | None = None
+        try:
+            cmd = parse_command(text)
+            cid = cmd.id
+            return self._dispatch(cmd, now)
+        except CommandError as exc:
+            self._refuse(exc.id, exc.code, exc.message)
+        except ClientError as exc:
+            self._refuse(cid, exc.code, exc.message)
+        return None
+
+    def _refuse(self, cid: int | None, code: ErrorCode, message: str) -> None:
+        self.client.send(error_frame(cid, code, message))
+        if code in BAD_FRAME_CODES:
+            self.bad_frames += 1
+            if self.bad_frames >= self.limits.max_bad_frames:
+                raise CloseConnection(CloseCode.POLICY_VIOLATION, "too many bad frames")
+
+    def _dispatch(self, cmd: Command, now: float) -> Deferred | None:
+        op = cmd.op
+        if op is Op.PUBLISH:
+            self._publish(cmd, now)
+        elif op is Op.SUBSCRIBE:
+            return self._subscribe(cmd)
+        elif op is Op.UNSUBSCRIBE:
+            pattern = field(cmd.body, "topic", str, cmd.id)
+            if not self.hub.unsubscribe(self.client, pattern):
+                raise ClientError(ErrorCode.NOT_SUBSCRIBED, f"not subscribed to {pattern!r}")
+            self.client.send(ok_frame(cmd.id, {"topic": pattern}))
+        elif op is Op.PING:
+            self.client.send(ok_frame(cmd.id, {"ts": rfc3339(utc_now())}))
+        elif op is Op.REFRESH:
+            self._refresh(cmd)
+        elif op is Op.POST:
+            return self._post(cmd)
+        elif op is Op.READ:
+            return self._read(cmd)
+        return None
+
+    # -- sync ops -----------------------------------------------------------------
+    def _publish(self, cmd: Command, now: float) -> None:
+        parts = parse_topic(cmd.body.get("topic"))
+        check_org(parts, self.claims.org)
+        if "data" not in cmd.body:
+            raise ClientError(ErrorCode.BAD_REQUEST, "'data' is required")
+        if not may_publish(self.claims, parts):
+            raise ClientError(
+                ErrorCode.FORBIDDEN,
+                f"publishing to this topic needs the service role (clients may publish "
+                f"under events.{self.claims.org}.{CLIENT_SOURCE}.>)",
+            )
+        self._take_token(now)
+        n = self.hub.publish(cmd.body["topic"], cmd.body["data"])
+        self.client.send(ok_frame(cmd.id, {"deliveries": n}))
+
+    def _take_token(self, now: float) -> None:
+        lim = self.limits
+        self._tokens = min(
+            float(lim.publish_burst), self._tokens + (now - self._refilled) * lim.publish_rate
+        )
+        self._refilled = now
+        if self._tokens < 1.0:
+            raise ClientError(
+                ErrorCode.RATE_LIMITED, f"over {lim.publish_rate:g} publishes per second"
+            )
+        self._tokens -= 1.0
+
+    def _subscribe(self, cmd: Command) -> Deferred | None:
+        pattern = field(cmd.body, "topic", str, cmd.id)
+        parts = parse_pattern(pattern)
+        check_org(parts, self.claims.org)
+        since = _parse_since(cmd.body.get("since"), cmd.id)
+        if pattern in self.client.patterns:
+            raise ClientError(ErrorCode.ALREADY_SUBSCRIBED, f"already subscribed to {pattern!r}")
+        if len(self.client.patterns) >= self.limits.max_subscriptions:
+            raise ClientError(
+                ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                f"at most {self.limits.max_subscriptions} subscriptions per connection",
+            )
+        if since and self.ops is None:
+            raise ClientError(ErrorCode.UNAVAILABLE, "recovery needs the channel store")
+        if since:
+            # Hold back live events of these channels until the replay is queued.
+            rec = self.client.recovering
+            if rec is None:
+                rec = self.client.recovering = {}
+            for channel_id in since:
+                if channel_id in rec:
+                    raise ClientError(ErrorCode.CONFLICT, f"{channel_id} is already recovering")
+            for channel_id in since:
+                rec[channel_id] = []
+        self.hub.subscribe(self.client, pattern, parts)
+        if not since:
+            self.client.send(ok_frame(cmd.id, {"topic": pattern}))
+            return None
+        return Deferred(cmd.id, lambda: self._recover(cmd.id, pattern, parts, since))
+
+    def _refresh(self, cmd: Command) -> None:
+        token = field(cmd.body, "token", str, cmd.id)
+        try:
+            claims = self.verifier.verify(token)
+        except AuthError as exc:
+            raise ClientError(ErrorCode.UNAUTHORIZED, exc.reason) from None
+        if (claims.sub, claims.org) != (self.claims.sub, self.claims.org):
+            raise ClientError(ErrorCode.FORBIDDEN, "a refreshed token must be for the same user")
+        self.client.claims = claims
+        self.client.send(ok_frame(cmd.id, {"expires_at": int(claims.exp)}))
+
+    # -- async ops ----------------------------------------------------------------
+    def _need_ops(self) -> ChannelOps:
+        if self.ops is None:
+            raise ClientError(ErrorCode.UNAVAILABLE, "this server runs without channels")
+        return self.ops
+
+    def _post(self, cmd: Command) -> Deferred:
+        ops = self._need_ops()
+        channel = field(cmd.body, "channel", str, cmd.id)
+        text = field(cmd.body, "text", str, cmd.id)
+        key = cmd.body.get("idempotency_key")
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 128):
+            raise ClientError(
+                ErrorCode.BAD_REQUEST,
+                f"'idempotency_key' must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters",
+            )
+        c = self.claims
+
+        async def run() -> None:
+            fields = await ops.post(c.org, c.sub, channel, text, key)
+            self.client.send(ok_frame(cmd.id, fields))
+
+        return Deferred(cmd.id, run)
+
+    def _read(self, cmd: Command) -> Deferred:
+        ops = self._need_ops()
+        channel = field(cmd.body, "channel", str, cmd.id)
+        seq = field(cmd.body, "seq", int, cmd.id)
+        if seq < 0:
+            raise ClientError(ErrorCode.BAD_REQUEST, "'seq' must be >= 0")
+        c = self.claims
+
+        async def run() -> None:
+            pos = await ops.mark_read(c.org, c.sub, channel, seq)
+            self.client.send(ok_frame(cmd.id, {"channel": channel, "read_seq": pos}))
+
+        return Deferred(cmd.id, run)
+
+    async def _recover(
+        self, cid: int, pattern: str, parts: list[str], since: dict[str, int]
+    ) -> None:
+        ops = self._need_ops()
+        c = self.claims
+        limit = self.limits.recovery_max_events
+        report: dict[str, Any] = {}
+        try:
+            for channel_id, last_seen in since.items():
+                try:
+                    stored = await ops.events_after(c.org, c.sub, channel_id, last_seen, limit + 1)
+                except ClientError as exc:
+                    self._release(channel_id, [])
+                    report[channel_id] = {"error": {"code": exc.code, "message": exc.message}}
+                    continue
+                truncated = len(stored) > limit
+                # Events outside the pattern still count for the gap check: frame None.
+                replay: list[tuple[int, bytes | None]] = [
+                    (
+                        ev.seq,
+                        channel_event_frame(ev) if matches(parts, ev.topic.split(".")) else None,
+                    )
+                    for ev in stored[:limit]
+                ]
+                live = (self.client.recovering or {}).get(channel_id, [])
+                result = merge(last_seen, replay, live, truncated=truncated)
+                frames = [(seq, f) for seq, f in result.items if f is not None]
+                self._release(channel_id, frames)
+                report[channel_id] = {
+                    "recovered": result.complete,
+                    "replayed": sum(1 for seq, _ in frames if seq <= result.replayed_to),
+                    "replayed_to": result.replayed_to,
+                }
+        finally:
+            for channel_id in since:
+                if channel_id not in report:
+                    self._release(channel_id, None)
+        self.client.send(ok_frame(cid, {"topic": pattern, "recovery": report}))
+
+    def _release(self, channel_id: str, frames: list[tuple[int, bytes]] | None) -> None:
+        """End a channel's recovery: queue ``frames`` (or, if None, whatever was held back)."""
+        rec = self.client.recovering
+        held = rec.pop(channel_id, []) if rec is not None else []
+        if rec is not None and not rec:
+            self.client.recovering = None
+        for _, frame in held if frames is None else frames:
+            self.client.send(frame)
+
+
+def may_publish(claims: Claims, parts: list[str]) -> bool:
+    """Services (and the ``publisher`` role) publish anywhere in their org except the
+    channel log's source, which only the log writes; other clients only under
+    ``events.{org}.client.>``."""
+    if parts[2] == CONVERSATION_SOURCE:
+        return False
+    if claims.is_service or PUBLISHER_ROLE in claims.roles:
+        return True
+    return parts[2] == CLIENT_SOURCE
+
+
+def _parse_since(value: object, cid: int) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_RECOVER_CHANNELS:
+        raise CommandError(
+            cid,
+            ErrorCode.BAD_REQUEST,
+            f"'since' must be an object of at most {MAX_RECOVER_CHANNELS} channel: seq pairs",
+        )
+    out: dict[str, int] = {}
+    for k, v in value.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise CommandError(cid, ErrorCode.BAD_REQUEST, f"'since.{k}' must be an integer >= 0")
+        out[k] = v
+    return out
