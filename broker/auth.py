@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import jwt
 
@@ -14,7 +14,26 @@ from broker.topics import is_segment
 from parley.config import Settings
 
 SERVICE_ROLE = "service"
-ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+#: HS256 secrets shorter than this are refused at startup (RFC 7518 3.2).
+MIN_SECRET_BYTES = 32
+#: Seconds of clock skew tolerated for ``iat``/``nbf`` from another issuer.
+CLOCK_LEEWAY = 30
+
+
+def _public_key_algorithm(pem: str) -> str:
+    """RS256 for an RSA key, ES256 for an EC P-256 key; anything else is a config error."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise ValueError(f"PARLEY_JWT_PUBLIC_KEY is not a PEM public key: {exc}") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return "ES256"
+    raise ValueError("PARLEY_JWT_PUBLIC_KEY must be an RSA or EC P-256 public key")
 
 
 class AuthError(Exception):
@@ -43,8 +62,13 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self._secret = settings.jwt_secret
         self._public_key = settings.jwt_public_key
+        self._asym_alg: str | None = None
         if not self._secret and not self._public_key:
             raise ValueError("a JWT secret or public key is required")
+        if self._secret and len(self._secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes")
+        if self._public_key:
+            self._asym_alg = _public_key_algorithm(self._public_key)
 
     def verify(self, token: str, *, now: float | None = None) -> Claims:
         try:
@@ -54,7 +78,7 @@ class TokenVerifier:
         alg = header.get("alg")
         if alg == "HS256" and self._secret:
             key: str = self._secret
-        elif alg in ASYMMETRIC_ALGORITHMS and self._public_key:
+        elif alg is not None and alg == self._asym_alg:
             key = self._public_key
         else:
             raise AuthError(f"token algorithm not accepted: {alg}")
@@ -62,14 +86,15 @@ class TokenVerifier:
             payload = jwt.decode(
                 token,
                 key,
-                algorithms=[alg],
+                algorithms=[str(alg)],
                 options={"require": ["sub", "org", "exp"], "verify_exp": False},
+                leeway=CLOCK_LEEWAY,
             )
         except jwt.MissingRequiredClaimError as exc:
             raise AuthError(f"token lacks claim: {exc.claim}") from None
         except jwt.InvalidSignatureError:
             raise AuthError("bad token signature") from None
-        except jwt.InvalidTokenError:
+        except jwt.PyJWTError:
             raise AuthError("malformed token") from None
         return claims_from_payload(payload, now=time.time() if now is None else now)
 
@@ -138,10 +163,10 @@ def extract_token(headers: Iterable[tuple[str, str]], target: str) -> str | None
 def redact_target(target: str) -> str:
     """The request target with ``access_token`` hidden, for logs."""
     parts = urlsplit(target)
-    if "access_token" not in parts.query:
+    if not parts.query:
         return target
     q = "&".join(
-        "access_token=REDACTED" if p.startswith("access_token=") else p
+        "access_token=REDACTED" if unquote_plus(p.partition("=")[0]) == "access_token" else p
         for p in parts.query.split("&")
     )
     return parts._replace(query=q).geturl()

@@ -1,0 +1,335 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from broker.auth import (
+    AuthError,
+    Claims,
+    TokenVerifier,
+    extract_token,
+    issue_token,
+    origin_allowed,
+    redact_target,
+)
+from parley.config import Settings
+
+# pyjwt warns (InsecureKeyLengthWarning, an error under filterwarnings=error) below 32 bytes.
+SECRET = "s" * 32
+OTHER_SECRET = "o" * 32
+NOW = 1_700_000_000.0
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    public_pem: str
+
+
+def _pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+@pytest.fixture(scope="module")
+def rsa_keys() -> KeyPair:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return KeyPair(key, _pem(key))
+
+
+@pytest.fixture(scope="module")
+def ec_keys() -> KeyPair:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return KeyPair(key, _pem(key))
+
+
+def payload(**over: object) -> dict[str, object]:
+    p: dict[str, object] = {"sub": "alice", "org": "acme", "exp": int(NOW) + 60}
+    p.update(over)
+    return {k: v for k, v in p.items() if v is not None}
+
+
+def hs256(p: dict[str, object], secret: str = SECRET) -> str:
+    return jwt.encode(p, secret, algorithm="HS256")
+
+
+def verifier(*, jwt_secret: str = "", jwt_public_key: str = "") -> TokenVerifier:
+    return TokenVerifier(Settings(jwt_secret=jwt_secret, jwt_public_key=jwt_public_key))
+
+
+def refused(v: TokenVerifier, token: str, reason: str) -> None:
+    with pytest.raises(AuthError) as exc:
+        v.verify(token, now=NOW)
+    assert reason in exc.value.reason
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hand_signed(header: dict[str, object], p: dict[str, object], key: bytes) -> str:
+    """An HS256 token signed by hand (pyjwt refuses PEM keys as HMAC secrets)."""
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(p).encode())}"
+    sig = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(sig)}"
+
+
+# --- HS256 ------------------------------------------------------------------------------
+
+
+def test_hs256_good_token() -> None:
+    claims = verifier(jwt_secret=SECRET).verify(hs256(payload(roles=["a", "b"])), now=NOW)
+    assert claims == Claims(sub="alice", org="acme", exp=NOW + 60, roles=("a", "b"))
+    assert not claims.is_service
+
+
+def test_issue_token_round_trip() -> None:
+    token = issue_token(SECRET, sub="svc", org="acme", ttl=60, roles=["service"], now=NOW)
+    claims = verifier(jwt_secret=SECRET).verify(token, now=NOW + 30)
+    assert (claims.sub, claims.org, claims.exp, claims.roles) == (
+        "svc",
+        "acme",
+        NOW + 60,
+        ("service",),
+    )
+    assert claims.is_service
+
+
+def test_issue_token_without_roles_and_real_clock() -> None:
+    claims = verifier(jwt_secret=SECRET).verify(issue_token(SECRET, sub="u", org="o", ttl=60))
+    assert claims.roles == ()
+    assert claims.exp > time.time()
+
+
+def test_float_exp_accepted() -> None:
+    claims = verifier(jwt_secret=SECRET).verify(hs256(payload(exp=NOW + 0.5)), now=NOW)
+    assert claims.exp == NOW + 0.5
+
+
+@pytest.mark.parametrize("now", [NOW + 60, NOW + 61, NOW + 10_000])
+def test_expired(now: float) -> None:
+    with pytest.raises(AuthError, match="expired"):
+        verifier(jwt_secret=SECRET).verify(hs256(payload()), now=now)
+
+
+def test_expired_on_real_clock() -> None:
+    token = issue_token(SECRET, sub="u", org="o", ttl=-5)
+    with pytest.raises(AuthError, match="expired"):
+        verifier(jwt_secret=SECRET).verify(token)
+
+
+def test_bad_signature() -> None:
+    refused(verifier(jwt_secret=SECRET), hs256(payload(), OTHER_SECRET), "bad token signature")
+
+
+def test_tampered_payload() -> None:
+    head, _, sig = hs256(payload()).split(".")
+    forged = _b64(json.dumps(payload(org="evil")).encode())
+    refused(verifier(jwt_secret=SECRET), f"{head}.{forged}.{sig}", "bad token signature")
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a.b.c", "a.b", "e30.e30.e30.e30", "!!.??.**"])
+def test_malformed(token: str) -> None:
+    with pytest.raises(AuthError):
+        verifier(jwt_secret=SECRET).verify(token, now=NOW)
+
+
+@pytest.mark.parametrize("claim", ["sub", "org", "exp"])
+def test_missing_claim(claim: str) -> None:
+    refused(verifier(jwt_secret=SECRET), hs256(payload(**{claim: None})), f"lacks claim: {claim}")
+
+
+@pytest.mark.parametrize(
+    ("over", "reason"),
+    [
+        ({"sub": ""}, "sub"),
+        ({"sub": 123}, "malformed"),  # pyjwt itself refuses a non-string sub
+        ({"org": ""}, "org"),
+        ({"org": "ac.me"}, "org"),
+        ({"org": "*"}, "org"),
+        ({"org": 7}, "org"),
+        ({"exp": "soon"}, "exp"),
+        ({"exp": True}, "exp"),
+        ({"roles": "service"}, "roles"),
+        ({"roles": {"service": True}}, "roles"),
+        ({"roles": ["a", 1]}, "roles"),
+    ],
+)
+def test_bad_claim_values(over: dict[str, object], reason: str) -> None:
+    refused(verifier(jwt_secret=SECRET), hs256(payload(**over)), reason)
+
+
+def test_wrong_algorithm_hs512() -> None:
+    token = jwt.encode(payload(), SECRET * 2, algorithm="HS512")
+    refused(verifier(jwt_secret=SECRET * 2), token, "algorithm not accepted: HS512")
+
+
+def test_alg_none_refused() -> None:
+    token = jwt.encode(payload(), "", algorithm="none")
+    refused(verifier(jwt_secret=SECRET), token, "algorithm not accepted: none")
+
+
+def test_missing_alg_header_refused() -> None:
+    token = hand_signed({"typ": "JWT"}, payload(), SECRET.encode())
+    refused(verifier(jwt_secret=SECRET), token, "algorithm not accepted")
+
+
+def test_needs_secret_or_key() -> None:
+    with pytest.raises(ValueError):
+        TokenVerifier(Settings())
+
+
+# --- RS256 / ES256 ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("keys", "alg"), [("rsa_keys", "RS256"), ("ec_keys", "ES256")])
+def test_asymmetric_good_token(keys: str, alg: str, request: pytest.FixtureRequest) -> None:
+    kp: KeyPair = request.getfixturevalue(keys)
+    token = jwt.encode(payload(roles=["service"]), kp.private, algorithm=alg)
+    claims = verifier(jwt_public_key=kp.public_pem).verify(token, now=NOW)
+    assert claims.is_service
+    assert claims.org == "acme"
+
+
+@pytest.mark.parametrize(("keys", "alg"), [("rsa_keys", "RS256"), ("ec_keys", "ES256")])
+def test_asymmetric_other_key_refused(keys: str, alg: str, request: pytest.FixtureRequest) -> None:
+    kp: KeyPair = request.getfixturevalue(keys)
+    other = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if alg == "RS256"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    token = jwt.encode(payload(), other, algorithm=alg)
+    refused(verifier(jwt_public_key=kp.public_pem), token, "bad token signature")
+
+
+def test_asymmetric_claims_checked(ec_keys: KeyPair) -> None:
+    v = verifier(jwt_public_key=ec_keys.public_pem)
+    token = jwt.encode(payload(org=None), ec_keys.private, algorithm="ES256")
+    refused(v, token, "lacks claim: org")
+    token = jwt.encode(payload(), ec_keys.private, algorithm="ES256")
+    with pytest.raises(AuthError, match="expired"):
+        v.verify(token, now=NOW + 120)
+
+
+def test_public_key_only_refuses_hs256(rsa_keys: KeyPair) -> None:
+    v = verifier(jwt_public_key=rsa_keys.public_pem)
+    refused(v, hs256(payload()), "algorithm not accepted: HS256")
+    # Algorithm confusion: HMAC keyed with the public PEM must not pass.
+    forged = hand_signed({"alg": "HS256", "typ": "JWT"}, payload(), rsa_keys.public_pem.encode())
+    refused(v, forged, "algorithm not accepted: HS256")
+
+
+def test_secret_and_key_accept_both(rsa_keys: KeyPair) -> None:
+    v = verifier(jwt_secret=SECRET, jwt_public_key=rsa_keys.public_pem)
+    assert v.verify(hs256(payload()), now=NOW).sub == "alice"
+    token = jwt.encode(payload(sub="bob"), rsa_keys.private, algorithm="RS256")
+    assert v.verify(token, now=NOW).sub == "bob"
+
+
+def test_secret_only_refuses_rs256(rsa_keys: KeyPair) -> None:
+    token = jwt.encode(payload(), rsa_keys.private, algorithm="RS256")
+    refused(verifier(jwt_secret=SECRET), token, "algorithm not accepted: RS256")
+
+
+@pytest.mark.parametrize(
+    ("keys", "signer", "alg"), [("ec_keys", "rsa_keys", "RS256"), ("rsa_keys", "ec_keys", "ES256")]
+)
+def test_asymmetric_alg_mismatching_key_type(
+    keys: str, signer: str, alg: str, request: pytest.FixtureRequest
+) -> None:
+    kp: KeyPair = request.getfixturevalue(keys)
+    sk: KeyPair = request.getfixturevalue(signer)
+    token = jwt.encode(payload(), sk.private, algorithm=alg)
+    refused(verifier(jwt_public_key=kp.public_pem), token, "")
+
+
+# --- token extraction -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "target", "expected"),
+    [
+        ([("Authorization", "Bearer hdr")], "/ws?access_token=q", "hdr"),
+        ([("Cookie", "parley_token=ck"), ("authorization", "Bearer hdr")], "/ws", "hdr"),
+        ([("AUTHORIZATION", "bearer  hdr ")], "/", "hdr"),
+        ([("Cookie", "a=1; parley_token=ck; b=2")], "/ws?access_token=q", "ck"),
+        ([("Authorization", "Basic dXNlcjpwdw=="), ("Cookie", "parley_token=ck")], "/", "ck"),
+        ([("Authorization", "Bearer "), ("Cookie", "parley_token=ck")], "/", "ck"),
+        ([("Authorization", "Bearer")], "/ws?access_token=q", "q"),
+        ([("Cookie", "other=1")], "/ws?x=1&access_token=q", "q"),
+        ([("Cookie", "parley_token=")], "/ws?access_token=q", "q"),
+        ([("Cookie", 'parley_token="unterminated')], "/ws?access_token=q", "q"),
+        ([], "/ws?access_token=q&access_token=r", "q"),
+        ([], "/ws?access_token=", None),
+        ([], "/ws?x=1", None),
+        ([], "/ws", None),
+        ([("X-Other", "Bearer nope")], "/ws", None),
+    ],
+)
+def test_extract_token(headers: list[tuple[str, str]], target: str, expected: str | None) -> None:
+    assert extract_token(headers, target) == expected
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/ws", "/ws"),
+        ("/ws?x=1", "/ws?x=1"),
+        ("/ws?access_token=secret", "/ws?access_token=REDACTED"),
+        ("/ws?a=1&access_token=secret&b=2", "/ws?a=1&access_token=REDACTED&b=2"),
+        ("/ws?access_token=s1&access_token=s2", "/ws?access_token=REDACTED&access_token=REDACTED"),
+        ("/ws?my_access_token=x", "/ws?my_access_token=x"),
+        ("/ws?a=1&access_token=secret#frag", "/ws?a=1&access_token=REDACTED#frag"),
+    ],
+)
+def test_redact_target(target: str, expected: str) -> None:
+    assert redact_target(target) == expected
+
+
+def test_redact_covers_every_name_extract_accepts() -> None:
+    target = "/ws?access%5Ftoken=secret"
+    assert extract_token([], target) == "secret"
+    assert "secret" not in redact_target(target)
+
+
+# --- Origin -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed", "host", "expected"),
+    [
+        (None, (), None, True),  # non-browser client
+        (None, ("https://app.example",), "x", True),
+        ("https://evil.example", ("*",), "x", True),
+        ("https://app.example", ("https://app.example",), None, True),
+        ("https://app.example", ("https://app.example/",), None, True),
+        ("https://app.example/", ("https://app.example",), None, True),
+        ("https://evil.example", ("https://app.example",), "evil.example", False),
+        ("http://app.example", ("https://app.example",), None, False),
+        ("https://app.example:8443", ("https://app.example",), None, False),
+        ("https://app.example.evil", ("https://app.example",), None, False),
+        ("https://chat.example:8765", (), "chat.example:8765", True),  # same host
+        ("https://chat.example", (), "chat.example", True),
+        ("https://chat.example", (), "chat.example:8765", False),
+        ("https://evil.example", (), "chat.example", False),
+        ("https://chat.example", (), None, False),
+        ("null", (), "chat.example", False),
+    ],
+)
+def test_origin_allowed(
+    origin: str | None, allowed: tuple[str, ...], host: str | None, expected: bool
+) -> None:
+    assert origin_allowed(origin, allowed, host) is expected
