@@ -16,7 +16,7 @@ from parley.config import Settings
 SERVICE_ROLE = "service"
 #: HS256 secrets shorter than this are refused at startup (RFC 7518 3.2).
 MIN_SECRET_BYTES = 32
-#: Seconds of clock skew tolerated for ``iat``/``nbf`` from another issuer.
+#: Seconds of clock skew tolerated for ``nbf`` from another issuer.
 CLOCK_LEEWAY = 30
 
 
@@ -87,8 +87,13 @@ class TokenVerifier:
                 token,
                 key,
                 algorithms=[str(alg)],
-                options={"require": ["sub", "org", "exp"], "verify_exp": False},
-                leeway=CLOCK_LEEWAY,
+                # exp and nbf are checked below against our clock (tests inject one).
+                options={
+                    "require": ["sub", "org", "exp"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except jwt.MissingRequiredClaimError as exc:
             raise AuthError(f"token lacks claim: {exc.claim}") from None
@@ -109,6 +114,12 @@ def claims_from_payload(payload: Mapping[str, object], *, now: float) -> Claims:
         raise AuthError("token claim exp must be a number")
     if exp <= now:
         raise AuthError("token expired")
+    nbf = payload.get("nbf")
+    if nbf is not None:
+        if not isinstance(nbf, int | float) or isinstance(nbf, bool):
+            raise AuthError("token claim nbf must be a number")
+        if nbf > now + CLOCK_LEEWAY:
+            raise AuthError("token not yet valid")
     if roles is None:
         roles = []
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
