@@ -59,9 +59,13 @@ class Client:
         #: channel id -> live (seq, frame) held back while that channel is being recovered.
         self.recovering: dict[str, list[tuple[int, bytes]]] | None = None
 
-    def send(self, frame: bytes) -> None:
-        if not self.outbox.put(frame) and not self.outbox.closed:
+    def send(self, frame: bytes) -> bool:
+        """Queue a frame; False if it was not (closing, or the outbox overflowed)."""
+        if self.outbox.put(frame):
+            return True
+        if not self.outbox.closed:
             self.on_overflow()
+        return False
 
     def member_of(self, channel_id: str) -> bool:
         user = self.user

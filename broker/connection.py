@@ -180,6 +180,7 @@ class Connection:
         except LocalProtocolError:
             frame = None
         self.client.outbox.close(frame, discard=discard)
+        self.server.hub.detach(self.client)  # no more deliveries to a closing connection
         self.scope.deadline = min(self.scope.deadline, trio.current_time() + CLOSE_TIMEOUT)
 
     def _overflowed(self) -> None:

@@ -112,8 +112,7 @@ class Hub:
         )
         n = 0
         for client in subs:
-            client.send(frame)
-            n += 1
+            n += client.send(frame)
         self.delivered += n
         return n
 
@@ -136,9 +135,10 @@ class Hub:
             for client in subs:
                 if not client.member_of(ev.channel_id):
                     continue
-                if not client.hold_back(ev.channel_id, ev.seq, frame):
-                    client.send(frame)
-                n += 1
+                if client.hold_back(ev.channel_id, ev.seq, frame):
+                    n += 1
+                else:
+                    n += client.send(frame)
             self.delivered += n
         if removed and target_state is not None:
             target_state.apply(ev.channel_id, False)
@@ -164,7 +164,6 @@ class Hub:
         n = 0
         for client in subs:
             if client.member_of(channel_id):
-                client.send(frame)
-                n += 1
+                n += client.send(frame)
         self.delivered += n
         return n
