@@ -31,7 +31,11 @@ class UserState:
             self.channels.discard(channel_id)
 
     def loaded(self, snapshot: set[str]) -> None:
-        pending, self.pending = self.pending or [], None
+        """Install the first loader's snapshot; a later one (another connection of the same
+        user that loaded concurrently) may be stale and is ignored."""
+        if self.pending is None:
+            return
+        pending, self.pending = self.pending, None
         self.channels = set(snapshot)
         for channel_id, member in pending:
             self.apply(channel_id, member)

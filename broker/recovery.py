@@ -47,10 +47,9 @@ def merge(
         items.append((seq, item))
         expect += 1
     replayed_to = expect - 1
-    if complete and live:
-        first_live = next((seq for seq, _ in live if seq > replayed_to), None)
-        if first_live is not None and first_live != replayed_to + 1:
-            complete = False
+    # No gap check between stored and live: live events were held back only for the
+    # connection's patterns, and buffering began before the log was read, so a seq missing
+    # between them belongs to an event this connection does not receive.
     last = replayed_to
     for seq, item in live:
         if seq > last:

@@ -255,19 +255,24 @@ class Session:
                 try:
                     stored = await ops.events_after(c.org, c.sub, channel_id, last_seen, limit + 1)
                 except ClientError as exc:
-                    self._release(channel_id, [])
+                    # Held-back events passed the membership filter when published.
+                    self._release(channel_id, None)
                     report[channel_id] = {"error": {"code": exc.code, "message": exc.message}}
                     continue
                 truncated = len(stored) > limit
-                # Events outside the pattern still count for the gap check: frame None.
+                live = (self.client.recovering or {}).get(channel_id, [])
+                held = dict(live)
+                # Every logged seq takes part in the gap check; one outside the pattern has
+                # no frame unless another subscription of this connection held it back.
                 replay: list[tuple[int, bytes | None]] = [
                     (
                         ev.seq,
-                        channel_event_frame(ev) if matches(parts, ev.topic.split(".")) else None,
+                        channel_event_frame(ev)
+                        if matches(parts, ev.topic.split("."))
+                        else held.get(ev.seq),
                     )
                     for ev in stored[:limit]
                 ]
-                live = (self.client.recovering or {}).get(channel_id, [])
                 result = merge(last_seen, replay, live, truncated=truncated)
                 frames = [(seq, f) for seq, f in result.items if f is not None]
                 self._release(channel_id, frames)
@@ -293,14 +298,15 @@ class Session:
 
 
 def may_publish(claims: Claims, parts: list[str]) -> bool:
-    """Services (and the ``publisher`` role) publish anywhere in their org except the
-    channel log's source, which only the log writes; other clients only under
-    ``events.{org}.client.>``."""
-    if parts[2] == CONVERSATION_SOURCE:
+    """Services (and the ``publisher`` role) publish anywhere in their org below a source
+    segment, except the channel log's source, which only the log writes; other clients only
+    under ``events.{org}.client.>``."""
+    source = parts[2] if len(parts) > 2 else None
+    if source is None or source == CONVERSATION_SOURCE:
         return False
     if claims.is_service or PUBLISHER_ROLE in claims.roles:
         return True
-    return parts[2] == CLIENT_SOURCE
+    return source == CLIENT_SOURCE and len(parts) > 3
 
 
 def _parse_since(value: object, cid: int) -> dict[str, int]:
