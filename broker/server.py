@@ -40,6 +40,8 @@ class BrokerServer:
         self.wall_clock = wall_clock
         self.connections: set[Connection] = set()
         self._stop = trio.Event()
+        #: Set once shutdown has drained every connection.
+        self.stopped = trio.Event()
         self._idle = trio.Event()
         self._idle.set()
         self.port: int | None = None
@@ -81,6 +83,7 @@ class BrokerServer:
                 accepting.cancel_scope.cancel()
             await self.drain()
             handlers.cancel_scope.cancel()
+        self.stopped.set()
 
     async def drain(self) -> None:
         """Close every connection with 1001 and wait for them, within shutdown_timeout."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from functools import partial
 
 import trio
 
@@ -16,13 +18,26 @@ from parley.config import Settings
 log = logging.getLogger("parley")
 
 
-async def run(
+@dataclass(frozen=True)
+class Running:
+    """What :func:`serve` started. ``shutdown()`` closes clients with 1001 and stops."""
+
+    broker: BrokerServer
+    ws_port: int
+    http_port: int | None
+
+    def shutdown(self) -> None:
+        self.broker.shutdown()
+
+
+async def serve(
     settings: Settings,
     *,
     broker_only: bool = False,
-    task_status: trio.TaskStatus[BrokerServer] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until SIGINT/SIGTERM (or cancellation)."""
+    """Serve until ``Running.shutdown()`` (or cancellation). No signal handling here, so it
+    also runs in a thread (tests)."""
     settings, from_data_dir = settings.with_secret()
     if from_data_dir:
         log.warning(
@@ -31,7 +46,7 @@ async def run(
         )
     hub = Hub()
     verifier = TokenVerifier(settings)
-    async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
+    async with AsyncExitStack() as stack:
         ops = None
         app = None
         if not broker_only:
@@ -46,28 +61,41 @@ async def run(
             version = await store.migrate()
             log.info("store %s at schema version %d", _redact(url), version)
             store.set_commit_listener(hub.publish_channel_events)
-            ops = ChatService(store, hub, recovery_limit=settings.limits.recovery_max_events)
+            # +1: recovery asks for one event more than it replays, to know there is more.
+            ops = ChatService(store, hub, recovery_limit=settings.limits.recovery_max_events + 1)
             app = create_app(settings, ops, verifier)
         broker = BrokerServer(settings, hub, verifier, ops=ops)
-        ws_port = await nursery.start(broker.serve)
-        log.info("broker listening on ws://%s:%d/ws", settings.host, ws_port)
-        http_scope = trio.CancelScope()
-        if app is not None:
-            from api.server import serve_http
+        async with trio.open_nursery() as nursery:
+            ws_port: int = await nursery.start(broker.serve)
+            log.info("broker listening on ws://%s:%d/ws", settings.host, ws_port)
+            http_port = None
+            http_scope = trio.CancelScope()
+            if app is not None:
+                from api.server import serve_http
 
-            async def http() -> None:
-                with http_scope:
-                    await serve_http(app, settings)
+                async def http(task_status: trio.TaskStatus[list[str]]) -> None:
+                    with http_scope:
+                        await serve_http(app, settings, task_status=task_status)
 
-            nursery.start_soon(http)
-            log.info("REST API on http://%s:%d", settings.host, settings.http_port)
-        task_status.started(broker)
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                binds: list[str] = await nursery.start(http)
+                http_port = int(binds[0].rsplit(":", 1)[1])
+                log.info("REST API on %s", binds[0])
+            task_status.started(Running(broker, ws_port, http_port))
+            await broker.stopped.wait()
+            http_scope.cancel()
+
+
+async def run(settings: Settings, *, broker_only: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            running: Running = await nursery.start(
+                partial(serve, settings, broker_only=broker_only)
+            )
             async for signum in signals:
                 log.info("signal %s: shutting down", signal.Signals(signum).name)
                 break
-        broker.shutdown()
-        http_scope.cancel()
+            running.shutdown()
 
 
 def _redact(url: str) -> str:
