@@ -1,1 +1,86 @@
+"""Parley storage: one :class:`~store.base.Store` interface, SQLite and PostgreSQL backends.
 
+    async with open_store("sqlite:///data/parley.sqlite3") as store:
+        await store.migrate()
+        ...
+
+See docs/storage.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import trio
+
+from store import migrator
+from store.base import Store
+from store.db import Db
+from store.groupcommit import BatchFailed, GroupCommitWriter, StoreClosed
+from store.postgres import PostgresDb, is_postgres_url
+from store.readpool import ReadPool
+from store.sql_store import SqlStore
+from store.sqlite import SqliteDb, path_from_url
+
+__all__ = ["BatchFailed", "SqlStore", "Store", "StoreClosed", "migrate", "open_store"]
+
+DEFAULT_READERS = 4
+
+
+def _connectors(url: str) -> tuple[str, Callable[[], Db], Callable[[], Db]]:
+    if is_postgres_url(url):
+        return "postgres", lambda: PostgresDb(url), lambda: PostgresDb(url)
+    path = path_from_url(url)
+    return "sqlite", lambda: SqliteDb.open_writer(path), lambda: SqliteDb.open_reader(path)
+
+
+@asynccontextmanager
+async def open_store(
+    url: str, *, readers: int = DEFAULT_READERS, auto_migrate: bool = False
+) -> AsyncIterator[SqlStore]:
+    """Open the store at ``url`` (``sqlite:///path``, a plain path, or ``postgresql://…``).
+
+    Runs the group-commit writer in its own nursery; on exit, queued writes finish and
+    every connection is closed. With ``auto_migrate`` the schema is migrated first.
+    Errors from the body come out as themselves, not wrapped in an ExceptionGroup.
+    """
+    dialect, connect_writer, connect_reader = _connectors(url)
+    migrations = migrator.load(dialect)
+    # The writer first: for SQLite it creates the file and turns WAL on.
+    writer_db = await trio.to_thread.run_sync(connect_writer)
+    reader_dbs: list[Db] = []
+    try:
+        for _ in range(max(1, readers)):
+            reader_dbs.append(await trio.to_thread.run_sync(connect_reader))
+    except BaseException:
+        for db in [writer_db, *reader_dbs]:
+            db.close()
+        raise
+    writer = GroupCommitWriter(writer_db)
+    pool = ReadPool(reader_dbs)
+    store = SqlStore(writer, pool, migrations)
+    unwrapped: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)  # from here on, the writer closes writer_db
+            try:
+                if auto_migrate:
+                    await store.migrate()
+                yield store
+            finally:
+                await store.aclose()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        unwrapped = group.exceptions[0]
+    finally:
+        await pool.aclose()
+    if unwrapped is not None:
+        raise unwrapped
+
+
+async def migrate(url: str) -> int:
+    """Apply pending migrations at ``url`` (``parley migrate``); return the version."""
+    async with open_store(url, readers=1) as store:
+        return await store.migrate()

@@ -10,6 +10,8 @@ import pytest
 from broker.auth import issue_token
 from parley.config import Settings
 
+pytest_plugins = ["tests.store_fixtures"]
+
 SECRET = "parley-test-secret-0123456789-abcdefghijklmnop"
 
 TokenFactory = Callable[..., str]

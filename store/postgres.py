@@ -1,0 +1,149 @@
+"""PostgreSQL backend: psycopg 3's blocking API driven from trio worker threads.
+
+Connections are in autocommit mode; we issue BEGIN/COMMIT/SAVEPOINT ourselves, exactly as
+on SQLite. A read cancelled by trio sends a server-side cancel (``cancel_safe``) and the
+connection is replaced before its next use, so a late cancel never hits another query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import set_json_loads
+
+from store import codec
+from store.db import Interrupted, Migration, Params
+from store.migrator import SCHEMA_VERSION_TABLE
+
+DIALECT = "postgres"
+#: Serializes migrators across processes (any constant shared by every Parley node).
+MIGRATION_LOCK_KEY = 0x7061726C6579  # "parley"
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def _translate(sql: str, cache: dict[str, str]) -> str:
+    """``?`` placeholders to psycopg's ``%s`` (our SQL has no ``%`` nor literal ``?``)."""
+    translated = cache.get(sql)
+    if translated is None:
+        translated = sql.replace("?", "%s")
+        cache[sql] = translated
+    return translated
+
+
+class PostgresDb:
+    """A :class:`store.db.Db` over one psycopg connection."""
+
+    for_update = " FOR UPDATE"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._sql: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stale = False
+        self._pipeline_cm: AbstractContextManager[psycopg.Pipeline] | None = None
+        self._pipeline: psycopg.Pipeline | None = None
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        conn = psycopg.Connection.connect(self._url, autocommit=True)
+        set_json_loads(orjson.loads, conn)
+        return conn
+
+    def _execute(self, sql: str, params: Params) -> psycopg.Cursor[tuple[Any, ...]]:
+        if self._stale:
+            raise Interrupted("interrupted")
+        return self._conn.execute(_translate(sql, self._sql), params)
+
+    def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        return self._execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        return self._execute(sql, params).fetchall()
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        cur = self._execute(sql, params)
+        if self._pipeline is not None:
+            self._pipeline.sync()  # the row count is known only once the result is in
+        return cur.rowcount
+
+    def send(self, sql: str, params: Params = ()) -> None:
+        self._execute(sql, params)
+
+    def flush(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.sync()
+
+    def begin(self, *, write: bool) -> None:
+        if write:
+            # A write batch runs in pipeline mode: statements whose results we do not
+            # read travel with the next one we do, which saves round trips.
+            self._pipeline_cm = self._conn.pipeline()
+            self._pipeline = self._pipeline_cm.__enter__()
+            self._execute("BEGIN", ())
+        else:
+            # One snapshot for every query of a read.
+            self._execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", ())
+
+    def commit(self) -> None:
+        self._execute("COMMIT", ())
+        self._end_pipeline()
+
+    def _end_pipeline(self) -> None:
+        cm, self._pipeline_cm, self._pipeline = self._pipeline_cm, None, None
+        if cm is not None:
+            cm.__exit__(None, None, None)
+
+    def rollback(self) -> None:
+        if self._conn.closed or self._conn.broken:
+            self._pipeline_cm = self._pipeline = None
+            return
+        with contextlib.suppress(psycopg.Error):
+            self._end_pipeline()  # surfaces (and here drops) the errors still in flight
+        if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self._conn.execute("ROLLBACK")
+
+    def ensure_open(self) -> None:
+        with self._lock:
+            stale, self._stale = self._stale, False
+        if stale or self._conn.closed or self._conn.broken:
+            self._conn.close()
+            self._conn = self._connect()
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self._stale = True
+        # On failure too: the connection is replaced before its next use anyway.
+        with contextlib.suppress(psycopg.Error):
+            self._conn.cancel_safe(timeout=5.0)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def migrate(self, migrations: Sequence[Migration]) -> int:
+        conn = self._conn
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+            conn.execute(SCHEMA_VERSION_TABLE)
+        for migration in migrations:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+                cur = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                current = cur.fetchone()
+                if current is not None and int(current[0]) >= migration.version:
+                    continue
+                conn.execute(migration.sql.encode())  # no parameters: several statements
+                conn.execute(
+                    "INSERT INTO schema_version (version, name, applied_at_us) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, codec.now_us()),
+                )
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        return 0 if row is None else int(row[0])

@@ -1,0 +1,149 @@
+"""SQLite backend: stdlib ``sqlite3`` in WAL mode, one writer and a few read-only readers."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from store import codec
+from store.db import Interrupted, Migration, Params
+from store.migrator import SCHEMA_VERSION_TABLE
+
+DIALECT = "sqlite"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def path_from_url(url: str) -> Path:
+    """``sqlite:///rel/path``, ``sqlite:////abs/path`` or a plain path."""
+    if url.startswith("sqlite:///"):
+        url = url[len("sqlite:///") :]
+    elif url.startswith("sqlite:"):
+        raise ValueError(f"unsupported SQLite URL {url!r}: use sqlite:///path")
+    if not url or url == ":memory:":
+        raise ValueError("an SQLite store needs a file (readers are separate connections)")
+    return Path(url)
+
+
+class SqliteDb:
+    """A :class:`store.db.Db` over one ``sqlite3`` connection in autocommit mode (we
+    issue BEGIN/COMMIT ourselves)."""
+
+    for_update = ""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._interrupted = False
+
+    def _execute(self, sql: str, params: Params) -> sqlite3.Cursor:
+        if self._interrupted:
+            raise Interrupted("interrupted")
+        return self._conn.execute(sql, params)
+
+    @classmethod
+    def open_writer(cls, path: Path) -> SqliteDb:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn)
+
+    @classmethod
+    def open_reader(cls, path: Path) -> SqliteDb:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn)
+
+    def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        cur = self._execute(sql, params)
+        try:
+            row: tuple[Any, ...] | None = cur.fetchone()
+            return row
+        finally:
+            cur.close()
+
+    def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = self._execute(sql, params).fetchall()
+        return rows
+
+    def run(self, sql: str, params: Params = ()) -> int:
+        return self._execute(sql, params).rowcount
+
+    def send(self, sql: str, params: Params = ()) -> None:
+        self._execute(sql, params)
+
+    def flush(self) -> None:
+        return None
+
+    def begin(self, *, write: bool) -> None:
+        # IMMEDIATE takes the write lock now rather than failing to upgrade later.
+        self._execute("BEGIN IMMEDIATE" if write else "BEGIN", ())
+
+    def commit(self) -> None:
+        self._execute("COMMIT", ())
+
+    def rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def ensure_open(self) -> None:
+        self._interrupted = False
+
+    def interrupt(self) -> None:
+        self._interrupted = True
+        self._conn.interrupt()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def migrate(self, migrations: Sequence[Migration]) -> int:
+        conn = self._conn
+        conn.execute(SCHEMA_VERSION_TABLE)
+        for migration in migrations:
+            self.begin(write=True)  # the write lock serializes concurrent migrators
+            try:
+                row = self.one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                if row is not None and int(row[0]) >= migration.version:
+                    self.rollback()
+                    continue
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, name, applied_at_us) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, codec.now_us()),
+                )
+                self.commit()
+            except BaseException:
+                self.rollback()
+                raise
+        row = self.one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return 0 if row is None else int(row[0])
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into complete statements (``executescript`` would commit first)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending)
+            pending = ""
+    if pending.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in pending.splitlines()
+    ):
+        raise ValueError("migration ends with an incomplete statement")
+    return statements
