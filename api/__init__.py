@@ -1,1 +1,1 @@
-
+"""The REST layer: :func:`api.app.create_app` and :func:`api.server.serve_http`."""

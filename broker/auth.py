@@ -14,6 +14,7 @@ from broker.topics import is_segment
 from parley.config import Settings
 
 SERVICE_ROLE = "service"
+MAX_SUB_LENGTH = 256
 #: HS256 secrets shorter than this are refused at startup (RFC 7518 3.2).
 MIN_SECRET_BYTES = 32
 #: Seconds of clock skew tolerated for ``nbf`` from another issuer.
@@ -106,8 +107,8 @@ class TokenVerifier:
 
 def claims_from_payload(payload: Mapping[str, object], *, now: float) -> Claims:
     sub, org, exp, roles = (payload.get(k) for k in ("sub", "org", "exp", "roles"))
-    if not isinstance(sub, str) or not sub:
-        raise AuthError("token claim sub must be a non-empty string")
+    if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUB_LENGTH or not sub.isprintable():
+        raise AuthError(f"token claim sub must be 1 to {MAX_SUB_LENGTH} printable characters")
     if not isinstance(org, str) or not is_segment(org):
         raise AuthError("token claim org must be a topic segment [A-Za-z0-9_-]+")
     if not isinstance(exp, int | float) or isinstance(exp, bool):

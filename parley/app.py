@@ -60,7 +60,7 @@ async def serve(
             store = await stack.enter_async_context(open_store(url))
             version = await store.migrate()
             log.info("store %s at schema version %d", _redact(url), version)
-            store.set_commit_listener(hub.publish_channel_events)
+            # ChatService registers the hub as the store's commit listener.
             # +1: recovery asks for one event more than it replays, to know there is more.
             ops = ChatService(store, hub, recovery_limit=settings.limits.recovery_max_events + 1)
             app = create_app(settings, ops, verifier)

@@ -333,3 +333,9 @@ def test_origin_allowed(
     origin: str | None, allowed: tuple[str, ...], host: str | None, expected: bool
 ) -> None:
     assert origin_allowed(origin, allowed, host) is expected
+
+
+@pytest.mark.parametrize("sub", ["a\x00b", "a\udc80", "x" * 257, "tab\there"])
+def test_sub_must_be_printable_and_bounded(sub: str) -> None:
+    token = jwt.encode({**payload(), "sub": sub}, SECRET, algorithm="HS256")
+    refused(verifier(jwt_secret=SECRET), token, "token claim sub must be 1 to 256 printable")

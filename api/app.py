@@ -1,0 +1,49 @@
+"""The REST application: ``create_app(settings, chat, verifier)``, one blueprint per resource."""
+
+from __future__ import annotations
+
+from quart_schema import HttpSecurityScheme, Info, QuartSchema
+from quart_trio import QuartTrio
+
+from api import channels, events, health, members, messages, profiles, receipts, streams
+from api.deps import EXTENSION, ApiState
+from api.errors import install_error_handlers
+from broker.auth import TokenVerifier
+from parley.chat import ChatService
+from parley.config import Settings
+
+#: Largest request body; bigger -> 413 ``payload_too_large`` (message text is capped lower).
+MAX_BODY_BYTES = 256 * 1024
+
+BLUEPRINTS = (
+    health.bp,
+    channels.bp,
+    members.bp,
+    messages.bp,
+    receipts.bp,
+    profiles.bp,
+    events.bp,
+    streams.bp,
+)
+
+
+def create_app(settings: Settings, chat: ChatService, verifier: TokenVerifier) -> QuartTrio:
+    """Build the app. The store behind ``chat`` is opened and closed by the caller."""
+    app = QuartTrio("parley")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions[EXTENSION] = ApiState(settings=settings, chat=chat, verifier=verifier)
+    QuartSchema(
+        app,
+        info=Info(title="Parley REST API", version="1"),
+        security_schemes={
+            "bearer": HttpSecurityScheme(scheme="bearer", bearer_format="JWT"),
+        },
+        security=[{"bearer": []}],
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
+    install_error_handlers(app)
+    for bp in BLUEPRINTS:
+        app.register_blueprint(bp)
+    return app

@@ -1,0 +1,65 @@
+"""What handlers need: the chat service and the caller's verified claims."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quart import Blueprint, current_app, g, request
+
+from broker.auth import AuthError, Claims, TokenVerifier
+from broker.codes import ErrorCode
+from broker.errors import ClientError
+from parley.chat import ChatService
+from parley.config import Settings
+from parley.rules import is_clean
+
+EXTENSION = "parley"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiState:
+    settings: Settings
+    chat: ChatService
+    verifier: TokenVerifier
+
+
+def state() -> ApiState:
+    st: ApiState = current_app.extensions[EXTENSION]
+    return st
+
+
+def chat() -> ChatService:
+    return state().chat
+
+
+def claims() -> Claims:
+    c: Claims = g.claims
+    return c
+
+
+def bearer_token() -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (REST takes no cookie or query token)."""
+    scheme, _, cred = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not cred.strip():
+        return None
+    return cred.strip()
+
+
+async def authenticate() -> None:
+    token = bearer_token()
+    if token is None:
+        raise ClientError(ErrorCode.UNAUTHORIZED, "missing bearer token")
+    try:
+        c = state().verifier.verify(token)
+    except AuthError as exc:
+        raise ClientError(ErrorCode.UNAUTHORIZED, exc.reason) from None
+    if not is_clean(c.sub):
+        raise ClientError(ErrorCode.UNAUTHORIZED, "token claim sub has invalid characters")
+    g.claims = c
+
+
+def authenticated_blueprint(name: str, import_name: str) -> Blueprint:
+    """A resource blueprint under ``/v1`` whose every route needs a valid token."""
+    bp = Blueprint(name, import_name, url_prefix="/v1")
+    bp.before_request(authenticate)
+    return bp

@@ -1,0 +1,121 @@
+"""Every error is JSON ``{"error": {"code": ..., "message": ...}}`` with a 4xx/5xx status.
+
+:data:`STATUS` maps each :class:`ErrorCode` to its HTTP status, once. Routing errors (404,
+405), bad JSON bodies, schema validation failures and oversized bodies become JSON too; an
+unexpected exception is logged and answered 500 ``internal``, never with a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from quart import Quart, Response, current_app, jsonify, request
+from quart_schema import RequestSchemaValidationError
+from quart_trio.wrappers import TrioRequest
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from broker.codes import ErrorCode
+from broker.errors import ClientError
+
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_JSON: 400,
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNKNOWN_OP: 400,
+    ErrorCode.INVALID_TOPIC: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.NOT_MEMBER: 404,  # a non-member is told "not found", never "exists"
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.ALREADY_SUBSCRIBED: 409,
+    ErrorCode.NOT_SUBSCRIBED: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
+    ErrorCode.TOO_MANY_IN_FLIGHT: 429,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+#: Codes for HTTP errors raised by Quart/Werkzeug themselves (routing, body size...).
+HTTP_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.UNAVAILABLE,
+}
+
+
+class BadJson(BadRequest):
+    """The request body is not valid JSON."""
+
+
+class ApiRequest(TrioRequest):
+    def on_json_loading_failed(self, error: Exception) -> Any:
+        raise BadJson(f"request body is not valid JSON: {error}")
+
+
+def error_response(code: ErrorCode, message: str, status: int | None = None) -> Response:
+    response = jsonify({"error": {"code": str(code), "message": message}})
+    response.status_code = STATUS.get(code, 400) if status is None else status
+    if response.status_code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="parley"'
+    return response
+
+
+def _describe(error: Exception | None) -> str:
+    if isinstance(error, ValidationError):
+        parts = []
+        for e in error.errors(include_url=False):
+            where = ".".join(str(p) for p in e["loc"]) or "body"
+            parts.append(f"{where}: {e['msg']}")
+        return "; ".join(parts)
+    return str(error) if error is not None else "invalid request"
+
+
+async def _client_error(error: ClientError) -> Response:
+    return error_response(error.code, error.message)
+
+
+async def _validation_error(error: RequestSchemaValidationError) -> Response:
+    if request.method in ("POST", "PUT", "PATCH") and not request.is_json:
+        return error_response(
+            ErrorCode.BAD_JSON, "request body must be JSON (Content-Type: application/json)"
+        )
+    return error_response(ErrorCode.BAD_REQUEST, _describe(error.validation_error))
+
+
+async def _bad_json(error: BadJson) -> Response:
+    return error_response(ErrorCode.BAD_JSON, error.description or "bad JSON")
+
+
+async def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    code = HTTP_CODES.get(status)
+    if code is None:
+        code = ErrorCode.BAD_REQUEST if status < 500 else ErrorCode.INTERNAL
+    message = error.description or error.name
+    response = error_response(code, message, status)
+    if status == 405 and error.response is None:
+        allowed = getattr(error, "valid_methods", None)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+async def _unexpected(error: Exception) -> Response:
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(ErrorCode.INTERNAL, "internal error")
+
+
+def install_error_handlers(app: Quart) -> None:
+    app.request_class = ApiRequest
+    app.register_error_handler(ClientError, _client_error)
+    app.register_error_handler(RequestSchemaValidationError, _validation_error)
+    app.register_error_handler(BadJson, _bad_json)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

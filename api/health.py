@@ -1,0 +1,16 @@
+"""``/healthz``: liveness, no auth."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import validate_response
+
+from api.schemas import HealthOut
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+@validate_response(HealthOut)
+async def healthz() -> HealthOut:
+    return HealthOut(status="ok")

@@ -1,0 +1,290 @@
+"""Request and response bodies (pydantic, through quart-schema: validation + OpenAPI).
+
+Requests are strict (``"5"`` is not an int) and refuse unknown fields, so a typo such as
+``idempotencyKey`` fails loudly instead of being ignored. Query strings are lax (they are
+text). Timestamps are RFC 3339 UTC strings with ``Z``. Semantic rules (lengths, roles...)
+live in :mod:`parley.rules` so REST and WebSocket share them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
+
+from parley.timefmt import format_ts, format_ts_opt
+from store.models import Channel, ChannelSummary, Member, Message, Profile, Receipt
+
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Out(BaseModel):
+    pass
+
+
+# -- errors ----------------------------------------------------------------------------
+class ErrorDetail(Out):
+    code: str
+    message: str
+
+
+class ErrorOut(Out):
+    error: ErrorDetail
+
+
+# -- channels --------------------------------------------------------------------------
+class CreateChannelIn(Body):
+    kind: Literal["direct", "group", "broadcast"]
+    name: str = ""
+    topic: str = ""
+    members: list[str] = Field(default_factory=list)
+
+
+class PageQuery(Query):
+    limit: int | None = None
+    cursor: str | None = None
+
+
+class MessageOut(Out):
+    id: str
+    channel: str
+    seq: int
+    author: str
+    text: str
+    created_at: Timestamp
+    edited_at: Timestamp | None = None
+    deleted: bool = False
+
+    @classmethod
+    def of(cls, m: Message) -> MessageOut:
+        return cls(
+            id=m.id,
+            channel=m.channel_id,
+            seq=m.seq,
+            author=m.author,
+            text="" if m.deleted else m.text,
+            created_at=format_ts(m.created_at),
+            edited_at=format_ts_opt(m.edited_at),
+            deleted=m.deleted,
+        )
+
+
+class ChannelOut(Out):
+    id: str
+    kind: str
+    name: str
+    topic: str
+    created_at: Timestamp
+    created_by: str
+    member_count: int
+    last_seq: int
+    #: The caller's view: their role, read position and unread count.
+    role: str
+    read_seq: int
+    unread: int
+    last_message: MessageOut | None = None
+
+    @classmethod
+    def of(
+        cls,
+        c: Channel,
+        *,
+        role: str,
+        read_seq: int,
+        unread: int,
+        last_message: Message | None = None,
+    ) -> ChannelOut:
+        return cls(
+            id=c.id,
+            kind=str(c.kind),
+            name=c.name,
+            topic=c.topic,
+            created_at=format_ts(c.created_at),
+            created_by=c.created_by,
+            member_count=c.member_count,
+            last_seq=c.last_seq,
+            role=role,
+            read_seq=read_seq,
+            unread=unread,
+            last_message=None if last_message is None else MessageOut.of(last_message),
+        )
+
+    @classmethod
+    def summary(cls, s: ChannelSummary) -> ChannelOut:
+        return cls.of(
+            s.channel,
+            role=str(s.role),
+            read_seq=s.read_seq,
+            unread=s.unread,
+            last_message=s.last_message,
+        )
+
+
+class ChannelPage(Out):
+    items: list[ChannelOut]
+    next_cursor: str | None = None
+
+
+# -- members ---------------------------------------------------------------------------
+class AddMemberIn(Body):
+    user_id: str
+    role: Literal["owner", "admin", "member"] = "member"
+
+
+class MemberOut(Out):
+    user_id: str
+    role: str
+    joined_at: Timestamp
+    read_seq: int
+
+    @classmethod
+    def of(cls, m: Member) -> MemberOut:
+        return cls(
+            user_id=m.user_id,
+            role=str(m.role),
+            joined_at=format_ts(m.joined_at),
+            read_seq=m.read_seq,
+        )
+
+
+class MemberPage(Out):
+    items: list[MemberOut]
+    next_cursor: str | None = None
+
+
+# -- messages --------------------------------------------------------------------------
+class PostMessageIn(Body):
+    text: str
+    idempotency_key: str | None = None
+
+
+class PostOut(Out):
+    message_id: str
+    seq: int
+    ts: Timestamp
+    channel: str
+    created: bool
+
+
+class MessagesQuery(Query):
+    before: int | None = None
+    after: int | None = None
+    limit: int | None = None
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+
+
+class MessagePageOut(Out):
+    items: list[MessageOut]
+    #: Newest-first pages: pass as ``before`` for the next (older) page.
+    next_before: int | None = None
+    #: Oldest-first pages (``after`` given): pass as ``after`` for the next (newer) page.
+    next_after: int | None = None
+
+
+# -- receipts --------------------------------------------------------------------------
+class MarkReadIn(Body):
+    seq: int = Field(ge=0)
+
+
+class ReadOut(Out):
+    channel: str
+    read_seq: int
+    unread: int
+
+
+class ReceiptOut(Out):
+    user_id: str
+    read_seq: int
+    updated_at: Timestamp | None = None
+
+    @classmethod
+    def of(cls, r: Receipt) -> ReceiptOut:
+        return cls(user_id=r.user_id, read_seq=r.read_seq, updated_at=format_ts_opt(r.updated_at))
+
+
+class ReceiptList(Out):
+    items: list[ReceiptOut]
+
+
+# -- profiles --------------------------------------------------------------------------
+class ProfileIn(Body):
+    display_name: str | None = None
+    avatar_url: str | None = None
+
+
+class ProfileOut(Out):
+    user_id: str
+    display_name: str | None = None
+    avatar_url: str | None = None
+    updated_at: Timestamp | None = None
+
+    @classmethod
+    def of(cls, p: Profile) -> ProfileOut:
+        return cls(
+            user_id=p.user_id,
+            display_name=p.display_name,
+            avatar_url=p.avatar_url,
+            updated_at=format_ts_opt(p.updated_at),
+        )
+
+
+# -- service events --------------------------------------------------------------------
+class EventIn(Body):
+    topic: str
+    data: JsonValue = None
+
+
+class EventBatchIn(Body):
+    events: list[EventIn]
+
+
+class EventOut(Out):
+    topic: str
+    deliveries: int
+
+
+class EventBatchOut(Out):
+    deliveries: list[int]
+
+
+# -- streams ---------------------------------------------------------------------------
+class ChunkIn(Body):
+    chunk: str
+    #: Optional: must be the next index (last + 1); a retry of the last chunk is accepted.
+    index: int | None = None
+
+
+class StreamOut(Out):
+    stream_id: str
+    channel: str
+    author: str
+    state: Literal["open", "completing", "completed", "cancelled"]
+    #: The index of the last event included in ``text``: apply pushed chunks above it.
+    index: int
+    text: str
+    message_id: str | None = None
+    seq: int | None = None
+    ts: Timestamp | None = None
+
+    @classmethod
+    def of(cls, snapshot: dict[str, Any]) -> StreamOut:
+        return cls.model_validate(snapshot)
+
+
+class ChunkOut(Out):
+    stream_id: str
+    index: int
+    state: str
+
+
+class HealthOut(Out):
+    status: str

@@ -1,0 +1,45 @@
+"""Serve the REST app with Hypercorn's trio worker, inside the caller's trio run."""
+
+from __future__ import annotations
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+from quart_trio import QuartTrio
+
+from parley.config import Settings
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.http_port}"]
+    config.graceful_timeout = settings.shutdown_timeout
+    config.accesslog = None
+    return config
+
+
+async def serve_http(
+    app: QuartTrio,
+    settings: Settings,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until cancelled; then shut down gracefully (in-flight requests get up to
+    ``settings.shutdown_timeout`` seconds). ``task_status.started`` gets the bound URLs,
+    e.g. ``["http://127.0.0.1:8080"]`` (useful with ``http_port=0``)."""
+    config = hypercorn_config(settings)
+    stop = trio.Event()
+    shield = trio.CancelScope(shield=True)
+
+    async def run(task_status: trio.TaskStatus[list[str]]) -> None:
+        with shield:
+            await serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        try:
+            binds: list[str] = await nursery.start(run)
+            task_status.started(binds)
+            await trio.sleep_forever()
+        finally:
+            stop.set()
+            shield.deadline = trio.current_time() + settings.shutdown_timeout + 1.0

@@ -1,0 +1,117 @@
+"""ChatService as the broker sees it (ChannelOps), on a real SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from broker.auth import Claims
+from broker.codes import ErrorCode
+from broker.errors import ClientError
+from broker.ports import ChannelOps
+from parley.chat import ChatService
+from parley.streams import StreamRegistry
+from store.base import Store
+from tests.api_helpers import RecordingSink, open_test_store
+
+BOT = Claims(sub="bot", org="acme", exp=2e9, roles=("service",))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    async with open_test_store(tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+def chat(store: Store, sink: RecordingSink) -> ChatService:
+    return ChatService(store, sink, recovery_limit=3)
+
+
+async def test_it_is_channel_ops(chat: ChatService) -> None:
+    ops: ChannelOps = chat
+    assert ops is chat
+
+
+async def make_channel(chat: ChatService) -> str:
+    channel = await chat.create_channel("acme", "alice", kind="group", name="g", members=["bob"])
+    return channel.id
+
+
+async def test_post_reply_and_channel_ids(chat: ChatService) -> None:
+    cid = await make_channel(chat)
+    assert await chat.user_channel_ids("acme", "bob") == {cid}
+    assert await chat.user_channel_ids("other", "bob") == set()
+    reply = await chat.post("acme", "bob", cid, "hi", "k")
+    assert set(reply) == {"message_id", "seq", "ts", "channel", "created"}
+    assert reply["created"] is True and reply["ts"].endswith("Z")
+    again = await chat.post("acme", "bob", cid, "hi", "k")
+    assert again == {**reply, "created": False}
+    with pytest.raises(ClientError) as exc:
+        await chat.post("acme", "mallory", cid, "hi", None)
+    assert exc.value.code is ErrorCode.NOT_FOUND
+
+
+async def test_events_after_is_for_members_and_capped(chat: ChatService) -> None:
+    cid = await make_channel(chat)
+    for i in range(4):
+        await chat.post("acme", "alice", cid, f"m{i}", None)
+    events = await chat.events_after("acme", "bob", cid, 0, 100)
+    assert [e.seq for e in events] == [1, 2, 3]  # recovery_limit=3
+    events = await chat.events_after("acme", "bob", cid, 3, 100)
+    assert [e.seq for e in events] == [4, 5, 6]
+    for org, user in [("acme", "mallory"), ("other", "bob")]:
+        with pytest.raises(ClientError) as exc:
+            await chat.events_after(org, user, cid, 0, 10)
+        assert exc.value.code is ErrorCode.NOT_FOUND
+    with pytest.raises(ClientError):
+        await chat.events_after("acme", "bob", cid, -1, 10)
+
+
+async def test_mark_read_pushes_only_when_it_moves(chat: ChatService, sink: RecordingSink) -> None:
+    cid = await make_channel(chat)
+    reply = await chat.post("acme", "alice", cid, "x", None)
+    assert await chat.mark_read("acme", "bob", cid, reply["seq"]) == reply["seq"]
+    assert await chat.mark_read("acme", "bob", cid, 1) == reply["seq"]
+    assert sink.pushed("read_receipt") == [{"user_id": "bob", "seq": reply["seq"]}]
+
+
+async def test_committed_events_reach_the_sink_in_seq_order(
+    chat: ChatService, sink: RecordingSink
+) -> None:
+    cid = await make_channel(chat)
+    async with trio.open_nursery() as nursery:
+        for i in range(10):
+            nursery.start_soon(chat.post, "acme", "alice", cid, f"m{i}", None)
+    seqs = [e.seq for e in sink.channel_events if e.channel_id == cid]
+    assert seqs == list(range(1, 13))
+
+
+async def test_idle_streams_expire_lazily_with_a_push(store: Store, sink: RecordingSink) -> None:
+    now = [0.0]
+    chat = ChatService(store, sink, streams=StreamRegistry(idle_timeout=30.0), clock=lambda: now[0])
+    cid = await make_channel(chat)
+    opened = await chat.open_stream(BOT, cid)
+    now[0] = 29.0
+    await chat.get_stream(BOT, cid, opened["stream_id"])  # reading does not keep it alive
+    now[0] = 30.0  # no background task: nothing happens until the next call
+    assert [p["state"] for p in sink.pushed("message_stream")] == ["open"]
+    other = await chat.open_stream(BOT, cid)
+    pushes = sink.pushed("message_stream")
+    assert [(p["stream_id"], p["state"], p["index"]) for p in pushes] == [
+        (opened["stream_id"], "open", 0),
+        (opened["stream_id"], "cancelled", 1),
+        (other["stream_id"], "open", 0),
+    ]
+    assert pushes[1]["reason"] == "expired"
+    with pytest.raises(ClientError) as exc:
+        await chat.get_stream(BOT, cid, opened["stream_id"])
+    assert exc.value.code is ErrorCode.NOT_FOUND
