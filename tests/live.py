@@ -1,19 +1,64 @@
-"""A real broker on 127.0.0.1 in a background thread, for third-party clients in tests."""
+"""A real broker (or the whole app) on 127.0.0.1 in a background thread, for third-party
+clients in tests."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import trio
 
 from broker.auth import TokenVerifier
 from broker.hub import Hub
 from broker.server import BrokerServer
+from parley.app import Running, serve
 from parley.config import Settings
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _in_thread(
+    start: Callable[[trio.Nursery], Awaitable[T]], stop: Callable[[T], None], name: str
+) -> Iterator[tuple[T, trio.lowlevel.TrioToken]]:
+    """Run ``start`` in a trio run of its own thread; yield what it returned; on exit call
+    ``stop`` in that run and join the thread (its errors are raised here)."""
+    started = threading.Event()
+    box: list[tuple[T, trio.lowlevel.TrioToken]] = []
+    errors: list[BaseException] = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            box.append((await start(nursery), trio.lowlevel.current_trio_token()))
+            started.set()
+
+    def run() -> None:
+        try:
+            trio.run(main)
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    if not started.wait(30) or errors:
+        raise RuntimeError(f"{name} did not start: {errors}")
+    value, token = box[0]
+    try:
+        yield value, token
+    finally:
+        with contextlib.suppress(trio.RunFinishedError):
+            trio.from_thread.run_sync(stop, value, trio_token=token)
+        thread.join(30)
+        if thread.is_alive():
+            raise RuntimeError(f"{name} did not stop")
+        if errors:
+            raise errors[0]
 
 
 @dataclass
@@ -29,36 +74,39 @@ class LiveBroker:
 
 @contextmanager
 def live_broker(settings: Settings) -> Iterator[LiveBroker]:
-    started = threading.Event()
-    box: list[LiveBroker] = []
-    errors: list[BaseException] = []
+    """The broker alone (no store, no REST)."""
 
-    async def main() -> None:
+    async def start(nursery: trio.Nursery) -> BrokerServer:
         server = BrokerServer(settings, Hub(), TokenVerifier(settings))
-        async with trio.open_nursery() as nursery:
-            port = await nursery.start(server.serve)
-            box.append(LiveBroker(server, port, trio.lowlevel.current_trio_token()))
-            started.set()
+        await nursery.start(server.serve)
+        return server
 
-    def run() -> None:
-        try:
-            trio.run(main)
-        except BaseException as exc:  # reported to the test thread
-            errors.append(exc)
-            started.set()
+    with _in_thread(start, BrokerServer.shutdown, "live-broker") as (server, token):
+        assert server.port is not None
+        yield LiveBroker(server, server.port, token)
 
-    thread = threading.Thread(target=run, name="live-broker", daemon=True)
-    thread.start()
-    if not started.wait(10) or errors:
-        raise RuntimeError(f"broker did not start: {errors}")
-    live = box[0]
-    try:
-        yield live
-    finally:
-        with contextlib.suppress(trio.RunFinishedError):
-            trio.from_thread.run_sync(live.server.shutdown, trio_token=live.token)
-        thread.join(15)
-        if thread.is_alive():
-            raise RuntimeError("broker did not stop")
-        if errors:
-            raise errors[0]
+
+@dataclass
+class LiveApp:
+    """The whole service (`parley.app.serve`): broker, REST API and store."""
+
+    running: Running
+    token: trio.lowlevel.TrioToken
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.running.ws_port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.running.http_port}"
+
+
+@contextmanager
+def live_app(settings: Settings) -> Iterator[LiveApp]:
+    async def start(nursery: trio.Nursery) -> Running:
+        running: Running = await nursery.start(partial(serve, settings))
+        return running
+
+    with _in_thread(start, Running.shutdown, "live-app") as (running, token):
+        yield LiveApp(running, token)
