@@ -6,13 +6,10 @@ from datetime import UTC, datetime
 
 from broker.codes import ErrorCode
 from broker.errors import ClientError
+from broker.timestamps import rfc3339
 
-
-def format_ts(dt: datetime) -> str:
-    """``2026-01-02T03:04:05.123456Z``; naive datetimes are taken as UTC."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+#: ``2026-01-02T03:04:05.123456Z``; naive datetimes are taken as UTC (one format everywhere).
+format_ts = rfc3339
 
 
 def format_ts_opt(dt: datetime | None) -> str | None:

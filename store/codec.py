@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from broker.timestamps import rfc3339 as rfc3339
 from store.models import (
     Channel,
     ChannelEvent,
@@ -73,11 +74,6 @@ def to_us(dt: datetime) -> int:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError("timestamps must be timezone-aware")
     return (dt - _EPOCH) // _MICROSECOND
-
-
-def rfc3339(dt: datetime) -> str:
-    """``2024-05-01T12:00:00.123456Z``."""
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def dumps(data: dict[str, Any]) -> str:
