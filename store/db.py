@@ -37,6 +37,13 @@ class Db(Protocol):
         is pipelined: its errors may only surface at the next :meth:`flush` or fetch."""
         ...
 
+    def defer(self, sql: str, params: Params = ()) -> None:
+        """Like :meth:`send`, for an ``INSERT`` of new rows that only has to happen before
+        the next read, ``run``, ``flush`` or commit. PostgreSQL buffers these and sends
+        each statement's rows with one ``executemany`` (psycopg's per-statement cost is
+        most of a post); the buffered groups go out in the order they were first used."""
+        ...
+
     def flush(self) -> None:
         """Wait until every statement sent so far has run; raise the first error."""
         ...

@@ -76,6 +76,8 @@ class GroupCommitWriter:
         #: Number of committed batches and requests (for tests and metrics).
         self.batches = 0
         self.requests = 0
+        #: Batches that fell back from the optimistic path to one savepoint per request.
+        self.retried = 0
 
     async def submit(self, fn: Callable[[WriteTx], T]) -> T:
         """Run ``fn`` in the next batch transaction; return its result or raise its error."""
@@ -190,6 +192,41 @@ class GroupCommitWriter:
         return request.fn(tx)
 
     def _batch_in_thread(
+        self, batch: list[_Request[Any]]
+    ) -> tuple[list[outcome.Outcome[Any]], list[ChannelEvent]]:
+        """Optimistically: the whole batch as one pipelined transaction with no per-request
+        savepoint or sync, so PostgreSQL pays one round trip per batch, not per request.
+        If any request raises or the commit fails, roll back and run the batch again the
+        careful way (a SAVEPOINT and a sync per request), where failures stay isolated."""
+        if len(batch) > 1:
+            fast = self._optimistic(batch)
+            if fast is not None:
+                return fast
+        return self._careful(batch)
+
+    def _optimistic(
+        self, batch: list[_Request[Any]]
+    ) -> tuple[list[outcome.Outcome[Any]], list[ChannelEvent]] | None:
+        db = self._db
+        tx = WriteTx(db)
+        try:
+            db.ensure_open()
+            db.begin(write=True)
+            results: list[outcome.Outcome[Any]] = [
+                outcome.Value(request.fn(tx)) for request in batch
+            ]
+            tx.write_heads()
+            db.commit()
+        except Exception:
+            self.retried += 1
+            try:
+                db.rollback()
+            except Exception:
+                log.debug("rollback after an optimistic batch failed", exc_info=True)
+            return None
+        return results, tx.events
+
+    def _careful(
         self, batch: list[_Request[Any]]
     ) -> tuple[list[outcome.Outcome[Any]], list[ChannelEvent]]:
         """One transaction for the batch, one SAVEPOINT per request."""

@@ -51,6 +51,8 @@ class PostgresDb:
         self._stale = False
         self._pipeline_cm: AbstractContextManager[psycopg.Pipeline] | None = None
         self._pipeline: psycopg.Pipeline | None = None
+        #: INSERTs given to defer(): statement -> rows, sent before any other statement.
+        self._deferred: dict[str, list[Params]] = {}
         self._conn = self._connect()
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -61,7 +63,15 @@ class PostgresDb:
     def _execute(self, sql: str, params: Params) -> psycopg.Cursor[tuple[Any, ...]]:
         if self._stale:
             raise Interrupted("interrupted")
+        if self._deferred:
+            self._send_deferred()
         return self._conn.execute(_translate(sql, self._sql), params)
+
+    def _send_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, {}
+        with self._conn.cursor() as cur:
+            for sql, rows in deferred.items():
+                cur.executemany(_translate(sql, self._sql), rows)
 
     def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         return self._execute(sql, params).fetchone()
@@ -78,7 +88,12 @@ class PostgresDb:
     def send(self, sql: str, params: Params = ()) -> None:
         self._execute(sql, params)
 
+    def defer(self, sql: str, params: Params = ()) -> None:
+        self._deferred.setdefault(sql, []).append(params)
+
     def flush(self) -> None:
+        if self._deferred:
+            self._send_deferred()
         if self._pipeline is not None:
             self._pipeline.sync()
 
@@ -103,6 +118,7 @@ class PostgresDb:
             cm.__exit__(None, None, None)
 
     def rollback(self) -> None:
+        self._deferred.clear()
         if self._conn.closed or self._conn.broken:
             self._pipeline_cm = self._pipeline = None
             return

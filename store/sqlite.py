@@ -84,6 +84,9 @@ class SqliteDb:
     def send(self, sql: str, params: Params = ()) -> None:
         self._execute(sql, params)
 
+    def defer(self, sql: str, params: Params = ()) -> None:
+        self._execute(sql, params)  # nothing to gain by buffering in-process
+
     def flush(self) -> None:
         return None
 

@@ -48,7 +48,7 @@ def _log(
     actor: str,
     at: datetime | None = None,
 ) -> ChannelEvent:
-    tx.db.send(
+    tx.db.defer(
         "INSERT INTO channel_events (org, channel_id, seq, event, data, ts_us, actor)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (org, channel_id, seq, name.value, codec.dumps(data), ts_us, actor),
@@ -186,7 +186,7 @@ def post_message(
         created_at=codec.from_us(now),
         idempotency_key=idempotency_key,
     )
-    db.send(
+    db.defer(
         "INSERT INTO messages (org, channel_id, seq, id, author, text, created_at_us,"
         " idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (org, channel_id, seq, msg.id, author, text, now, idempotency_key),

@@ -115,6 +115,9 @@ async def test_same_key_twice_in_one_batch(
         nursery.start_soon(post, "second")
 
     assert store.writer.batches == batches_before + 2  # the gate, then one batch
+    # One optimistic transaction: the second post's idempotency read saw the first post's
+    # deferred INSERT (deferred rows are sent before any read).
+    assert store.writer.retried == 0
     first, second = results["first"], results["second"]
     assert first.created and first.event is not None and first.message.text == "first"
     assert not second.created and second.event is None and second.message == first.message
@@ -159,6 +162,7 @@ async def test_a_failing_request_does_not_fail_its_batch(
             await trio.testing.wait_all_tasks_blocked()
 
     assert store.writer.batches == batches_before + 2
+    assert store.writer.retried == 1  # the optimistic attempt failed; savepoints isolated
     assert isinstance(outcomes["missing"], NotFound)
     assert isinstance(outcomes["dup"], Conflict)
     ok1, ok2 = outcomes["ok1"], outcomes["ok2"]
