@@ -6,8 +6,14 @@ from quart_schema import HttpSecurityScheme, Info, QuartSchema
 from quart_trio import QuartTrio
 
 from api import channels, events, health, members, messages, profiles, receipts, streams
+from api.convroutes import BLUEPRINTS as CONVERSATION_BLUEPRINTS
+from api.convroutes import install_conversation
 from api.deps import EXTENSION, ApiState
 from api.errors import install_error_handlers
+from api.files import bp as files_bp
+from api.files import install as install_files
+from api.presence import bp as presence_bp
+from api.search import bp as search_bp
 from broker.auth import TokenVerifier
 from parley.chat import ChatService
 from parley.config import Settings
@@ -24,6 +30,10 @@ BLUEPRINTS = (
     profiles.bp,
     events.bp,
     streams.bp,
+    *CONVERSATION_BLUEPRINTS,
+    search_bp,
+    files_bp,
+    presence_bp,
 )
 
 
@@ -32,6 +42,7 @@ def create_app(settings: Settings, chat: ChatService, verifier: TokenVerifier) -
     app = QuartTrio("parley")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[EXTENSION] = ApiState(settings=settings, chat=chat, verifier=verifier)
+    install_conversation(app, chat)
     QuartSchema(
         app,
         info=Info(title="Parley REST API", version="1"),
@@ -44,6 +55,7 @@ def create_app(settings: Settings, chat: ChatService, verifier: TokenVerifier) -
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
     install_error_handlers(app)
+    install_files(app, settings, chat)  # after the error handlers: wraps the request class
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
     return app

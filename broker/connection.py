@@ -126,7 +126,7 @@ class Connection:
         srv.register(self)
         user = srv.hub.attach(client, loading=srv.ops is not None)
         if user.pending is not None and srv.ops is not None:
-            user.loaded(await srv.ops.user_channel_ids(claims.org, claims.sub))
+            srv.hub.user_loaded(user, await srv.ops.user_channel_ids(claims.org, claims.sub))
         s = srv.settings
         client.send(session.hello({"interval": s.ping_interval, "timeout": s.ping_timeout}))
         send_ops, recv_ops = trio.open_memory_channel[Deferred](limits.max_in_flight)

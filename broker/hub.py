@@ -17,11 +17,23 @@ import orjson
 
 from broker.client import Client, UserState
 from broker.frames import text_frame
+from broker.presence import Presence, PresenceConfig
 from broker.timestamps import rfc3339, utc_now
 from broker.trie import TopicTrie
 from store.models import ChannelEvent, EventName
 
 CONVERSATION_SOURCE = "conversations"
+
+
+#: User topics ``events.{org}.users.{resource}.{event}.{user_id}`` (e.g. mentions) reach
+#: only connections of that user, whatever pattern matched them.
+USER_SOURCE = "users"
+
+
+def user_topic_owner(topic: str) -> str | None:
+    """The user a topic is private to, or None for any other topic."""
+    parts = topic.split(".")
+    return parts[5] if len(parts) == 6 and parts[2] == USER_SOURCE else None
 
 
 def channel_topic(org: str, event: str, channel_id: str) -> str:
@@ -45,9 +57,11 @@ def channel_event_frame(ev: ChannelEvent) -> bytes:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, presence: PresenceConfig | None = None) -> None:
         self._trie: TopicTrie[Client] = TopicTrie()
         self._users: dict[tuple[str, str], UserState] = {}
+        #: Presence and typing (docs/presence.md); flushed by ``presence.run()``.
+        self.presence = Presence(self, presence or PresenceConfig())
         self.published = 0
         self.delivered = 0
 
@@ -63,7 +77,13 @@ class Hub:
                 user.pending = []
         user.clients += 1
         client.user = user
+        self.presence.connected(client, user)
         return user
+
+    def user_loaded(self, user: UserState, snapshot: set[str]) -> None:
+        """Install a loaded channel set (see :meth:`UserState.loaded`)."""
+        user.loaded(snapshot)
+        self.presence.reindex(user)
 
     def detach(self, client: Client) -> None:
         for parts in client.patterns.values():
@@ -71,6 +91,7 @@ class Hub:
         client.patterns.clear()
         user = client.user
         if user is not None:
+            self.presence.disconnected(client)
             client.user = None
             user.clients -= 1
             if user.clients == 0:
@@ -110,9 +131,11 @@ class Hub:
                 {"type": "event", "topic": topic, "data": data, "ts": rfc3339(ts or utc_now())}
             )
         )
+        owner = user_topic_owner(topic)
         n = 0
         for client in subs:
-            n += client.send(frame)
+            if owner is None or client.claims.sub == owner:
+                n += client.send(frame)
         self.delivered += n
         return n
 
@@ -128,6 +151,7 @@ class Hub:
         target_state = self._users.get((ev.org, target)) if isinstance(target, str) else None
         if added and target_state is not None:
             target_state.apply(ev.channel_id, True)
+            self.presence.reindex(target_state)
         subs = self._trie.match(ev.topic)
         if subs:
             frame = channel_event_frame(ev)
@@ -142,8 +166,12 @@ class Hub:
             self.delivered += n
         if removed and target_state is not None:
             target_state.apply(ev.channel_id, False)
+            self.presence.reindex(target_state)
 
-    def publish_channel_ephemeral(self, org: str, channel_id: str, event: str, data: Any) -> int:
+    def publish_channel_ephemeral(
+        self, org: str, channel_id: str, event: str, data: Any, *, except_user: str | None = None
+    ) -> int:
+        """``except_user``: not to that user's own connections (e.g. their typing)."""
         self.published += 1
         topic = channel_topic(org, event, channel_id)
         subs = self._trie.match(topic)
@@ -163,7 +191,7 @@ class Hub:
         )
         n = 0
         for client in subs:
-            if client.member_of(channel_id):
+            if client.member_of(channel_id) and client.claims.sub != except_user:
                 n += client.send(frame)
         self.delivered += n
         return n

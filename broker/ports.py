@@ -55,3 +55,13 @@ class ChannelOps(Protocol):
     ) -> list[ChannelEvent]:
         """Missed log events for recovery; refuses non-members."""
         ...
+
+
+class ConversationOps(Protocol):
+    """The conversation ops a WebSocket client acts with live (``react``, ``edit``,
+    ``delete``, ``reply``; docs/conversation.md). A :class:`ChannelOps` offers them as its
+    ``conversation`` attribute when the server runs them."""
+
+    async def ws_op(self, org: str, user_id: str, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Run the op with the command's body; return the reply fields."""
+        ...

@@ -27,11 +27,22 @@ class Op(StrEnum):
     POST = "post"
     READ = "read"
     REFRESH = "refresh"
+    REACT = "react"
+    EDIT = "edit"
+    DELETE = "delete"
+    REPLY = "reply"
+    TYPING = "typing"
+    PRESENCE = "presence"
+
+
+#: Conversation ops (docs/conversation.md), run by :class:`broker.ports.ConversationOps`.
+CONVERSATION_OPS = frozenset({"react", "edit", "delete", "reply"})
 
 
 class PushType(StrEnum):
     HELLO = "hello"
     EVENT = "event"
+    PRESENCE = "presence"
 
 
 @dataclass(frozen=True, slots=True)

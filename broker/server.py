@@ -78,6 +78,7 @@ class BrokerServer:
                 await accepting.start(
                     partial(trio.serve_listeners, handler_nursery=handlers), self.handle, listeners
                 )
+                accepting.start_soon(self.hub.presence.run)
                 task_status.started(self.port)
                 await self._stop.wait()
                 accepting.cancel_scope.cancel()

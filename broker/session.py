@@ -16,10 +16,11 @@ from broker.auth import AuthError, Claims, TokenVerifier
 from broker.client import Client
 from broker.codes import CloseCode, ErrorCode
 from broker.errors import ClientError, CloseConnection
-from broker.hub import CONVERSATION_SOURCE, Hub, channel_event_frame
+from broker.hub import CONVERSATION_SOURCE, USER_SOURCE, Hub, channel_event_frame
 from broker.limits import Limits
-from broker.ports import ChannelOps
+from broker.ports import ChannelOps, ConversationOps
 from broker.protocol import (
+    CONVERSATION_OPS,
     Command,
     CommandError,
     Op,
@@ -101,6 +102,7 @@ class Session:
         try:
             cmd = parse_command(text)
             cid = cmd.id
+            self.hub.presence.activity(self.client)
             return self._dispatch(cmd, now)
         except CommandError as exc:
             self._refuse(exc.id, exc.code, exc.message)
@@ -134,7 +136,22 @@ class Session:
             return self._post(cmd)
         elif op is Op.READ:
             return self._read(cmd)
+        elif op in CONVERSATION_OPS:
+            return self._conversation(cmd)
+        elif op is Op.TYPING:
+            channel = field(cmd.body, "channel", str, cmd.id)
+            sent = self.hub.presence.typing(self.client, channel, now)
+            self.client.send(ok_frame(cmd.id, {"channel": channel, "sent": sent}))
+        elif op is Op.PRESENCE:
+            self._presence(cmd)
         return None
+
+    def _presence(self, cmd: Command) -> None:
+        status = cmd.body.get("status")
+        if status not in ("online", "away"):
+            raise ClientError(ErrorCode.BAD_REQUEST, "'status' must be 'online' or 'away'")
+        now_status = self.hub.presence.set_away(self.client, status == "away")
+        self.client.send(ok_frame(cmd.id, {"status": now_status.value}))
 
     # -- sync ops -----------------------------------------------------------------
     def _publish(self, cmd: Command, now: float) -> None:
@@ -168,6 +185,7 @@ class Session:
         pattern = field(cmd.body, "topic", str, cmd.id)
         parts = parse_pattern(pattern)
         check_org(parts, self.claims.org)
+        check_user_pattern(parts, self.claims.sub)
         since = _parse_since(cmd.body.get("since"), cmd.id)
         if pattern in self.client.patterns:
             raise ClientError(ErrorCode.ALREADY_SUBSCRIBED, f"already subscribed to {pattern!r}")
@@ -226,6 +244,19 @@ class Session:
         async def run() -> None:
             fields = await ops.post(c.org, c.sub, channel, text, key)
             self.client.send(ok_frame(cmd.id, fields))
+
+        return Deferred(cmd.id, run)
+
+    def _conversation(self, cmd: Command) -> Deferred:
+        """react / edit / delete / reply, run by the conversation service."""
+        conv: ConversationOps | None = getattr(self._need_ops(), "conversation", None)
+        if conv is None:
+            raise ClientError(ErrorCode.UNAVAILABLE, "this server runs without conversations")
+        field(cmd.body, "channel", str, cmd.id)
+        c = self.claims
+
+        async def run() -> None:
+            self.client.send(ok_frame(cmd.id, await conv.ws_op(c.org, c.sub, cmd.op, cmd.body)))
 
         return Deferred(cmd.id, run)
 
@@ -295,6 +326,16 @@ class Session:
             self.client.recovering = None
         for _, frame in held if frames is None else frames:
             self.client.send(frame)
+
+
+def check_user_pattern(parts: list[str], user_id: str) -> None:
+    """A pattern naming the users source must end in the caller's own id, literally
+    (``events.{org}.users.user.mentioned.{me}``); the hub also filters user topics matched
+    by wider wildcards (``events.{org}.>``) to their owner."""
+    if len(parts) > 2 and parts[2] == USER_SOURCE and (len(parts) != 6 or parts[5] != user_id):
+        raise ClientError(
+            ErrorCode.FORBIDDEN, "user topics are readable only by their user (last segment)"
+        )
 
 
 def may_publish(claims: Claims, parts: list[str]) -> bool:

@@ -12,6 +12,7 @@ import trio
 
 from broker.auth import TokenVerifier
 from broker.hub import Hub
+from broker.presence import PresenceConfig
 from broker.server import BrokerServer
 from parley.config import Settings
 
@@ -44,7 +45,7 @@ async def serve(
             "no PARLEY_JWT_SECRET set: using the secret kept in %s",
             settings.data_dir / "jwt_secret",
         )
-    hub = Hub()
+    hub = Hub(PresenceConfig.from_env())
     verifier = TokenVerifier(settings)
     async with AsyncExitStack() as stack:
         ops = None

@@ -7,7 +7,7 @@ Every call is scoped to the org of the caller's token.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,9 +19,10 @@ import trio
 from broker.auth import Claims
 from broker.codes import ErrorCode
 from broker.errors import ClientError
-from broker.ports import EventSink
+from broker.ports import ConversationOps, EventSink
 from broker.topics import check_org, parse_topic
 from parley import rules
+from parley.convrules import check_rich_text
 from parley.streams import EVENT as STREAM_EVENT
 from parley.streams import Stream, StreamRegistry
 from parley.timefmt import format_ts
@@ -100,6 +101,10 @@ class ChatService:
         self.clock = clock  # stream idle expiry; trio's clock unless a test says otherwise
         # Committed channel-log events reach the broker in seq order, from the store.
         store.set_commit_listener(sink.publish_channel_events)
+        #: Awaited after every post (``parley.conversation``: mentions).
+        self.post_hooks: list[Callable[[PostResult], Awaitable[None]]] = []
+        #: The WebSocket conversation ops (``parley.conversation``), when installed.
+        self.conversation: ConversationOps | None = None
 
     # -- access ------------------------------------------------------------------
     async def _membership(self, org: str, user_id: str, channel_id: str) -> tuple[Channel, Member]:
@@ -232,7 +237,7 @@ class ChatService:
         text: str,
         idempotency_key: str | None = None,
     ) -> PostResult:
-        text = rules.check_text(text)
+        text = check_rich_text(rules.check_text(text))
         key = rules.check_idempotency_key(idempotency_key)
         channel, member = await self._membership(org, user_id, channel_id)
         if not rules.can_post(channel.kind, member.role):
@@ -240,9 +245,12 @@ class ChatService:
                 ErrorCode.FORBIDDEN, "only owners and admins post in a broadcast channel"
             )
         async with _store_errors():
-            return await self.store.post_message(
+            result = await self.store.post_message(
                 org, channel_id, author=user_id, text=text, idempotency_key=key
             )
+        for hook in self.post_hooks:
+            await hook(result)
+        return result
 
     async def list_messages(
         self,
@@ -417,6 +425,8 @@ class ChatService:
             s,
             self.streams.finish_complete(s, m.id, m.seq, format_ts(m.created_at), self.clock()),
         )
+        for hook in self.post_hooks:
+            await hook(result)
         return s.snapshot()
 
     async def cancel_stream(

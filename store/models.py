@@ -31,6 +31,13 @@ class EventName(StrEnum):
     MEMBER_ADDED = "member_added"
     MEMBER_REMOVED = "member_removed"
     CHANNEL_UPDATED = "channel_updated"
+    # conversation features (docs/conversation.md)
+    REACTION_ADDED = "reaction_added"
+    REACTION_REMOVED = "reaction_removed"
+    MESSAGE_PINNED = "message_pinned"
+    MESSAGE_UNPINNED = "message_unpinned"
+    TASK_CREATED = "task_created"
+    TASK_COMPLETED = "task_completed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ from datetime import datetime
 from functools import partial
 
 from store import reads, writes
+from store.attachments import AttachmentsMixin
 from store.base import CommitListener, Store
+from store.conversation import ConversationStoreMixin
 from store.db import Db, Migration
 from store.groupcommit import GroupCommitWriter
 from store.models import (
@@ -29,9 +31,10 @@ from store.models import (
     Role,
 )
 from store.readpool import ReadPool
+from store.search import SearchMixin
 
 
-class SqlStore:
+class SqlStore(ConversationStoreMixin, SearchMixin, AttachmentsMixin):
     def __init__(
         self, writer: GroupCommitWriter, readers: ReadPool, migrations: Sequence[Migration]
     ) -> None:

@@ -28,7 +28,7 @@ from store.models import ChannelEvent
 
 PG_ENV = "PARLEY_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgres"]
-TABLES = "channel_events, messages, members, profiles, channels"
+TABLES = "attachments, link_previews, channel_events, messages, members, profiles, channels"
 
 
 def _with_schema(url: str, schema: str) -> str:

@@ -1,0 +1,66 @@
+"""Edit, delete, history, share and the full view of one message under
+``/v1/channels/{id}/messages/{message_id}``."""
+
+from __future__ import annotations
+
+from quart import Response
+from quart_schema import tag_blueprint, validate_request, validate_response
+
+from api.convschemas import ConvMessageOut, EditIn, ShareIn, VersionListOut, VersionOut, conv
+from api.deps import authenticated_blueprint, claims
+from api.schemas import ErrorOut, MessageOut, PostOut
+from parley.chat import post_reply
+
+bp = authenticated_blueprint("edits", __name__)
+tag_blueprint(bp, ["messages"])
+
+MESSAGE = "/channels/<channel_id>/messages/<message_id>"
+
+
+@bp.get(MESSAGE + "/view")
+@validate_response(ConvMessageOut)
+@validate_response(ErrorOut, 404)
+async def view_message(channel_id: str, message_id: str) -> ConvMessageOut:
+    """One message with its thread summary, reactions, pin flag and share."""
+    c = claims()
+    return ConvMessageOut.view(await conv().message_view(c.org, c.sub, channel_id, message_id))
+
+
+@bp.patch(MESSAGE)
+@validate_request(EditIn)
+@validate_response(MessageOut)
+@validate_response(ErrorOut, 403)
+async def edit_message(channel_id: str, message_id: str, data: EditIn) -> MessageOut:
+    """The author edits the text (``message_edited``); the old text is kept as a version."""
+    c = claims()
+    return MessageOut.of(await conv().edit(c.org, c.sub, channel_id, message_id, data.text))
+
+
+@bp.delete(MESSAGE)
+@validate_response(ErrorOut, 403)
+async def delete_message(channel_id: str, message_id: str) -> Response:
+    """The author or a channel owner/admin deletes: a tombstone without text. 204."""
+    c = claims()
+    await conv().delete(c.org, c.sub, channel_id, message_id)
+    return Response("", status=204)
+
+
+@bp.get(MESSAGE + "/versions")
+@validate_response(VersionListOut)
+@validate_response(ErrorOut, 403)
+async def list_versions(channel_id: str, message_id: str) -> VersionListOut:
+    """Earlier versions, oldest first (the author and channel owners/admins)."""
+    c = claims()
+    msg, versions = await conv().versions(c.org, c.sub, channel_id, message_id)
+    return VersionListOut(current=MessageOut.of(msg), items=[VersionOut.of(v) for v in versions])
+
+
+@bp.post(MESSAGE + "/share")
+@validate_request(ShareIn)
+@validate_response(PostOut, 201)
+@validate_response(ErrorOut, 404)
+async def share_message(channel_id: str, message_id: str, data: ShareIn) -> tuple[PostOut, int]:
+    """Share into another channel of mine, with an optional comment as the text."""
+    c = claims()
+    result = await conv().share(c.org, c.sub, channel_id, message_id, data.channel, data.comment)
+    return PostOut(**post_reply(result)), 201

@@ -1,0 +1,197 @@
+"""Files: ``POST /v1/channels/{id}/files`` (upload), ``POST /v1/channels/{id}/file-messages``
+(post a message carrying files), ``GET /v1/files/{id}`` and ``/v1/files/{id}/content``;
+link previews: ``GET /v1/channels/{id}/messages/{mid}/previews``. See docs/files.md.
+
+An upload is either ``multipart/form-data`` (one or more ``file`` parts) or the raw bytes
+as the body (name in ``?name=``). Upload routes get their own body limit
+(``FilesConfig.max_upload_bytes``) instead of the API-wide one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import IO, Any
+from urllib.parse import quote
+
+from pydantic import Field
+from quart import Quart, Response, current_app, request
+from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
+
+from api.deps import authenticated_blueprint, claims
+from api.schemas import Body, ErrorOut, Out, Query
+from api.search import EXTENSION as SEARCH_EXTENSION
+from broker.codes import ErrorCode
+from broker.errors import ClientError
+from parley.chat import ChatService, post_reply
+from parley.config import Settings
+from parley.files import FilesConfig, FileService
+from parley.previews import PreviewConfig, PreviewService
+from parley.search import SearchService
+from store.attachments import MAX_FILES_PER_MESSAGE, Attachment
+
+EXTENSION = "parley.files"
+PREVIEWS_EXTENSION = "parley.previews"
+#: Multipart framing on top of the file bytes that the body limit allows for.
+MULTIPART_SLACK = 64 * 1024
+UPLOAD_PATH = re.compile(r"/v1/channels/[^/]+/files")
+CHUNK = 64 * 1024
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+bp = authenticated_blueprint("files", __name__)
+tag_blueprint(bp, ["files"])
+
+
+class FileOut(Out):
+    id: str
+    channel_id: str
+    uploader: str
+    message_id: str | None = None
+    name: str
+    content_type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    sha256: str
+    created_at: str
+
+    @classmethod
+    def of(cls, att: Attachment) -> FileOut:
+        return cls(**att.public())
+
+
+class FilesOut(Out):
+    files: list[FileOut]
+
+
+class UploadQuery(Query):
+    name: str | None = None
+
+
+class FileMessageIn(Body):
+    text: str = ""
+    files: list[str] = Field(min_length=1, max_length=MAX_FILES_PER_MESSAGE)
+
+
+class FileMessageOut(Out):
+    message_id: str
+    seq: int
+    ts: str
+    channel: str
+    created: bool
+    files: list[FileOut]
+
+
+def service() -> FileService:
+    svc: FileService = current_app.extensions[EXTENSION]
+    return svc
+
+
+def install(app: Quart, settings: Settings, chat: ChatService) -> None:
+    """Create the file and search services and let upload routes take bigger bodies.
+    Call after :func:`api.errors.install_error_handlers` (it sets the request class)."""
+    config = FilesConfig.from_env()
+    app.extensions[EXTENSION] = FileService.local(chat, settings.data_dir, config)
+    app.extensions[SEARCH_EXTENSION] = SearchService(chat)
+    previews = app.extensions[PREVIEWS_EXTENSION] = PreviewService(chat, PreviewConfig.from_env())
+    previews.install(app.add_background_task)
+    base: Any = app.request_class
+    limit = config.max_upload_bytes + MULTIPART_SLACK
+
+    class UploadAwareRequest(base):  # type: ignore[misc]
+        def __init__(self, method: str, scheme: str, path: str, *args: Any, **kw: Any) -> None:
+            if method == "POST" and UPLOAD_PATH.fullmatch(path):
+                kw["max_content_length"] = limit
+            super().__init__(method, scheme, path, *args, **kw)
+
+    app.request_class = UploadAwareRequest
+
+
+async def _file_chunks(stream: IO[bytes]) -> AsyncIterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+@bp.post("/channels/<channel_id>/files")
+@validate_querystring(UploadQuery)
+@validate_response(FilesOut, 201)
+@validate_response(ErrorOut, 413)
+async def upload(channel_id: str, query_args: UploadQuery) -> tuple[FilesOut, int]:
+    """Upload files for a later post in the channel (members only): multipart ``file``
+    parts, or the raw bytes as the body with ``?name=``."""
+    c = claims()
+    svc = service()
+    out: list[Attachment] = []
+    if request.mimetype == "multipart/form-data":
+        parts = (await request.files).getlist("file")
+        if not parts or len(parts) > MAX_FILES_PER_MESSAGE:
+            raise ClientError(
+                ErrorCode.BAD_REQUEST,
+                f"send 1 to {MAX_FILES_PER_MESSAGE} multipart parts named 'file'",
+            )
+        for part in parts:
+            out.append(
+                await svc.upload(c.org, c.sub, channel_id, part.filename, _file_chunks(part.stream))
+            )
+    else:
+        out.append(await svc.upload(c.org, c.sub, channel_id, query_args.name, request.body))
+    return FilesOut(files=[FileOut.of(a) for a in out]), 201
+
+
+@bp.post("/channels/<channel_id>/file-messages")
+@validate_request(FileMessageIn)
+@validate_response(FileMessageOut, 201)
+@validate_response(ErrorOut, 404)
+async def post_files(channel_id: str, data: FileMessageIn) -> tuple[FileMessageOut, int]:
+    """Post a message carrying files I uploaded to this channel (``text`` may be empty)."""
+    c = claims()
+    result, files = await service().post(c.org, c.sub, channel_id, data.text, data.files)
+    return FileMessageOut(**post_reply(result), files=[FileOut.of(f) for f in files]), 201
+
+
+@bp.get("/files/<file_id>")
+@validate_response(FileOut)
+@validate_response(ErrorOut, 404)
+async def get_file(file_id: str) -> FileOut:
+    """A file's details (members of its channel only)."""
+    c = claims()
+    return FileOut.of(await service().get(c.org, c.sub, file_id))
+
+
+@bp.get("/files/<file_id>/content")
+async def download(file_id: str) -> Response:
+    """The file's bytes (members of its channel only), with the sniffed content type."""
+    c = claims()
+    att, chunks = await service().open(c.org, c.sub, file_id)
+    disposition = "inline" if att.content_type in INLINE_TYPES else "attachment"
+    headers = {
+        "Content-Length": str(att.size),
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(att.name, safe='')}",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, max-age=3600",
+        "ETag": f'"{att.sha256}"',
+    }
+    return Response(chunks, content_type=att.content_type, headers=headers)
+
+
+class PreviewOut(Out):
+    url: str
+    title: str | None = None
+    description: str | None = None
+    image: str | None = None
+
+
+class PreviewsOut(Out):
+    previews: list[PreviewOut]
+
+
+@bp.get("/channels/<channel_id>/messages/<message_id>/previews")
+@validate_response(PreviewsOut)
+@validate_response(ErrorOut, 404)
+async def get_previews(channel_id: str, message_id: str) -> PreviewsOut:
+    """Link previews fetched for a message (members only; empty until fetched, and when
+    previews are off or no URL host is allowed)."""
+    c = claims()
+    svc: PreviewService = current_app.extensions[PREVIEWS_EXTENSION]
+    found = await svc.get(c.org, c.sub, channel_id, message_id)
+    return PreviewsOut(previews=[PreviewOut(**p) for p in found])

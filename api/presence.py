@@ -1,0 +1,51 @@
+"""``/v1/presence``: online / away / offline and last-seen of users of my org
+(docs/presence.md)."""
+
+from __future__ import annotations
+
+from quart_schema import tag_blueprint, validate_querystring, validate_response
+
+from api.deps import authenticated_blueprint, chat, claims
+from api.schemas import ErrorOut, Out, Query
+from broker.codes import ErrorCode
+from broker.errors import ClientError
+from broker.hub import Hub
+from parley import rules
+
+MAX_USERS = 100
+
+bp = authenticated_blueprint("presence", __name__)
+tag_blueprint(bp, ["presence"])
+
+
+class PresenceQuery(Query):
+    #: Comma-separated user ids.
+    users: str
+
+
+class PresenceEntry(Out):
+    user_id: str
+    status: str
+    last_seen: str | None = None
+
+
+class PresenceOut(Out):
+    users: list[PresenceEntry]
+
+
+@bp.get("/presence")
+@validate_querystring(PresenceQuery)
+@validate_response(PresenceOut)
+@validate_response(ErrorOut, 400)
+async def presence(query_args: PresenceQuery) -> PresenceOut:
+    """Presence of up to 100 users (``?users=a,b``) of my org, as of the last flush."""
+    ids = list(dict.fromkeys(u.strip() for u in query_args.users.split(",") if u.strip()))
+    if not 0 < len(ids) <= MAX_USERS:
+        raise ClientError(ErrorCode.BAD_REQUEST, f"users: 1 to {MAX_USERS} comma-separated ids")
+    for uid in ids:
+        rules.check_clean(uid, "users")
+    sink = chat().sink
+    if not isinstance(sink, Hub):
+        raise ClientError(ErrorCode.UNAVAILABLE, "presence needs the broker")
+    entries = sink.presence.lookup(claims().org, ids)
+    return PresenceOut(users=[PresenceEntry(**e) for e in entries])

@@ -1,0 +1,59 @@
+"""Tasks made from messages: ``/v1/channels/{id}/messages/{message_id}/tasks``, ``/v1/tasks``."""
+
+from __future__ import annotations
+
+from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
+
+from api.convschemas import TaskIn, TaskListOut, TaskOut, conv
+from api.deps import authenticated_blueprint, claims
+from api.schemas import ErrorOut, PageQuery
+
+bp = authenticated_blueprint("tasks", __name__)
+tag_blueprint(bp, ["tasks"])
+
+
+@bp.post("/channels/<channel_id>/messages/<message_id>/tasks")
+@validate_request(TaskIn)
+@validate_response(TaskOut, 201)
+@validate_response(ErrorOut, 404)
+async def create_task(channel_id: str, message_id: str, data: TaskIn) -> tuple[TaskOut, int]:
+    """A task linked to the message; the assignee must be a member of the channel."""
+    c = claims()
+    task = await conv().create_task(
+        c.org,
+        c.sub,
+        channel_id,
+        message_id,
+        title=data.title,
+        assignee=data.assignee,
+        due=data.due,
+    )
+    return TaskOut.of(task), 201
+
+
+@bp.get("/tasks")
+@validate_querystring(PageQuery)
+@validate_response(TaskListOut)
+async def list_tasks(query_args: PageQuery) -> TaskListOut:
+    """Tasks assigned to me or created by me, in channels I am in, newest first."""
+    c = claims()
+    return TaskListOut(
+        items=[TaskOut.of(t) for t in await conv().tasks(c.org, c.sub, limit=query_args.limit)]
+    )
+
+
+@bp.get("/tasks/<task_id>")
+@validate_response(TaskOut)
+@validate_response(ErrorOut, 404)
+async def get_task(task_id: str) -> TaskOut:
+    c = claims()
+    return TaskOut.of(await conv().task(c.org, c.sub, task_id))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@validate_response(TaskOut)
+@validate_response(ErrorOut, 403)
+async def complete_task(task_id: str) -> TaskOut:
+    """The assignee, the creator or a channel owner/admin completes (again: unchanged)."""
+    c = claims()
+    return TaskOut.of(await conv().complete_task(c.org, c.sub, task_id))

@@ -1,0 +1,170 @@
+"""Input rules of the conversation features (sans-IO): the Markdown subset, mentions,
+emoji, team names, notes and task titles. See docs/conversation.md.
+
+Every validator raises :class:`ClientError` with the code the client should see.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from parley.rules import bad, check_clean
+
+#: Longest language tag of a fenced code block.
+MAX_LANG_CHARS = 32
+#: Longest bookmark note, share comment is a message text (rules.MAX_TEXT_BYTES).
+MAX_NOTE_CHARS = 1000
+MAX_TITLE_CHARS = 300
+MAX_TEAM_NAME_CHARS = 64
+MAX_TEAM_MEMBERS = 500
+#: Most distinct handles in one message that are looked up (the rest are ignored).
+MAX_MENTIONS = 50
+#: Longest Unicode emoji (code points: ZWJ sequences, skin tones, flags).
+MAX_EMOJI_CODEPOINTS = 16
+#: Special handles: every member of the channel.
+EVERYONE = frozenset({"channel", "here"})
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_LANG = re.compile(r"[A-Za-z0-9_+#.-]*")
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.DOTALL)
+_HANDLE = re.compile(r"(?<![\w@.])@([A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9_-])?)")
+_SHORTCODE = re.compile(r":[a-z0-9_+-]{1,64}:")
+_TEAM_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?")
+#: Joiners and modifiers that may appear inside an emoji sequence.
+_EMOJI_GLUE = {0x200D, 0xFE0E, 0xFE0F, 0x20E3}
+
+
+def split_code(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """The text outside fenced code blocks, and each block as (language, body).
+
+    A fence is a line of 3+ backticks or tildes (up to 3 spaces indented); the opening
+    fence's info string is the language. A block closes at a line with at least as many
+    of the same character. Raises ``bad_request`` for an unclosed block or a bad language.
+    """
+    prose: list[str] = []
+    blocks: list[tuple[str, str]] = []
+    fence: str | None = None
+    lang = ""
+    body: list[str] = []
+    for line in text.split("\n"):
+        m = _FENCE.match(line)
+        if fence is None:
+            if m is None:
+                prose.append(line)
+                continue
+            fence, info = m.group(1), m.group(2).strip()
+            if fence[0] == "`" and "`" in info:  # not a fence: inline code on one line
+                prose.append(line)
+                fence = None
+                continue
+            lang = info.split(" ", 1)[0] if info else ""
+            if len(lang) > MAX_LANG_CHARS or _LANG.fullmatch(lang) is None:
+                raise bad(
+                    f"code block language must be up to {MAX_LANG_CHARS} characters of"
+                    " letters, digits and _+#.-"
+                )
+            body = []
+        elif (
+            m is not None
+            and m.group(1)[0] == fence[0]
+            and len(m.group(1)) >= len(fence)
+            and (not m.group(2).strip())
+        ):
+            blocks.append((lang, "\n".join(body)))
+            fence = None
+        else:
+            body.append(line)
+    if fence is not None:
+        raise bad("a fenced code block is not closed")
+    return "\n".join(prose), blocks
+
+
+def check_rich_text(text: str) -> str:
+    """Stored as written; this only refuses what a renderer of the subset could not
+    render as meant (see docs/conversation.md). Size and NUL are checked by
+    :func:`parley.rules.check_text`."""
+    split_code(text)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Mentions:
+    handles: list[str]  # user ids or team names, in order of appearance, deduplicated
+    everyone: bool  # @channel or @here
+
+
+def parse_mentions(text: str) -> Mentions:
+    """``@handle`` outside code (fenced blocks and inline code spans). A handle is
+    letters, digits and ``._-`` (not ending in ``.``); ``@channel``/``@here`` mean everyone."""
+    try:
+        prose, _ = split_code(text)
+    except Exception:
+        prose = text
+    prose = _CODE_SPAN.sub(" ", prose)
+    handles: dict[str, None] = {}
+    everyone = False
+    for m in _HANDLE.finditer(prose):
+        h = m.group(1)
+        if h.lower() in EVERYONE:
+            everyone = True
+        elif len(handles) < MAX_MENTIONS:
+            handles[h] = None
+    return Mentions(list(handles), everyone)
+
+
+def check_emoji(emoji: object) -> str:
+    """A ``:shortcode:`` (lowercase letters, digits, ``_+-``) or one Unicode emoji
+    (a sequence of symbols, joiners, variation selectors, skin tones, flags, keycaps)."""
+    if not isinstance(emoji, str) or not emoji:
+        raise bad("emoji must be a non-empty string")
+    if _SHORTCODE.fullmatch(emoji):
+        return emoji
+    cps = [ord(c) for c in emoji]
+    if len(cps) > MAX_EMOJI_CODEPOINTS:
+        raise bad(f"emoji longer than {MAX_EMOJI_CODEPOINTS} code points")
+    has_symbol = False
+    for i, cp in enumerate(cps):
+        cat = unicodedata.category(chr(cp))
+        if cat in ("So", "Sk") or 0x1F1E6 <= cp <= 0x1F1FF:
+            has_symbol = has_symbol or cat == "So" or 0x1F1E6 <= cp <= 0x1F1FF
+            continue
+        if cp in _EMOJI_GLUE or 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:
+            continue
+        if chr(cp) in "0123456789#*" and i + 1 < len(cps) and cps[i + 1] in (0xFE0F, 0x20E3):
+            has_symbol = True  # keycap
+            continue
+        raise bad("emoji must be one Unicode emoji or a :shortcode:")
+    if not has_symbol:
+        raise bad("emoji must be one Unicode emoji or a :shortcode:")
+    return emoji
+
+
+def check_note(note: str | None) -> str | None:
+    if note is None:
+        return None
+    check_clean(note, "note")
+    if len(note) > MAX_NOTE_CHARS:
+        raise bad(f"note longer than {MAX_NOTE_CHARS} characters")
+    return note
+
+
+def check_title(title: object) -> str:
+    if not isinstance(title, str) or not title.strip():
+        raise bad("title must be a non-empty string")
+    check_clean(title, "title")
+    if len(title) > MAX_TITLE_CHARS:
+        raise bad(f"title longer than {MAX_TITLE_CHARS} characters")
+    return title.strip()
+
+
+def check_team_name(name: object) -> str:
+    if not isinstance(name, str) or _TEAM_NAME.fullmatch(name) is None:
+        raise bad(
+            f"team name must be 1 to {MAX_TEAM_NAME_CHARS} letters, digits and ._- "
+            "(usable as an @mention)"
+        )
+    if name.lower() in EVERYONE:
+        raise bad(f"{name!r} is reserved")
+    return name

@@ -1,0 +1,271 @@
+"""Attachments: upload, download and posting files, with the chat's access rules.
+
+Uploads go to a channel the caller is a member of; the bytes stream into the blob store
+under a size limit; the content type is sniffed from the bytes (the declared one is never
+trusted) and image dimensions are read from PNG, GIF and JPEG headers by the small parsers
+below. Only members of the channel a file was uploaded to may read it; anyone else gets
+``not_found``, exactly as for a file that does not exist. See docs/files.md.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import unicodedata
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, cast
+
+import trio
+
+from broker.codes import ErrorCode
+from broker.errors import ClientError
+from parley import rules
+from store.attachments import Attachment
+from store.blobs import BlobStore, LocalBlobs, TooLarge
+from store.errors import Conflict, NotFound
+from store.models import Channel, Member, Message, PostResult
+
+if TYPE_CHECKING:
+    from parley.chat import ChatService
+
+DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024
+MAX_NAME = 255
+
+
+@dataclass(frozen=True, slots=True)
+class FilesConfig:
+    #: Largest upload in bytes (``PARLEY_MAX_UPLOAD_BYTES``). Bigger -> 413.
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    #: Blob directory (``PARLEY_BLOB_DIR``); default ``{data_dir}/blobs``.
+    blob_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FilesConfig:
+        env = os.environ if env is None else env
+        limit = env.get("PARLEY_MAX_UPLOAD_BYTES")
+        blob_dir = env.get("PARLEY_BLOB_DIR")
+        return cls(
+            max_upload_bytes=int(limit) if limit else DEFAULT_MAX_UPLOAD,
+            blob_dir=Path(blob_dir) if blob_dir else None,
+        )
+
+
+class FileStore(Protocol):
+    """What this module needs of the store (SqlStore implements it)."""
+
+    async def get_channel(self, org: str, channel_id: str) -> Channel | None: ...
+
+    async def get_member(self, org: str, channel_id: str, user_id: str) -> Member | None: ...
+
+    async def add_attachment(
+        self,
+        org: str,
+        channel_id: str,
+        *,
+        uploader: str,
+        name: str,
+        content_type: str,
+        size: int,
+        width: int | None,
+        height: int | None,
+        sha256: str,
+        blob_key: str,
+    ) -> Attachment: ...
+
+    async def post_message_with_files(
+        self, org: str, channel_id: str, *, author: str, text: str, file_ids: Sequence[str]
+    ) -> tuple[PostResult, list[Attachment]]: ...
+
+    async def get_attachment(self, org: str, file_id: str) -> Attachment | None: ...
+
+    async def get_message(self, org: str, channel_id: str, message_id: str) -> Message | None: ...
+
+
+# -- content sniffing ----------------------------------------------------------------------
+
+_MAGIC: list[tuple[bytes, int, str]] = [
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"%PDF-", 0, "application/pdf"),
+    (b"PK\x03\x04", 0, "application/zip"),
+    (b"\x1f\x8b", 0, "application/gzip"),
+    (b"ftyp", 4, "video/mp4"),
+    (b"OggS", 0, "audio/ogg"),
+    (b"ID3", 0, "audio/mpeg"),
+]
+
+
+def sniff(head: bytes) -> str:
+    """The content type from the first bytes; text only if it decodes as UTF-8 without
+    control characters; else ``application/octet-stream``. Never ``text/html``: an
+    uploaded page must not run as one of ours."""
+    for magic, at, ctype in _MAGIC:
+        if head[at : at + len(magic)] == magic:
+            return ctype
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if not head:
+        return "application/octet-stream"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end of the head
+            return "application/octet-stream"
+        text = head[: exc.start].decode("utf-8")
+    if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r\f" for c in text):
+        return "application/octet-stream"
+    return "text/plain; charset=utf-8"
+
+
+def image_size(head: bytes, ctype: str) -> tuple[int, int] | None:
+    """(width, height) from a PNG IHDR, a GIF logical screen or a JPEG SOFn marker."""
+    try:
+        if ctype == "image/png" and head[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", head[16:24])
+            return int(w), int(h)
+        if ctype == "image/gif":
+            w, h = struct.unpack("<HH", head[6:10])
+            return int(w), int(h)
+        if ctype == "image/jpeg":
+            return _jpeg_size(head)
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + length
+    return None
+
+
+def clean_name(name: str | None) -> str:
+    """A display file name: the last path segment, no control characters, at most 255."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip()
+    if base in ("", ".", ".."):
+        base = "file"
+    return base[:MAX_NAME]
+
+
+# -- the service -----------------------------------------------------------------------------
+
+
+class FileService:
+    def __init__(self, chat: ChatService, blobs: BlobStore, config: FilesConfig) -> None:
+        self.chat = chat
+        self.store = cast(FileStore, chat.store)
+        self.blobs = blobs
+        self.config = config
+
+    @classmethod
+    def local(cls, chat: ChatService, data_dir: Path, config: FilesConfig) -> FileService:
+        return cls(chat, LocalBlobs(config.blob_dir or data_dir / "blobs"), config)
+
+    async def _membership(self, org: str, user_id: str, channel_id: str) -> tuple[Channel, Member]:
+        if rules.is_clean(channel_id):
+            channel = await self.store.get_channel(org, channel_id)
+            if channel is not None:
+                member = await self.store.get_member(org, channel_id, user_id)
+                if member is not None:
+                    return channel, member
+        raise ClientError(ErrorCode.NOT_FOUND, "no such channel")
+
+    async def upload(
+        self,
+        org: str,
+        user_id: str,
+        channel_id: str,
+        name: str | None,
+        chunks: AsyncIterable[bytes],
+    ) -> Attachment:
+        """Store a file for a later post in ``channel_id`` (members only)."""
+        await self._membership(org, user_id, channel_id)
+        limit = self.config.max_upload_bytes
+        try:
+            blob = await self.blobs.put(chunks, max_bytes=limit)
+        except TooLarge:
+            raise ClientError(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"files are limited to {limit} bytes"
+            ) from None
+        ctype = sniff(blob.head)
+        dims = image_size(blob.head, ctype)
+        try:
+            return await self.store.add_attachment(
+                org,
+                channel_id,
+                uploader=user_id,
+                name=clean_name(name),
+                content_type=ctype,
+                size=blob.size,
+                width=None if dims is None else dims[0],
+                height=None if dims is None else dims[1],
+                sha256=blob.sha256,
+                blob_key=blob.key,
+            )
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self.blobs.delete(blob.key)
+            raise
+
+    async def get(self, org: str, user_id: str, file_id: str) -> Attachment:
+        """A file's record, for members of the channel it was uploaded to only."""
+        att = await self.store.get_attachment(org, file_id) if rules.is_clean(file_id) else None
+        if att is None or await self.store.get_member(org, att.channel_id, user_id) is None:
+            raise ClientError(ErrorCode.NOT_FOUND, "no such file")
+        if att.message_id is not None:  # a deleted message takes its files with it
+            msg = await self.store.get_message(org, att.channel_id, att.message_id)
+            if msg is None or msg.deleted:
+                raise ClientError(ErrorCode.NOT_FOUND, "no such file")
+        return att
+
+    async def open(
+        self, org: str, user_id: str, file_id: str
+    ) -> tuple[Attachment, AsyncIterator[bytes]]:
+        att = await self.get(org, user_id, file_id)
+        return att, self.blobs.read(att.blob_key)
+
+    async def post(
+        self, org: str, user_id: str, channel_id: str, text: str, file_ids: Sequence[str]
+    ) -> tuple[PostResult, list[Attachment]]:
+        """Post a message carrying files the caller uploaded to this channel."""
+        if text:
+            rules.check_text(text)
+        channel, member = await self._membership(org, user_id, channel_id)
+        if not rules.can_post(channel.kind, member.role):
+            raise ClientError(
+                ErrorCode.FORBIDDEN, "only owners and admins post in a broadcast channel"
+            )
+        if not all(isinstance(f, str) and rules.is_clean(f) for f in file_ids):
+            raise ClientError(ErrorCode.BAD_REQUEST, "file ids must be strings")
+        try:
+            result, files = await self.store.post_message_with_files(
+                org, channel_id, author=user_id, text=text, file_ids=file_ids
+            )
+        except NotFound as exc:
+            raise ClientError(ErrorCode.NOT_FOUND, f"no such {exc}") from None
+        except Conflict as exc:
+            raise ClientError(ErrorCode.CONFLICT, str(exc)) from None
+        except ValueError as exc:
+            raise ClientError(ErrorCode.BAD_REQUEST, str(exc)) from None
+        for hook in self.chat.post_hooks:
+            await hook(result)
+        return result, files

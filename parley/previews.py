@@ -1,0 +1,319 @@
+"""Link previews: title, description and image of URLs in messages (docs/files.md).
+
+Off by default. Only hosts on the allow-list (``PARLEY_PREVIEW_HOSTS``: ``example.com``,
+``*.example.com``, optionally ``:port``) are fetched, by the server, with the stdlib in a
+worker thread: one timeout for the whole fetch, a size cap on the body, at most
+``max_redirects`` redirects, each re-checked. Every address a host resolves to must be
+public (not private, loopback, link-local, multicast, reserved): the connection goes to
+the address that was checked, so DNS cannot swap it afterwards. An allow-list entry
+ending in ``!private`` opts that host into private addresses (a test server on loopback).
+
+After a post, :class:`PreviewHook` fetches in the background, stores the previews with the
+message and pushes an ephemeral ``link_preview`` channel event.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import os
+import re
+import socket
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any, Protocol, cast
+from urllib.parse import urljoin, urlsplit
+
+import trio
+
+from broker.codes import ErrorCode
+from broker.errors import ClientError
+from parley import rules
+from store.models import PostResult
+
+if TYPE_CHECKING:
+    from parley.chat import ChatService
+
+EVENT = "link_preview"
+URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+MAX_FIELD = 500
+DEFAULT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewConfig:
+    #: Allowed hosts; empty: previews are off.
+    hosts: tuple[str, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = 512 * 1024
+    max_redirects: int = 3
+    max_urls: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PreviewConfig:
+        env = os.environ if env is None else env
+        hosts = tuple(h.strip().lower() for h in env.get("PARLEY_PREVIEW_HOSTS", "").split(","))
+        timeout = env.get("PARLEY_PREVIEW_TIMEOUT")
+        return cls(
+            hosts=tuple(h for h in hosts if h),
+            timeout=float(timeout) if timeout else DEFAULT_TIMEOUT,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.hosts)
+
+    def rule(self, host: str, port: int) -> tuple[bool, bool]:
+        """(allowed, private addresses allowed) for ``host:port``."""
+        host = host.lower().rstrip(".")
+        for entry in self.hosts:
+            private = entry.endswith("!private")
+            pattern = entry.removesuffix("!private")
+            name, want_port = pattern.rsplit(":", 1) if ":" in pattern else (pattern, "")
+            if want_port and want_port != str(port):
+                continue
+            if name == host or (name.startswith("*.") and host.endswith(name[1:])):
+                return True, private
+        return False, False
+
+
+class Refused(Exception):
+    """This URL is not fetched (not allowed, private address, bad response...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    url: str
+    title: str | None
+    description: str | None
+    image: str | None
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "title": self.title,
+            "description": self.description,
+            "image": self.image,
+        }
+
+
+def urls_in(text: str, limit: int) -> list[str]:
+    found = [u.rstrip(".,;:!?)]}") for u in URL.findall(text)]
+    return list(dict.fromkeys(found))[:limit]
+
+
+def _public(addr: str) -> bool:
+    ip = ipaddress.ip_address(addr.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def _resolve(host: str, port: int, allow_private: bool) -> str:
+    """The address to connect to: every address of the host must pass."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise Refused(f"cannot resolve {host}") from exc
+    addrs = [str(info[4][0]) for info in infos]
+    if not addrs:
+        raise Refused(f"cannot resolve {host}")
+    if not allow_private and not all(_public(a) for a in addrs):
+        raise Refused(f"{host} resolves to a private address")
+    return addrs[0]
+
+
+class _Pinned(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, addr: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._addr = addr
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._addr, self.port), self.timeout)
+
+
+class _PinnedTLS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, addr: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._addr = addr
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._addr, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+class _Meta(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.meta: dict[str, str] = {}
+        self.title: str | None = None
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): v or "" for k, v in attrs}
+        if tag == "meta":
+            key = (a.get("property") or a.get("name") or "").lower()
+            if key and "content" in a:
+                self.meta.setdefault(key, a["content"])
+        elif tag == "title" and self.title is None:
+            self._in_title = True
+            self.title = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title and self.title is not None:
+            self.title += data
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text[:MAX_FIELD] or None
+
+
+def parse_html(url: str, body: bytes, charset: str | None) -> Preview | None:
+    parser = _Meta()
+    try:
+        parser.feed(body.decode(charset or "utf-8", errors="replace"))
+    except (LookupError, AssertionError):
+        return None
+    m = parser.meta
+    title = _clip(m.get("og:title") or parser.title)
+    description = _clip(m.get("og:description") or m.get("description"))
+    image = m.get("og:image")
+    if image:
+        image = urljoin(url, image.strip())
+        if urlsplit(image).scheme not in ("http", "https") or len(image) > 2048:
+            image = None
+    if not (title or description or image):
+        return None
+    return Preview(url=url, title=title, description=description, image=image)
+
+
+def fetch_sync(url: str, config: PreviewConfig) -> Preview | None:
+    """Fetch and parse one URL (blocking). Refused when policy says no."""
+    for _ in range(config.max_redirects + 1):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise Refused("only http and https URLs")
+        if parts.username or parts.password:
+            raise Refused("URLs with credentials are not fetched")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise Refused("bad port") from exc
+        allowed, private = config.rule(parts.hostname, port)
+        if not allowed:
+            raise Refused(f"{parts.hostname} is not on the allow-list")
+        addr = _resolve(parts.hostname, port, private)
+        cls = _PinnedTLS if parts.scheme == "https" else _Pinned
+        conn = cls(parts.hostname, port, addr, config.timeout)
+        try:
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            conn.request(
+                "GET",
+                path,
+                headers={"User-Agent": "ParleyPreview/1", "Accept": "text/html"},
+            )
+            resp = conn.getresponse()
+            if resp.status in (301, 302, 303, 307, 308):
+                location = resp.getheader("Location")
+                if not location:
+                    raise Refused("redirect without a location")
+                url = urljoin(url, location)
+                continue
+            if resp.status != 200:
+                raise Refused(f"status {resp.status}")
+            ctype = resp.getheader("Content-Type", "")
+            if "html" not in ctype.lower():
+                raise Refused(f"not HTML: {ctype}")
+            body = resp.read(config.max_bytes)
+            charset = resp.headers.get_content_charset()
+            return parse_html(url, body, charset)
+        except (OSError, http.client.HTTPException) as exc:
+            raise Refused(f"fetch failed: {exc}") from exc
+        finally:
+            conn.close()
+    raise Refused("too many redirects")
+
+
+async def fetch(url: str, config: PreviewConfig) -> Preview | None:
+    """:func:`fetch_sync` in a thread, under the overall timeout (Refused on expiry)."""
+    with trio.move_on_after(config.timeout) as scope:
+        return await trio.to_thread.run_sync(fetch_sync, url, config, abandon_on_cancel=True)
+    if scope.cancelled_caught:
+        raise Refused("timed out")
+    return None
+
+
+class PreviewStore(Protocol):
+    async def save_previews(
+        self, org: str, message_id: str, previews: Sequence[dict[str, Any]]
+    ) -> None: ...
+
+    async def get_previews(self, org: str, message_id: str) -> list[dict[str, Any]]: ...
+
+    async def get_member(self, org: str, channel_id: str, user_id: str) -> Any: ...
+
+    async def get_message(self, org: str, channel_id: str, message_id: str) -> Any: ...
+
+
+class PreviewService:
+    def __init__(self, chat: ChatService, config: PreviewConfig) -> None:
+        self.chat = chat
+        self.store = cast(PreviewStore, chat.store)
+        self.config = config
+
+    def install(self, spawn: Callable[..., None]) -> None:
+        """After every post with a URL, ``spawn(self.run, result)``: a background task
+        (e.g. quart-trio's ``app.add_background_task``), never delaying the post."""
+        if not self.config.enabled:
+            return
+
+        async def hook(result: PostResult) -> None:
+            if result.created and urls_in(result.message.text, 1):
+                spawn(self.run, result)
+
+        self.chat.post_hooks.append(hook)
+
+    async def run(self, result: PostResult) -> list[Preview]:
+        m = result.message
+        previews: list[Preview] = []
+        for url in urls_in(m.text, self.config.max_urls):
+            try:
+                p = await fetch(url, self.config)
+            except Refused:
+                continue
+            if p is not None:
+                previews.append(p)
+        if previews:
+            data = [p.json() for p in previews]
+            await self.store.save_previews(m.org, m.id, data)
+            self.chat.sink.publish_channel_ephemeral(
+                m.org, m.channel_id, EVENT, {"message_id": m.id, "previews": data}
+            )
+        return previews
+
+    async def get(
+        self, org: str, user_id: str, channel_id: str, message_id: str
+    ) -> list[dict[str, Any]]:
+        if not (rules.is_clean(channel_id) and rules.is_clean(message_id)):
+            raise ClientError(ErrorCode.NOT_FOUND, "no such message")
+        if await self.store.get_member(org, channel_id, user_id) is None:
+            raise ClientError(ErrorCode.NOT_FOUND, "no such channel")
+        if await self.store.get_message(org, channel_id, message_id) is None:
+            raise ClientError(ErrorCode.NOT_FOUND, "no such message")
+        return await self.store.get_previews(org, message_id)
