@@ -33,7 +33,7 @@ test: install
 	bash scripts/run-tests
 
 bench: install
-	$(BIN)/parley bench --quick --out bench-out
+	$(BIN)/parley bench --quick --out bench-out/latest
 
 clean:
 	rm -rf $(VENV) .pgtest .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,7 @@
+"""``python -m bench`` is ``parley bench``."""
+
+import sys
+
+from bench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,785 @@
+"""Scenarios: each runs alternating rounds over Parley and the baselines and returns a dict
+(parameters, every run, and a summary) that goes into ``results.json`` unchanged."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench.procs import BenchError, LoadGen
+from bench.targets import ORG, Running, Target, running
+
+PREFIX = f"events.{ORG}"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    rounds: int
+    fanout_subs: tuple[int, ...]
+    fanout_deliveries: int  # deliveries aimed at per run (messages = this / subscribers)
+    fanout_min_messages: int
+    topics_channels: int
+    topics_per_channel: int  # split over exact, `*` and `>` patterns
+    topics_firehose: int  # subscribers of `events.bench.>` (every message)
+    topics_messages: int
+    latency_subs: int
+    latency_fractions: tuple[float, ...]
+    latency_fixed_msgs: tuple[float, ...]  # extra absolute loads (msg/s), below saturation
+    latency_seconds: float
+    latency_rounds: int
+    latency_sample_every: int
+    latency_max_deliveries: int  # per run: bounds the time an overloaded server takes
+    conn_count: int
+    conn_rounds: int
+    conn_settle_s: float  # after the last connect, before reading RSS
+    conn_idle_window_s: float  # server CPU measured over this long with all idle
+    ingest_posters: int
+    ingest_messages: int
+    recovery_events: int
+    durable_rounds: int
+    payload: int = 100
+    window: int = 64
+    client_procs: int = 1
+    deadline: float = 120.0
+
+
+PROFILES: dict[str, Profile] = {
+    "full": Profile(
+        name="full",
+        rounds=3,
+        fanout_subs=(100, 1000, 5000),
+        fanout_deliveries=600_000,
+        fanout_min_messages=100,
+        topics_channels=100,
+        topics_per_channel=30,
+        topics_firehose=10,
+        topics_messages=10_000,
+        latency_subs=1000,
+        latency_fractions=(0.25, 0.5, 0.75),
+        latency_fixed_msgs=(20.0,),
+        latency_seconds=2.0,
+        latency_rounds=2,
+        latency_sample_every=10,
+        latency_max_deliveries=400_000,
+        conn_count=10_000,
+        conn_rounds=2,
+        conn_settle_s=1.0,
+        conn_idle_window_s=2.0,
+        ingest_posters=100,
+        ingest_messages=20_000,
+        recovery_events=10_000,
+        durable_rounds=2,
+        deadline=180.0,
+    ),
+    "quick": Profile(
+        name="quick",
+        rounds=2,
+        fanout_subs=(100, 1000),
+        fanout_deliveries=250_000,
+        fanout_min_messages=50,
+        topics_channels=20,
+        topics_per_channel=15,
+        topics_firehose=5,
+        topics_messages=2_000,
+        latency_subs=1000,
+        latency_fractions=(0.25, 0.5, 0.75),
+        latency_fixed_msgs=(20.0,),
+        latency_seconds=1.0,
+        latency_rounds=1,
+        latency_sample_every=10,
+        latency_max_deliveries=100_000,
+        conn_count=2000,
+        conn_rounds=1,
+        conn_settle_s=1.0,
+        conn_idle_window_s=2.0,
+        ingest_posters=50,
+        ingest_messages=2_000,
+        recovery_events=2_000,
+        durable_rounds=1,
+        deadline=60.0,
+    ),
+    "smoke": Profile(
+        name="smoke",
+        rounds=1,
+        fanout_subs=(5, 20),
+        fanout_deliveries=400,
+        fanout_min_messages=10,
+        topics_channels=3,
+        topics_per_channel=3,
+        topics_firehose=2,
+        topics_messages=30,
+        latency_subs=10,
+        latency_fractions=(0.5,),
+        latency_fixed_msgs=(20.0,),
+        latency_seconds=0.3,
+        latency_rounds=1,
+        latency_sample_every=2,
+        latency_max_deliveries=10_000,
+        conn_count=20,
+        conn_rounds=1,
+        conn_settle_s=0.2,
+        conn_idle_window_s=0.3,
+        ingest_posters=4,
+        ingest_messages=40,
+        recovery_events=50,
+        durable_rounds=1,
+        deadline=30.0,
+    ),
+}
+
+
+@dataclass
+class Ctx:
+    profile: Profile
+    targets: list[Target]
+    out_dir: Path
+    log: Callable[[str], None] = print
+    step: Callable[[], None] = lambda: None
+    #: PARLEY_DATABASE_URL for Parley (empty: SQLite in the server's temp data dir).
+    database_url: str = ""
+    #: Parley's measured max deliveries/s per subscriber count (shared between scenarios).
+    max_rate: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.out_dir / "logs"
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    med = statistics.median(values)
+    return {
+        "median": med,
+        "min": min(values),
+        "max": max(values),
+        "spread_pct": 100.0 * (max(values) - min(values)) / med if med else 0.0,
+        "n": len(values),
+    }
+
+
+def ratios(meds: dict[str, float], higher_is_better: bool = True) -> dict[str, float]:
+    """Parley's median over each baseline's (for lower-is-better figures, baseline/Parley)."""
+    p = meds.get("parley")
+    out: dict[str, float] = {}
+    if not p:
+        return out
+    for name, v in meds.items():
+        if name == "parley" or not v:
+            continue
+        out[f"parley/{name}"] = p / v if higher_is_better else v / p
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# One fan-out run: subscriber process(es), one publisher, deliveries counted at the receivers.
+
+
+def split_groups(groups: list[dict[str, Any]], procs: int) -> list[list[dict[str, Any]]]:
+    out: list[list[dict[str, Any]]] = [[] for _ in range(procs)]
+    for g in groups:
+        n = int(g["count"])
+        for p in range(procs):
+            share = n // procs + (1 if p < n % procs else 0)
+            if share:
+                out[p].append({**g, "count": share})
+    return [o for o in out if o]
+
+
+def fanout_run(
+    ctx: Ctx,
+    rs: Running,
+    groups: list[dict[str, Any]],
+    topics: list[str],
+    messages: int,
+    *,
+    rate: float | None = None,
+    sample_every: int = 0,
+    tag: str,
+) -> dict[str, Any]:
+    prof = ctx.profile
+    base = {"host": "127.0.0.1", "port": rs.port, "path": "/ws", "deadline": prof.deadline}
+    subs: list[LoadGen] = []
+    pub: LoadGen | None = None
+    problems: list[str] = []
+    t_wall = time.monotonic()
+    try:
+        for k, part in enumerate(split_groups(groups, prof.client_procs)):
+            spec = {
+                **base,
+                "role": "sub",
+                "groups": part,
+                "sample_every": sample_every,
+                "auth": rs.auth(f"sub{k}-"),
+                "connect_timeout": prof.deadline / 2,
+                "drain_timeout": 5.0,
+            }
+            subs.append(LoadGen(spec, ctx.log_dir / f"loadgen-{tag}-sub{k}.log"))
+        ready = [s.expect("ready", prof.deadline) for s in subs]
+        connected = sum(int(r["connected"]) for r in ready)
+        wanted = sum(int(r["wanted"]) for r in ready)
+        connect_s = max(float(r["connect_s"]) for r in ready)
+        if connected < wanted:
+            errs = [e for r in ready for e in r.get("errors", [])]
+            problems.append(f"only {connected}/{wanted} subscribers ready: {errs[:3]}")
+        pub_spec = {
+            **base,
+            "role": "pub",
+            "topics": topics,
+            "count": messages,
+            "window": prof.window,
+            "rate": rate,
+            "payload": prof.payload,
+            "auth": rs.auth("pub-"),
+        }
+        pub = LoadGen(pub_spec, ctx.log_dir / f"loadgen-{tag}-pub.log")
+        pr = pub.expect("ready", 60)
+        if not pr.get("ok"):
+            raise BenchError(f"publisher not ready: {pr.get('errors')}")
+        cpu0 = rs.server.cpu_s()
+        for s in subs:
+            s.send("go")
+        pub.send("go")
+        done = pub.expect("done", prof.deadline + 10)
+        for s in subs:
+            s.send("pubdone")
+        results = [s.expect("result", prof.deadline + 10) for s in subs]
+        cpu1 = rs.server.cpu_s()
+    finally:
+        for g in ([pub] if pub else []) + subs:
+            g.stop()
+    received = sum(int(r["received"]) for r in results)
+    expected = sum(int(r["expected"]) for r in results)
+    last_ns = max(int(r["last_ns"]) for r in results)
+    first_ns = int(done["first_ns"])
+    duration = (last_ns - first_ns) / 1e9 if last_ns > first_ns else 0.0
+    for r in results:
+        if r["closed"]:
+            problems.append(f"connections closed: {r['closed']}")
+        if r["conns_short"] or r["conns_extra"]:
+            problems.append(f"{r['conns_short']} short / {r['conns_extra']} over-delivered conns")
+        if r["out_of_order"]:
+            problems.append(f"{r['out_of_order']} out-of-order events")
+        problems.extend(r["errors"][:3])
+    if int(done["acked"]) != messages:
+        problems.append(f"publisher: {done['acked']}/{messages} acked, errors {done['errors'][:3]}")
+    hist = None
+    encoded = [r["hist"] for r in results if r.get("hist")]
+    if encoded:
+        from hdrh.histogram import HdrHistogram
+
+        hist = HdrHistogram.decode(encoded[0])
+        for e in encoded[1:]:
+            hist.add(HdrHistogram.decode(e))
+    server_cpu = cpu1 - cpu0
+    run: dict[str, Any] = {
+        "server": rs.target.name,
+        "subscribers": wanted,
+        "connected": connected,
+        "connect_s": round(connect_s, 3),
+        "messages": messages,
+        "acked": int(done["acked"]),
+        "deliveries": received,
+        "expected": expected,
+        "lost": expected - received,
+        "duration_s": round(duration, 4),
+        "deliveries_per_s": received / duration if duration else 0.0,
+        "publish_s": round((int(done["last_send_ns"]) - first_ns) / 1e9, 4),
+        "server_cpu_s": round(server_cpu, 3),
+        # /proc CPU times tick every 10 ms: below 50 ms the per-delivery figure is noise.
+        "server_cpu_us_per_delivery": server_cpu * 1e6 / received
+        if received and server_cpu >= 0.05
+        else None,
+        "server_cpu_util": server_cpu / duration if duration else None,
+        "client_cpu_s": round(sum(float(r["cpu_s"]) for r in results), 3),
+        # Pushes that are not events (e.g. presence): counted, not errors.
+        "other_frames": sum(int(r["non_events"]) for r in results),
+        "other_frame_types": {k: v for r in results for k, v in r.get("other_types", {}).items()},
+        "wall_s": round(time.monotonic() - t_wall, 2),
+        "ok": not problems and received == expected,
+        "problems": problems[:10],
+    }
+    if rate is not None:
+        run["offered_msgs_per_s"] = rate
+        run["publisher_lag_p99_us"] = done.get("send_lag_p99_us")
+    if hist is not None and hist.get_total_count():
+        run["latency_us"] = latency_summary(hist)
+        run["hist"] = hist.encode().decode()
+    return run
+
+
+def latency_summary(hist: Any) -> dict[str, float]:
+    return {
+        "count": hist.get_total_count(),
+        "p50": hist.get_value_at_percentile(50),
+        "p95": hist.get_value_at_percentile(95),
+        "p99": hist.get_value_at_percentile(99),
+        "p999": hist.get_value_at_percentile(99.9),
+        "max": hist.get_max_value(),
+    }
+
+
+def _fmt_rate(v: float) -> str:
+    return f"{v / 1000:,.0f}k/s" if v >= 1000 else f"{v:,.0f}/s"
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    flag = "" if run["ok"] else f"  [red]PROBLEM: {'; '.join(run['problems'][:2])}[/red]"
+    lat = ""
+    if "latency_us" in run:
+        lt = run["latency_us"]
+        lat = f"  p50 {lt['p50'] / 1000:.2f} ms p99 {lt['p99'] / 1000:.2f} ms"
+    cpu = run.get("server_cpu_us_per_delivery")
+    cpu_s = f"  srv {cpu:.2f} µs/dlv" if cpu else ""
+    return (
+        f"{run['server']:>10}  subs {run['subscribers']:>5}  "
+        f"{run['deliveries']:>9,}/{run['expected']:,} dlv  "
+        f"{_fmt_rate(run['deliveries_per_s']):>9}{cpu_s}{lat}{flag}"
+    )
+
+
+def rotated(items: list[T], rnd: int) -> list[T]:
+    """The round's order: each round starts one target later, so none always goes first."""
+    k = rnd % len(items) if items else 0
+    return items[k:] + items[:k]
+
+
+class Servers:
+    """Every target of a scenario started once, kept for all its rounds, stopped at the end."""
+
+    def __init__(self, ctx: Ctx, scenario: str) -> None:
+        self.ctx = ctx
+        self.scenario = scenario
+        self.live: dict[str, Running] = {}
+        self._cms: list[Any] = []
+        self.failed: dict[str, str] = {}
+
+    def __enter__(self) -> Servers:
+        for t in self.ctx.targets:
+            cm = running(
+                t, self.ctx.log_dir, tag=f"-{self.scenario}", database_url=self.ctx.database_url
+            )
+            try:
+                self.live[t.name] = cm.__enter__()
+                self._cms.append(cm)
+            except BenchError as exc:
+                self.failed[t.name] = str(exc)[:500]
+                self.ctx.log(f"[red]{t.name} failed to start: {str(exc)[:300]}[/red]")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for cm in reversed(self._cms):
+            cm.__exit__(None, None, None)
+
+
+def _safe_run(
+    ctx: Ctx, fn: Callable[[], dict[str, Any]], server: str, **info: Any
+) -> dict[str, Any]:
+    try:
+        run = fn()
+    except BenchError as exc:
+        run = {"server": server, "ok": False, "problems": [f"run failed: {str(exc)[:400]}"], **info}
+        ctx.log(f"[red]{server}: run failed: {str(exc)[:300]}[/red]")
+    else:
+        run.update(info)
+        ctx.log(_run_line(run))
+    ctx.step()
+    return run
+
+
+def _by_target(
+    runs: list[dict[str, Any]], key: str, value: str, **where: Any
+) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    names = sorted({r["server"] for r in runs})
+    for name in names:
+        vals = [
+            float(r[value])
+            for r in runs
+            if r["server"] == name
+            and r.get("ok")
+            and r.get(value) is not None
+            and all(r.get(k) == v for k, v in where.items())
+        ]
+        if vals:
+            out[name] = summarize(vals)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# fanout: one topic, N subscribers.
+
+
+def fanout_plan(prof: Profile) -> int:
+    return prof.rounds * len(prof.fanout_subs)
+
+
+def scenario_fanout(ctx: Ctx) -> dict[str, Any]:
+    prof = ctx.profile
+    topic = f"{PREFIX}.src.res.evt.1"
+    runs: list[dict[str, Any]] = []
+    params = {
+        "subscribers": list(prof.fanout_subs),
+        "deliveries_per_run": prof.fanout_deliveries,
+        "payload_bytes": prof.payload,
+        "window": prof.window,
+        "rounds": prof.rounds,
+        "pattern": f"{PREFIX}.>",
+        "topic": topic,
+    }
+    with Servers(ctx, "fanout") as servers:
+        for n in prof.fanout_subs:
+            messages = max(prof.fanout_min_messages, prof.fanout_deliveries // n)
+            groups = [{"count": n, "patterns": [f"{PREFIX}.>"], "expected": messages}]
+            for rnd in range(prof.rounds):
+                for name, rs in rotated(list(servers.live.items()), rnd):
+                    tag = f"fanout-{name}-{n}-r{rnd}"
+                    runs.append(
+                        _safe_run(
+                            ctx,
+                            partial(fanout_run, ctx, rs, groups, [topic], messages, tag=tag),
+                            name,
+                            round=rnd,
+                            n=n,
+                        )
+                    )
+    summary: dict[str, Any] = {}
+    for n in prof.fanout_subs:
+        per = _by_target(runs, "n", "deliveries_per_s", n=n)
+        cpu = _by_target(runs, "n", "server_cpu_us_per_delivery", n=n)
+        meds = {k: v["median"] for k, v in per.items()}
+        summary[str(n)] = {
+            "deliveries_per_s": per,
+            "server_cpu_us_per_delivery": cpu,
+            "ratios": ratios(meds),
+        }
+        if "parley" in meds:
+            ctx.max_rate.setdefault("parley", {})[n] = meds["parley"]
+        for k, v in meds.items():
+            ctx.max_rate.setdefault(k, {})[n] = v
+    return {
+        "params": params,
+        "runs": runs,
+        "summary": summary,
+        "failed_to_start": servers.failed,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# topics: M channels x K subscribers, exact / `*` / `>` patterns, plus firehose subscribers.
+
+
+def topics_groups(prof: Profile) -> tuple[list[dict[str, Any]], list[str], int]:
+    m, k = prof.topics_channels, prof.topics_per_channel
+    per_topic = max(1, prof.topics_messages // m)
+    messages = per_topic * m
+    topics = [f"{PREFIX}.s{j}.chan.msg.1" for j in range(m)]
+    groups: list[dict[str, Any]] = []
+    kinds = ("{p}.s{j}.chan.msg.1", "{p}.s{j}.*.msg.*", "{p}.s{j}.>")
+    for j in range(m):
+        for x, kind in enumerate(kinds):
+            count = k // 3 + (1 if x < k % 3 else 0)
+            if count:
+                pattern = kind.format(p=PREFIX, j=j)
+                groups.append({"count": count, "patterns": [pattern], "expected": per_topic})
+    if prof.topics_firehose:
+        groups.append(
+            {"count": prof.topics_firehose, "patterns": [f"{PREFIX}.>"], "expected": messages}
+        )
+    return groups, topics, messages
+
+
+def scenario_topics(ctx: Ctx) -> dict[str, Any]:
+    prof = ctx.profile
+    groups, topics, messages = topics_groups(prof)
+    subscribers = sum(g["count"] for g in groups)
+    params = {
+        "channels": prof.topics_channels,
+        "subscribers_per_channel": prof.topics_per_channel,
+        "firehose_subscribers": prof.topics_firehose,
+        "subscribers": subscribers,
+        "messages": messages,
+        "patterns": "1/3 exact, 1/3 `events.bench.sJ.*.msg.*`, 1/3 `events.bench.sJ.>`; "
+        "firehose `events.bench.>`",
+        "rounds": prof.rounds,
+    }
+    runs: list[dict[str, Any]] = []
+    with Servers(ctx, "topics") as servers:
+        for rnd in range(prof.rounds):
+            for name, rs in rotated(list(servers.live.items()), rnd):
+                tag = f"topics-{name}-r{rnd}"
+                runs.append(
+                    _safe_run(
+                        ctx,
+                        partial(fanout_run, ctx, rs, groups, topics, messages, tag=tag),
+                        name,
+                        round=rnd,
+                    )
+                )
+    per = _by_target(runs, "server", "deliveries_per_s")
+    meds = {k: v["median"] for k, v in per.items()}
+    return {
+        "params": params,
+        "runs": runs,
+        "summary": {
+            "deliveries_per_s": per,
+            "server_cpu_us_per_delivery": _by_target(runs, "server", "server_cpu_us_per_delivery"),
+            "ratios": ratios(meds),
+        },
+        "failed_to_start": servers.failed,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# latency: paced publishing at fractions of the measured max rate, 1k subscribers.
+
+
+def latency_loads(prof: Profile, max_msgs: float) -> list[tuple[str, float]]:
+    """(label, msg/s): fractions of the reference max, then fixed rates."""
+    loads = [(f"{f:.0%}", max_msgs * f) for f in prof.latency_fractions]
+    loads += [(f"{r:g} msg/s", r) for r in prof.latency_fixed_msgs]
+    return loads
+
+
+def scenario_latency(ctx: Ctx) -> dict[str, Any]:
+    prof = ctx.profile
+    n = prof.latency_subs
+    topic = f"{PREFIX}.src.res.evt.1"
+
+    def groups_for(m: int) -> list[dict[str, Any]]:
+        return [{"count": n, "patterns": [f"{PREFIX}.>"], "expected": m}]
+
+    runs: list[dict[str, Any]] = []
+    probes: list[dict[str, Any]] = []
+    with Servers(ctx, "latency") as servers:
+        if not servers.live:
+            return {"skipped": "no server started", "failed_to_start": servers.failed}
+        ref = "parley" if "parley" in servers.live else next(iter(servers.live))
+        max_dps = ctx.max_rate.get(ref, {}).get(n)
+        source = "fanout scenario (median)"
+        if not max_dps:
+            messages = max(prof.fanout_min_messages, prof.fanout_deliveries // n)
+            probe = _safe_run(
+                ctx,
+                partial(
+                    fanout_run,
+                    ctx,
+                    servers.live[ref],
+                    groups_for(messages),
+                    [topic],
+                    messages,
+                    tag=f"latency-probe-{ref}",
+                ),
+                ref,
+                probe=True,
+            )
+            probes.append(probe)
+            max_dps = float(probe.get("deliveries_per_s") or 0.0)
+            source = "probe run"
+        if not max_dps:
+            return {"skipped": f"could not measure {ref}'s max rate", "runs": probes}
+        max_msgs = max_dps / n
+        params = {
+            "subscribers": n,
+            "reference": ref,
+            "reference_max_deliveries_per_s": max_dps,
+            "reference_max_msgs_per_s": max_msgs,
+            "reference_source": source,
+            "fractions": list(prof.latency_fractions),
+            "fixed_msgs_per_s": list(prof.latency_fixed_msgs),
+            "seconds_per_run": prof.latency_seconds,
+            "max_deliveries_per_run": prof.latency_max_deliveries,
+            "sampled_subscribers": (n + prof.latency_sample_every - 1) // prof.latency_sample_every,
+            "rounds": prof.latency_rounds,
+            "stamp": "intended send time (monotonic clock; no coordinated omission)",
+        }
+        loads = latency_loads(prof, max_msgs)
+        params["loads"] = {label: rate for label, rate in loads}
+        for rnd in range(prof.latency_rounds):
+            for label, rate in loads:
+                messages = max(
+                    10, min(int(rate * prof.latency_seconds), prof.latency_max_deliveries // n)
+                )
+                for name, rs in rotated(list(servers.live.items()), rnd):
+                    tag = f"latency-{name}-{label.replace(' ', '').replace('/', '')}-r{rnd}"
+                    runs.append(
+                        _safe_run(
+                            ctx,
+                            partial(
+                                fanout_run,
+                                ctx,
+                                rs,
+                                groups_for(messages),
+                                [topic],
+                                messages,
+                                rate=rate,
+                                sample_every=prof.latency_sample_every,
+                                tag=tag,
+                            ),
+                            name,
+                            round=rnd,
+                            load=label,
+                        )
+                    )
+    summary: dict[str, Any] = {}
+    from hdrh.histogram import HdrHistogram
+
+    for label, rate in loads:
+        per: dict[str, Any] = {}
+        mine = [r for r in runs if r.get("load") == label]
+        for name in sorted({r["server"] for r in mine}):
+            theirs = [r for r in mine if r["server"] == name]
+            hs = [r["hist"] for r in theirs if r.get("hist")]
+            if not hs:
+                continue
+            h = HdrHistogram.decode(hs[0])
+            for e in hs[1:]:
+                h.add(HdrHistogram.decode(e))
+            per[name] = {
+                **latency_summary(h),
+                "msgs_per_s": rate,
+                "p99_rounds": summarize(
+                    [float(r["latency_us"]["p99"]) for r in theirs if r.get("latency_us")]
+                ),
+                "all_ok": all(r.get("ok") for r in theirs),
+                "hist": h.encode().decode(),
+            }
+        summary[label] = per
+    return {
+        "params": params,
+        "probes": probes,
+        "runs": runs,
+        "summary": summary,
+        "failed_to_start": servers.failed,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# connections: N idle authenticated connections, server RSS before and after.
+
+
+def connections_run(ctx: Ctx, target: Target, n: int, rnd: int) -> dict[str, Any]:
+    prof = ctx.profile
+    tag = f"-conns-r{rnd}"
+    with running(target, ctx.log_dir, tag=tag, database_url=ctx.database_url) as rs:
+        time.sleep(min(0.3, prof.conn_settle_s))
+        rss0 = rs.server.rss_kib()
+        gen = LoadGen(
+            {
+                "role": "idle",
+                "host": "127.0.0.1",
+                "port": rs.port,
+                "path": "/ws",
+                "count": n,
+                "auth": rs.auth("idle-"),
+                "deadline": prof.deadline * 2,
+                "connect_timeout": prof.deadline,
+            },
+            ctx.log_dir / f"loadgen-conns-{target.name}-r{rnd}.log",
+        )
+        try:
+            ready = gen.expect("ready", prof.deadline + 10)
+            time.sleep(prof.conn_settle_s)
+            rss1 = rs.server.rss_kib()
+            cpu0 = rs.server.cpu_s()
+            time.sleep(prof.conn_idle_window_s)
+            idle_cpu = (rs.server.cpu_s() - cpu0) / prof.conn_idle_window_s
+            alive = rs.server.alive()
+        finally:
+            gen.stop()
+        try:
+            result = gen.expect("result", 10)
+        except BenchError:
+            result = {"alive_at_stop": None, "closed": {}, "errors": ["no result"]}
+    connected = int(ready["connected"])
+    problems = list(ready.get("errors", []))[:3]
+    if connected < n:
+        problems.insert(0, f"only {connected}/{n} connected")
+    if result.get("alive_at_stop") not in (None, connected):
+        problems.append(f"{connected - int(result['alive_at_stop'])} dropped while idle")
+    if not alive:
+        problems.append("server died")
+    per_conn = (rss1 - rss0) / connected if connected else 0.0
+    return {
+        "server": target.name,
+        "connections": n,
+        "connected": connected,
+        "connect_s": round(float(ready["connect_s"]), 3),
+        "connects_per_s": connected / float(ready["connect_s"]) if ready["connect_s"] else 0.0,
+        "rss_before_kib": rss0,
+        "rss_after_kib": rss1,
+        "rss_per_conn_kib": round(per_conn, 3),
+        "idle_cpu_pct": round(100 * idle_cpu, 1),
+        "deliveries": 0,
+        "expected": 0,
+        "deliveries_per_s": 0.0,
+        "subscribers": n,
+        "ok": not problems,
+        "problems": problems,
+    }
+
+
+def scenario_connections(ctx: Ctx) -> dict[str, Any]:
+    prof = ctx.profile
+    n = prof.conn_count
+    runs: list[dict[str, Any]] = []
+    for rnd in range(prof.conn_rounds):
+        for t in rotated(ctx.targets, rnd):
+
+            def fn(t: Target = t, rnd: int = rnd) -> dict[str, Any]:
+                return connections_run(ctx, t, n, rnd)
+
+            run = _safe_run_conns(ctx, fn, t.name, round=rnd)
+            runs.append(run)
+    per = _by_target(runs, "server", "rss_per_conn_kib")
+    meds = {k: v["median"] for k, v in per.items()}
+    return {
+        "params": {
+            "connections": n,
+            "rounds": prof.conn_rounds,
+            "authenticated": "Parley: one HS256 JWT per connection (distinct sub); "
+            "baselines take no token",
+            "measure": f"server VmRSS after all connected (+{prof.conn_settle_s:g} s) minus "
+            f"before, / connections; then server CPU over {prof.conn_idle_window_s:g} s with "
+            "every connection idle",
+        },
+        "runs": runs,
+        "summary": {
+            "rss_per_conn_kib": per,
+            "connects_per_s": _by_target(runs, "server", "connects_per_s"),
+            "idle_cpu_pct": _by_target(runs, "server", "idle_cpu_pct"),
+            "ratios": ratios(meds, higher_is_better=False),
+        },
+    }
+
+
+def _safe_run_conns(
+    ctx: Ctx, fn: Callable[[], dict[str, Any]], server: str, **info: Any
+) -> dict[str, Any]:
+    try:
+        run = fn()
+    except BenchError as exc:
+        run = {"server": server, "ok": False, "problems": [f"run failed: {str(exc)[:400]}"], **info}
+        ctx.log(f"[red]{server}: run failed: {str(exc)[:300]}[/red]")
+    else:
+        run.update(info)
+        flag = "" if run["ok"] else f"  [red]PROBLEM: {'; '.join(run['problems'][:2])}[/red]"
+        ctx.log(
+            f"{server:>10}  conns {run['connected']:>6}/{run['connections']}  "
+            f"RSS +{(run['rss_after_kib'] - run['rss_before_kib']) / 1024:,.1f} MiB  "
+            f"{run['rss_per_conn_kib']:.2f} KiB/conn  {run['connects_per_s']:,.0f} conn/s  "
+            f"idle CPU {run['idle_cpu_pct']:.0f}%{flag}"
+        )
+    ctx.step()
+    return run
+
+
+def params_dict(prof: Profile) -> dict[str, Any]:
+    return asdict(prof)

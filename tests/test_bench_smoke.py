@@ -1,0 +1,148 @@
+"""Smoke run of every bench scenario at tiny sizes against real server processes.
+
+Asserts the output structure and that every count adds up (no delivery lost, none
+duplicated); never a timing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import wsframe
+from bench.cli import SCENARIOS, all_ok, run_suite
+from bench.scenarios import PROFILES, split_groups, topics_groups
+from bench.servers.common import Registry, matches
+from bench.targets import BASELINES, TARGETS
+
+
+def test_frame_roundtrip() -> None:
+    sp = wsframe.FrameSplitter()
+    frames = [
+        wsframe.encode_frame(wsframe.OP_TEXT, b"x" * n, mask=m)
+        for n, m in ((0, False), (125, True), (126, False), (70_000, True))
+    ]
+    data = b"".join(frames)
+    out = []
+    for i in range(0, len(data), 7):  # split at awkward places
+        out.extend(sp.feed(data[i : i + 7]))
+    assert [(op, fin, len(p)) for op, fin, p in out] == [
+        (1, True, 0),
+        (1, True, 125),
+        (1, True, 126),
+        (1, True, 70_000),
+    ]
+    key = b"\x01\x02\x03\x04"
+    assert wsframe.unmask(wsframe.unmask(b"hello world", key), key) == b"hello world"
+
+
+def test_handshake() -> None:
+    req, accept = wsframe.client_request("127.0.0.1", 1, "/ws", {"Authorization": "Bearer t"})
+    parsed = wsframe.parse_request(req[: req.index(b"\r\n\r\n")])
+    assert parsed.path == "/ws"
+    assert parsed.headers["authorization"] == "Bearer t"
+    resp = wsframe.server_response(parsed)
+    wsframe.check_response(resp[: resp.index(b"\r\n\r\n")], accept)
+
+
+def test_baseline_registry_matches_like_parley() -> None:
+    reg: Registry[str] = Registry()
+    reg.subscribe("exact", "events.o.s.r.e.1")
+    reg.subscribe("star", "events.o.*.r.*.1")
+    reg.subscribe("gt", "events.o.>")
+    reg.subscribe("other", "events.p.>")
+    assert sorted(reg.match("events.o.s.r.e.1")) == ["exact", "gt", "star"]
+    assert reg.match("events.o.s.r.e.2") == ["gt"]
+    reg.unsubscribe_all("gt")
+    assert reg.match("events.o.s.r.e.2") == []
+    assert not matches(("events", "o", ">"), ("events", "o"))
+
+
+def test_topic_plan_counts() -> None:
+    prof = PROFILES["smoke"]
+    groups, topics, messages = topics_groups(prof)
+    assert messages % len(topics) == 0
+    per_channel = sum(g["count"] for g in groups if g["expected"] == messages // len(topics))
+    assert per_channel == prof.topics_channels * prof.topics_per_channel
+    parts = split_groups(groups, 2)
+    assert sum(g["count"] for p in parts for g in p) == sum(g["count"] for g in groups)
+
+
+def _runs(res: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for s in res["scenarios"].values() for r in s.get("runs", [])]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    for mod in ("hdrh", "rich", "matplotlib", "websockets"):
+        pytest.importorskip(mod, reason="bench extras not installed (pip install -e .[bench])")
+    out = tmp_path_factory.mktemp("bench")
+    res = run_suite(list(SCENARIOS), PROFILES["smoke"], out, live=False)
+    return res, out
+
+
+def test_outputs_written(smoke: tuple[dict[str, Any], Path]) -> None:
+    res, out = smoke
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["scenarios"].keys() == res["scenarios"].keys() == set(SCENARIOS)
+    for key in ("cpu_model", "cores", "python", "packages"):
+        assert key in on_disk["machine"]
+    assert (out / "summary.md").read_text().startswith("# Parley bench")
+    assert (out / "fanout.png").stat().st_size > 0
+    assert (out / "latency.png").stat().st_size > 0
+
+
+def test_baselines_ran(smoke: tuple[dict[str, Any], Path]) -> None:
+    res, _ = smoke
+    ran = {r["server"] for r in _runs(res)}
+    runnable = {b for b in BASELINES if not TARGETS[b].unavailable()}
+    assert runnable >= {"websockets", "ceiling", "ceiling_batched"}
+    assert runnable <= ran
+
+
+def test_every_delivery_counted(smoke: tuple[dict[str, Any], Path]) -> None:
+    res, _ = smoke
+    prof = PROFILES["smoke"]
+    assert all_ok(res), [r.get("problems") for r in _runs(res) if not r.get("ok")]
+    fan = res["scenarios"]["fanout"]
+    n_targets = len(res["targets"])
+    assert len(fan["runs"]) == prof.rounds * len(prof.fanout_subs) * n_targets
+    for r in fan["runs"]:
+        assert r["connected"] == r["subscribers"] == r["n"]
+        assert r["acked"] == r["messages"]
+        assert r["deliveries"] == r["expected"] == r["messages"] * r["subscribers"]
+        assert r["lost"] == 0
+    groups, _, messages = topics_groups(prof)
+    want = sum(g["count"] * g["expected"] for g in groups)
+    for r in res["scenarios"]["topics"]["runs"]:
+        assert r["messages"] == messages
+        assert r["deliveries"] == r["expected"] == want
+    lat = res["scenarios"]["latency"]
+    for r in lat["runs"]:
+        assert r["deliveries"] == r["expected"] == r["messages"] * prof.latency_subs
+        assert r["latency_us"]["count"] > 0
+    assert set(lat["summary"]) == {f"{f:.0%}" for f in prof.latency_fractions} | {
+        f"{r:g} msg/s" for r in prof.latency_fixed_msgs
+    }
+    for per in lat["summary"].values():
+        assert set(per) == set(res["targets"])
+    for r in res["scenarios"]["connections"]["runs"]:
+        assert r["connected"] == prof.conn_count
+
+
+def test_parley_durable_scenarios(smoke: tuple[dict[str, Any], Path]) -> None:
+    res, _ = smoke
+    if TARGETS["parley"].unavailable():
+        pytest.skip("Parley is not runnable in this checkout")
+    prof = PROFILES["smoke"]
+    ing = res["scenarios"]["ingest"]
+    rec = res["scenarios"]["recovery"]
+    if "skipped" in ing or "skipped" in rec:
+        pytest.skip(f"durable layer: {ing.get('skipped') or rec.get('skipped')}")
+    for r in ing["runs"]:
+        assert r["posted"] == r["expected"] == prof.ingest_messages
+    for r in rec["runs"]:
+        assert r["received"] == r["replayed"] == r["events"] == prof.recovery_events
