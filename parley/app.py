@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from contextlib import AsyncExitStack
@@ -86,6 +87,22 @@ async def serve(
             http_scope.cancel()
 
 
+#: Collector thresholds for a long-running server process. Every connection holds a few
+#: thousand long-lived objects; with the default (700, 10, 10) the collector walks them all
+#: in full collections several times a second under load, which the bench measured as most
+#: of the broker's CPU and its p99 latency. Fewer young collections, and rarer full ones,
+#: keep cycle collection without that cost.
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Move everything alive after startup out of the collector's sight (``gc.freeze``)
+    and raise the thresholds (:data:`GC_THRESHOLDS`)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def run(settings: Settings, *, broker_only: bool = False) -> None:
     """Serve until SIGINT/SIGTERM."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -93,6 +110,7 @@ async def run(settings: Settings, *, broker_only: bool = False) -> None:
             running: Running = await nursery.start(
                 partial(serve, settings, broker_only=broker_only)
             )
+            tune_gc()
             async for signum in signals:
                 log.info("signal %s: shutting down", signal.Signals(signum).name)
                 break
