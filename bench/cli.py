@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.connections import scenario_connections
 from bench.durable import scenario_ingest, scenario_recovery
+from bench.latency import scenario_latency
 from bench.micro import scenario_micro
 from bench.procs import REPO, raise_nofile
 from bench.scenarios import (
     PROFILES,
     Ctx,
     Profile,
-    scenario_connections,
     scenario_fanout,
-    scenario_latency,
     scenario_topics,
 )
 from bench.targets import TARGETS, Target

@@ -1,5 +1,8 @@
-"""Scenarios: each runs alternating rounds over Parley and the baselines and returns a dict
-(parameters, every run, and a summary) that goes into ``results.json`` unchanged."""
+"""Scenario machinery (profiles, context, alternating rounds, summaries) and the fanout and
+topics scenarios; latency and connections live in :mod:`bench.latency` and
+:mod:`bench.connections`, ingest and recovery in :mod:`bench.durable`. Each scenario runs
+alternating rounds over Parley and the baselines and returns a dict (parameters, every run,
+and a summary) that goes into ``results.json`` unchanged."""
 
 from __future__ import annotations
 
@@ -379,7 +382,7 @@ class Servers:
             cm.__exit__(None, None, None)
 
 
-def _safe_run(
+def safe_run(
     ctx: Ctx, fn: Callable[[], dict[str, Any]], server: str, **info: Any
 ) -> dict[str, Any]:
     try:
@@ -394,7 +397,7 @@ def _safe_run(
     return run
 
 
-def _by_target(
+def by_target(
     runs: list[dict[str, Any]], key: str, value: str, **where: Any
 ) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
@@ -442,7 +445,7 @@ def scenario_fanout(ctx: Ctx) -> dict[str, Any]:
                 for name, rs in rotated(list(servers.live.items()), rnd):
                     tag = f"fanout-{name}-{n}-r{rnd}"
                     runs.append(
-                        _safe_run(
+                        safe_run(
                             ctx,
                             partial(fanout_run, ctx, rs, groups, [topic], messages, tag=tag),
                             name,
@@ -452,8 +455,8 @@ def scenario_fanout(ctx: Ctx) -> dict[str, Any]:
                     )
     summary: dict[str, Any] = {}
     for n in prof.fanout_subs:
-        per = _by_target(runs, "n", "deliveries_per_s", n=n)
-        cpu = _by_target(runs, "n", "server_cpu_us_per_delivery", n=n)
+        per = by_target(runs, "n", "deliveries_per_s", n=n)
+        cpu = by_target(runs, "n", "server_cpu_us_per_delivery", n=n)
         meds = {k: v["median"] for k, v in per.items()}
         summary[str(n)] = {
             "deliveries_per_s": per,
@@ -516,21 +519,21 @@ def scenario_topics(ctx: Ctx) -> dict[str, Any]:
             for name, rs in rotated(list(servers.live.items()), rnd):
                 tag = f"topics-{name}-r{rnd}"
                 runs.append(
-                    _safe_run(
+                    safe_run(
                         ctx,
                         partial(fanout_run, ctx, rs, groups, topics, messages, tag=tag),
                         name,
                         round=rnd,
                     )
                 )
-    per = _by_target(runs, "server", "deliveries_per_s")
+    per = by_target(runs, "server", "deliveries_per_s")
     meds = {k: v["median"] for k, v in per.items()}
     return {
         "params": params,
         "runs": runs,
         "summary": {
             "deliveries_per_s": per,
-            "server_cpu_us_per_delivery": _by_target(runs, "server", "server_cpu_us_per_delivery"),
+            "server_cpu_us_per_delivery": by_target(runs, "server", "server_cpu_us_per_delivery"),
             "ratios": ratios(meds),
         },
         "failed_to_start": servers.failed,
@@ -539,246 +542,6 @@ def scenario_topics(ctx: Ctx) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------
 # latency: paced publishing at fractions of the measured max rate, 1k subscribers.
-
-
-def latency_loads(prof: Profile, max_msgs: float) -> list[tuple[str, float]]:
-    """(label, msg/s): fractions of the reference max, then fixed rates."""
-    loads = [(f"{f:.0%}", max_msgs * f) for f in prof.latency_fractions]
-    loads += [(f"{r:g} msg/s", r) for r in prof.latency_fixed_msgs]
-    return loads
-
-
-def scenario_latency(ctx: Ctx) -> dict[str, Any]:
-    prof = ctx.profile
-    n = prof.latency_subs
-    topic = f"{PREFIX}.src.res.evt.1"
-
-    def groups_for(m: int) -> list[dict[str, Any]]:
-        return [{"count": n, "patterns": [f"{PREFIX}.>"], "expected": m}]
-
-    runs: list[dict[str, Any]] = []
-    probes: list[dict[str, Any]] = []
-    with Servers(ctx, "latency") as servers:
-        if not servers.live:
-            return {"skipped": "no server started", "failed_to_start": servers.failed}
-        ref = "parley" if "parley" in servers.live else next(iter(servers.live))
-        max_dps = ctx.max_rate.get(ref, {}).get(n)
-        source = "fanout scenario (median)"
-        if not max_dps:
-            messages = max(prof.fanout_min_messages, prof.fanout_deliveries // n)
-            probe = _safe_run(
-                ctx,
-                partial(
-                    fanout_run,
-                    ctx,
-                    servers.live[ref],
-                    groups_for(messages),
-                    [topic],
-                    messages,
-                    tag=f"latency-probe-{ref}",
-                ),
-                ref,
-                probe=True,
-            )
-            probes.append(probe)
-            max_dps = float(probe.get("deliveries_per_s") or 0.0)
-            source = "probe run"
-        if not max_dps:
-            return {"skipped": f"could not measure {ref}'s max rate", "runs": probes}
-        max_msgs = max_dps / n
-        params = {
-            "subscribers": n,
-            "reference": ref,
-            "reference_max_deliveries_per_s": max_dps,
-            "reference_max_msgs_per_s": max_msgs,
-            "reference_source": source,
-            "fractions": list(prof.latency_fractions),
-            "fixed_msgs_per_s": list(prof.latency_fixed_msgs),
-            "seconds_per_run": prof.latency_seconds,
-            "max_deliveries_per_run": prof.latency_max_deliveries,
-            "sampled_subscribers": (n + prof.latency_sample_every - 1) // prof.latency_sample_every,
-            "rounds": prof.latency_rounds,
-            "stamp": "intended send time (monotonic clock; no coordinated omission)",
-        }
-        loads = latency_loads(prof, max_msgs)
-        params["loads"] = {label: rate for label, rate in loads}
-        for rnd in range(prof.latency_rounds):
-            for label, rate in loads:
-                messages = max(
-                    10, min(int(rate * prof.latency_seconds), prof.latency_max_deliveries // n)
-                )
-                for name, rs in rotated(list(servers.live.items()), rnd):
-                    tag = f"latency-{name}-{label.replace(' ', '').replace('/', '')}-r{rnd}"
-                    runs.append(
-                        _safe_run(
-                            ctx,
-                            partial(
-                                fanout_run,
-                                ctx,
-                                rs,
-                                groups_for(messages),
-                                [topic],
-                                messages,
-                                rate=rate,
-                                sample_every=prof.latency_sample_every,
-                                tag=tag,
-                            ),
-                            name,
-                            round=rnd,
-                            load=label,
-                        )
-                    )
-    summary: dict[str, Any] = {}
-    from hdrh.histogram import HdrHistogram
-
-    for label, rate in loads:
-        per: dict[str, Any] = {}
-        mine = [r for r in runs if r.get("load") == label]
-        for name in sorted({r["server"] for r in mine}):
-            theirs = [r for r in mine if r["server"] == name]
-            hs = [r["hist"] for r in theirs if r.get("hist")]
-            if not hs:
-                continue
-            h = HdrHistogram.decode(hs[0])
-            for e in hs[1:]:
-                h.add(HdrHistogram.decode(e))
-            per[name] = {
-                **latency_summary(h),
-                "msgs_per_s": rate,
-                "p99_rounds": summarize(
-                    [float(r["latency_us"]["p99"]) for r in theirs if r.get("latency_us")]
-                ),
-                "all_ok": all(r.get("ok") for r in theirs),
-                "hist": h.encode().decode(),
-            }
-        summary[label] = per
-    return {
-        "params": params,
-        "probes": probes,
-        "runs": runs,
-        "summary": summary,
-        "failed_to_start": servers.failed,
-    }
-
-
-# ---------------------------------------------------------------------------------------
-# connections: N idle authenticated connections, server RSS before and after.
-
-
-def connections_run(ctx: Ctx, target: Target, n: int, rnd: int) -> dict[str, Any]:
-    prof = ctx.profile
-    tag = f"-conns-r{rnd}"
-    with running(target, ctx.log_dir, tag=tag, database_url=ctx.database_url) as rs:
-        time.sleep(min(0.3, prof.conn_settle_s))
-        rss0 = rs.server.rss_kib()
-        gen = LoadGen(
-            {
-                "role": "idle",
-                "host": "127.0.0.1",
-                "port": rs.port,
-                "path": "/ws",
-                "count": n,
-                "auth": rs.auth("idle-"),
-                "deadline": prof.deadline * 2,
-                "connect_timeout": prof.deadline,
-            },
-            ctx.log_dir / f"loadgen-conns-{target.name}-r{rnd}.log",
-        )
-        try:
-            ready = gen.expect("ready", prof.deadline + 10)
-            time.sleep(prof.conn_settle_s)
-            rss1 = rs.server.rss_kib()
-            cpu0 = rs.server.cpu_s()
-            time.sleep(prof.conn_idle_window_s)
-            idle_cpu = (rs.server.cpu_s() - cpu0) / prof.conn_idle_window_s
-            alive = rs.server.alive()
-        finally:
-            gen.stop()
-        try:
-            result = gen.expect("result", 10)
-        except BenchError:
-            result = {"alive_at_stop": None, "closed": {}, "errors": ["no result"]}
-    connected = int(ready["connected"])
-    problems = list(ready.get("errors", []))[:3]
-    if connected < n:
-        problems.insert(0, f"only {connected}/{n} connected")
-    if result.get("alive_at_stop") not in (None, connected):
-        problems.append(f"{connected - int(result['alive_at_stop'])} dropped while idle")
-    if not alive:
-        problems.append("server died")
-    per_conn = (rss1 - rss0) / connected if connected else 0.0
-    return {
-        "server": target.name,
-        "connections": n,
-        "connected": connected,
-        "connect_s": round(float(ready["connect_s"]), 3),
-        "connects_per_s": connected / float(ready["connect_s"]) if ready["connect_s"] else 0.0,
-        "rss_before_kib": rss0,
-        "rss_after_kib": rss1,
-        "rss_per_conn_kib": round(per_conn, 3),
-        "idle_cpu_pct": round(100 * idle_cpu, 1),
-        "deliveries": 0,
-        "expected": 0,
-        "deliveries_per_s": 0.0,
-        "subscribers": n,
-        "ok": not problems,
-        "problems": problems,
-    }
-
-
-def scenario_connections(ctx: Ctx) -> dict[str, Any]:
-    prof = ctx.profile
-    n = prof.conn_count
-    runs: list[dict[str, Any]] = []
-    for rnd in range(prof.conn_rounds):
-        for t in rotated(ctx.targets, rnd):
-
-            def fn(t: Target = t, rnd: int = rnd) -> dict[str, Any]:
-                return connections_run(ctx, t, n, rnd)
-
-            run = _safe_run_conns(ctx, fn, t.name, round=rnd)
-            runs.append(run)
-    per = _by_target(runs, "server", "rss_per_conn_kib")
-    meds = {k: v["median"] for k, v in per.items()}
-    return {
-        "params": {
-            "connections": n,
-            "rounds": prof.conn_rounds,
-            "authenticated": "Parley: one HS256 JWT per connection (distinct sub); "
-            "baselines take no token",
-            "measure": f"server VmRSS after all connected (+{prof.conn_settle_s:g} s) minus "
-            f"before, / connections; then server CPU over {prof.conn_idle_window_s:g} s with "
-            "every connection idle",
-        },
-        "runs": runs,
-        "summary": {
-            "rss_per_conn_kib": per,
-            "connects_per_s": _by_target(runs, "server", "connects_per_s"),
-            "idle_cpu_pct": _by_target(runs, "server", "idle_cpu_pct"),
-            "ratios": ratios(meds, higher_is_better=False),
-        },
-    }
-
-
-def _safe_run_conns(
-    ctx: Ctx, fn: Callable[[], dict[str, Any]], server: str, **info: Any
-) -> dict[str, Any]:
-    try:
-        run = fn()
-    except BenchError as exc:
-        run = {"server": server, "ok": False, "problems": [f"run failed: {str(exc)[:400]}"], **info}
-        ctx.log(f"[red]{server}: run failed: {str(exc)[:300]}[/red]")
-    else:
-        run.update(info)
-        flag = "" if run["ok"] else f"  [red]PROBLEM: {'; '.join(run['problems'][:2])}[/red]"
-        ctx.log(
-            f"{server:>10}  conns {run['connected']:>6}/{run['connections']}  "
-            f"RSS +{(run['rss_after_kib'] - run['rss_before_kib']) / 1024:,.1f} MiB  "
-            f"{run['rss_per_conn_kib']:.2f} KiB/conn  {run['connects_per_s']:,.0f} conn/s  "
-            f"idle CPU {run['idle_cpu_pct']:.0f}%{flag}"
-        )
-    ctx.step()
-    return run
 
 
 def params_dict(prof: Profile) -> dict[str, Any]:
