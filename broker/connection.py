@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+from functools import partial
 from typing import TYPE_CHECKING
 
 import trio
@@ -74,6 +76,7 @@ class Connection:
             log.exception("connection handler failed")
         finally:
             if self.client is not None:
+                self.client.outbox.detach_direct()
                 self.server.forget(self)
             await trio.aclose_forcefully(self.stream)
 
@@ -119,6 +122,10 @@ class Connection:
             await self._refuse(CloseCode.CONNECTION_LIMIT, "too many connections for this user")
             return
         client = self.client = Client(new_session_id(), claims, outbox, self._overflowed)
+        if srv.flusher_running and isinstance(self.stream, trio.SocketStream):
+            # Non-blocking writes on the socket's own descriptor (trio made it O_NONBLOCK);
+            # detached in run()'s finally before the socket is closed.
+            outbox.attach_direct(partial(os.write, self.stream.socket.fileno()), srv.flusher)
         now = trio.current_time()
         session = self.session = Session(
             client, srv.hub, limits, ops=srv.ops, verifier=srv.verifier, now=now
@@ -279,6 +286,7 @@ class Connection:
                 if data is None:
                     return
                 await self.stream.send_all(data)
+                outbox.sent()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.scope.cancel()
 

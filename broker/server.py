@@ -12,6 +12,7 @@ import trio
 from broker.auth import TokenVerifier
 from broker.codes import CloseCode
 from broker.connection import Connection
+from broker.flusher import Flusher
 from broker.hub import Hub
 from broker.ports import ChannelOps
 from parley.config import Settings
@@ -39,6 +40,10 @@ class BrokerServer:
         self.ops = ops
         self.wall_clock = wall_clock
         self.connections: set[Connection] = set()
+        #: Writes dirty outboxes once per scheduler pass (see broker/flusher.py); runs
+        #: inside serve(). Connections handled without it use their writer tasks only.
+        self.flusher = Flusher()
+        self.flusher_running = False
         self._stop = trio.Event()
         #: Set once shutdown has drained every connection.
         self.stopped = trio.Event()
@@ -74,6 +79,7 @@ class BrokerServer:
         listeners = await trio.open_tcp_listeners(s.ws_port, host=s.host)
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as handlers:
+            handlers.start_soon(self._flush_outboxes)
             async with trio.open_nursery() as accepting:
                 await accepting.start(
                     partial(trio.serve_listeners, handler_nursery=handlers), self.handle, listeners
@@ -85,6 +91,13 @@ class BrokerServer:
             await self.drain()
             handlers.cancel_scope.cancel()
         self.stopped.set()
+
+    async def _flush_outboxes(self) -> None:
+        self.flusher_running = True
+        try:
+            await self.flusher.run()
+        finally:
+            self.flusher_running = False
 
     async def drain(self) -> None:
         """Close every connection with 1001 and wait for them, within shutdown_timeout."""

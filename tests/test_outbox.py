@@ -3,6 +3,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
+from broker.flusher import Flusher
 from broker.outbox import Outbox
 
 
@@ -90,6 +91,7 @@ async def test_parked_writer_woken_by_put(autojump_clock: trio.testing.MockClock
     async def writer() -> None:
         while (data := await box.get()) is not None:
             got.append((trio.current_time(), data))
+            box.sent()
         got.append((trio.current_time(), None))
 
     async with trio.open_nursery() as nursery:
@@ -118,3 +120,93 @@ async def test_parked_writer_woken_by_close(autojump_clock: trio.testing.MockClo
         box.close()
     assert results == [None]
     assert trio.current_time() == 3.0
+
+
+# -- the direct path (broker/flusher.py) ----------------------------------------------------
+
+
+class Socket:
+    """A direct send that accepts up to ``room`` bytes per call (None: everything)."""
+
+    def __init__(self, room: int | None = None) -> None:
+        self.room = room
+        self.written: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        if self.room == 0:
+            raise BlockingIOError
+        n = len(data) if self.room is None else min(self.room, len(data))
+        self.written.append(data[:n])
+        return n
+
+
+def direct_box(sock: Socket, flusher: Flusher, **kw: int) -> Outbox:
+    box = Outbox(max_frames=kw.get("max_frames", 10), max_bytes=kw.get("max_bytes", 100))
+    box.attach_direct(sock.send, flusher)
+    return box
+
+
+async def test_flusher_writes_each_dirty_outbox_once_per_pass() -> None:
+    flusher = Flusher()
+    a, b = Socket(), Socket()
+    box_a, box_b = direct_box(a, flusher), direct_box(b, flusher)
+    for frame in (b"1", b"2", b"3"):
+        box_a.put(frame)
+    box_b.put(b"x")
+    flusher.flush()
+    assert (a.written, b.written) == ([b"123"], [b"x"])
+    assert (len(box_a), box_a.queued_bytes, flusher.writes) == (0, 0, 2)
+    flusher.flush()  # nothing dirty: no write
+    assert flusher.writes == 2
+
+
+async def test_short_direct_write_hands_the_rest_to_the_writer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    flusher = Flusher()
+    sock = Socket(room=2)
+    box = direct_box(sock, flusher)
+    written: list[bytes] = []
+
+    async def writer() -> None:
+        while (data := await box.get()) is not None:
+            written.append(data)
+            box.put(b"late")  # queued while the writer holds data: not direct
+            flusher.flush()
+            box.sent()
+            return
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer)
+        await trio.sleep(1)
+        box.put(b"abcdef")
+        flusher.flush()
+        assert sock.written == [b"ab"]
+        await trio.sleep(1)
+    assert written == [b"cdef"]
+    assert sock.written == [b"ab"]  # "late" waited for the writer; never interleaved
+    assert len(box) == 1 and box.queued_bytes == 4
+
+
+async def test_refused_direct_write_keeps_everything_queued(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    flusher = Flusher()
+    box = direct_box(Socket(room=0), flusher)
+    box.put(b"abc")
+    flusher.flush()
+    assert (len(box), box.queued_bytes) == (1, 3)
+    assert await box.get() == b"abc"
+
+
+async def test_detached_or_closed_outbox_is_left_to_the_writer() -> None:
+    flusher = Flusher()
+    sock = Socket()
+    box = direct_box(sock, flusher)
+    box.put(b"a")
+    box.detach_direct()
+    flusher.flush()
+    box.close(b"END")
+    flusher.flush()
+    assert sock.written == []
+    assert [await box.get(), await box.get(), await box.get()] == [b"a", b"END", None]
