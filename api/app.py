@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from quart_cors import cors
 from quart_schema import HttpSecurityScheme, Info, QuartSchema
 from quart_trio import QuartTrio
 
@@ -58,4 +59,30 @@ def create_app(settings: Settings, chat: ChatService, verifier: TokenVerifier) -
     install_files(app, settings, chat)  # after the error handlers: wraps the request class
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
+    install_cors(app, settings)
     return app
+
+
+#: What a browser on an allowed origin may send and read (see docs/rest.md, CORS).
+CORS_HEADERS = ("Authorization", "Content-Type")
+CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+CORS_MAX_AGE = 600.0
+
+
+def install_cors(app: QuartTrio, settings: Settings) -> None:
+    """Browsers on ``PARLEY_ALLOWED_ORIGINS`` (the list the broker checks ``Origin``
+    against) may call the API; with none configured, no CORS headers are sent and browsers
+    keep to same-origin. Tokens travel in ``Authorization``, never cookies, so credentials
+    mode stays off."""
+    if not settings.allowed_origins:
+        return
+    origin: str | list[str] = (
+        "*" if "*" in settings.allowed_origins else list(settings.allowed_origins)
+    )
+    cors(
+        app,
+        allow_origin=origin,
+        allow_headers=CORS_HEADERS,
+        allow_methods=CORS_METHODS,
+        max_age=CORS_MAX_AGE,
+    )

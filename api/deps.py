@@ -46,6 +46,8 @@ def bearer_token() -> str | None:
 
 
 async def authenticate() -> None:
+    if request.method == "OPTIONS":
+        return  # a CORS preflight carries no credentials (see api/app.py)
     token = bearer_token()
     if token is None:
         raise ClientError(ErrorCode.UNAUTHORIZED, "missing bearer token")
