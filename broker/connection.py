@@ -1,10 +1,18 @@
 """One WebSocket connection on trio: the thin I/O adapter around :class:`Session`.
 
 wsproto parses the handshake, inbound frames and control frames; outbound data frames are
-pre-built bytes from :mod:`broker.frames` queued in the :class:`Outbox`. One nursery owns the
-reader, the writer, the keepalive, the token-expiry watch and the op worker (STYLE 8, 9).
-The reader never awaits the application: store-bound ops go to the op worker through a
-bounded channel.
+pre-built bytes from :mod:`broker.frames` queued in the :class:`Outbox`. The connection's
+own task runs the handshake and then the reader, which also keeps the timers (keepalive
+ping and pong deadline, token expiry): it waits for the peer's next bytes only until the
+earliest of them. One nursery holds the writer and, from the first store-bound op on, the
+op worker (STYLE 8, 9). The reader never awaits the application: store-bound ops go to the
+op worker through a bounded channel, so pongs are always read.
+
+Idle connections are what a broker holds most of, so the per-connection footprint is kept
+small: one task while idle (the writer runs only while it has something to send on the
+flusher's direct path), no HTTP handshake state after the upgrade (only wsproto's frame
+parser is kept, :mod:`broker.wsconn`), ``__slots__``, and the op channel and worker
+created at the first store-bound op.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from broker.errors import CloseConnection as CloseRequest
 from broker.outbox import Outbox
 from broker.protocol import error_frame
 from broker.session import Deferred, Session, new_session_id
+from broker.wsconn import WsServerConnection, open_connection
 
 if TYPE_CHECKING:
     from broker.server import BrokerServer
@@ -52,26 +61,52 @@ MAX_REASON_BYTES = 123
 
 
 class Connection:
+    __slots__ = (
+        "_ops",
+        "_pings",
+        "_reading",
+        "_tasks",
+        "_timer_at",
+        "_waiting_pong",
+        "_writing",
+        "client",
+        "close_code",
+        "closing",
+        "scope",
+        "server",
+        "session",
+        "stream",
+        "ws",
+    )
+
     def __init__(self, stream: trio.abc.Stream, server: BrokerServer) -> None:
         self.stream = stream
         self.server = server
-        self.ws = WSConnection(ConnectionType.SERVER)
+        #: The open connection's frame parser, set once the upgrade is accepted (the
+        #: handshake's HTTP state is not kept; see broker/wsconn.py).
+        self.ws: WsServerConnection | None = None
         self.scope = trio.CancelScope()
         self.closing = False
         self.close_code: CloseCode | None = None
         self.client: Client | None = None
         self.session: Session | None = None
-        self._pong: trio.Event | None = None
-        self._ping_payload = b""
+        #: Keepalive: the next ping (or, while ``_waiting_pong``, the pong deadline).
+        self._timer_at = float("inf")
+        self._waiting_pong = False
         self._pings = 0
+        self._tasks: trio.Nursery | None = None
+        #: Store-bound ops to the op worker; both created at the first such op.
+        self._ops: trio.MemorySendChannel[Deferred] | None = None
+        self._reading = False
+        self._writing = False
 
     # -- lifecycle ------------------------------------------------------------------
     async def run(self) -> None:
         try:
             with self.scope:
-                request = await self._handshake()
-                if request is not None:
-                    await self._serve(request)
+                claims = await self._handshake()
+                if claims is not None:
+                    await self._serve(claims)
         except Exception:
             log.exception("connection handler failed")
         finally:
@@ -80,55 +115,60 @@ class Connection:
                 self.server.forget(self)
             await trio.aclose_forcefully(self.stream)
 
-    async def _handshake(self) -> Request | None:
+    async def _handshake(self) -> Claims | None:
+        """Upgrade and authenticate; the claims, or None if the connection was refused."""
+        hs = WSConnection(ConnectionType.SERVER)
         with trio.move_on_after(self.server.settings.handshake_timeout):
             while True:
                 data = await self._receive()
                 if not data:
                     return None
                 try:
-                    self.ws.receive_data(data)
-                    for event in self.ws.events():
+                    hs.receive_data(data)
+                    for event in hs.events():
                         if isinstance(event, Request):
-                            return await self._accept(event)
+                            return await self._accept(hs, event)
                 except RemoteProtocolError as exc:
                     hint = exc.event_hint or RejectConnection(status_code=400)
-                    await self._send_quietly(self.ws.send(hint))
+                    await self._send_quietly(hs.send(hint))
                     return None
         return None
 
-    async def _accept(self, request: Request) -> Request | None:
+    async def _accept(self, hs: WSConnection, request: Request) -> Claims | None:
         path = request.target.split("?", 1)[0]
         if path != WS_PATH:
-            await self._send_quietly(self.ws.send(RejectConnection(status_code=404)))
+            await self._send_quietly(hs.send(RejectConnection(status_code=404)))
             return None
-        await self.stream.send_all(self.ws.send(AcceptConnection()))
-        return request
-
-    async def _serve(self, request: Request) -> None:
-        srv = self.server
-        limits = srv.settings.limits
-        outbox = Outbox(limits.outbox_max_frames, limits.outbox_max_bytes)
+        await self.stream.send_all(hs.send(AcceptConnection()))
+        self.ws = open_connection(hs)
         try:
-            claims = self._authenticate(request)
+            return self._authenticate(request)
         except AuthError as exc:
             log.info("refused %s: %s", redact_target(request.target), exc.reason)
             await self._refuse(CloseCode.POLICY_VIOLATION, exc.reason)
-            return
+            return None
+
+    async def _serve(self, claims: Claims) -> None:
+        srv = self.server
+        limits = srv.settings.limits
         if len(srv.connections) >= limits.max_connections:
             await self._refuse(CloseCode.SERVER_OVERLOAD, "server at its connection limit")
             return
         if srv.hub.connections_of(claims.org, claims.sub) >= limits.max_connections_per_user:
             await self._refuse(CloseCode.CONNECTION_LIMIT, "too many connections for this user")
             return
+        outbox = Outbox(limits.outbox_max_frames, limits.outbox_max_bytes)
         client = self.client = Client(new_session_id(), claims, outbox, self._overflowed)
         if srv.flusher_running and isinstance(self.stream, trio.SocketStream):
             # Non-blocking writes on the socket's own descriptor (trio made it O_NONBLOCK);
             # detached in run()'s finally before the socket is closed.
-            outbox.attach_direct(partial(os.write, self.stream.socket.fileno()), srv.flusher)
-        now = trio.current_time()
+            # The writer task then runs only while a short write left a backlog, or to send
+            # the close frame: an idle connection holds no writer task.
+            outbox.attach_direct(
+                partial(os.write, self.stream.socket.fileno()), srv.flusher, self._start_writer
+            )
         session = self.session = Session(
-            client, srv.hub, limits, ops=srv.ops, verifier=srv.verifier, now=now
+            client, srv.hub, limits, ops=srv.ops, verifier=srv.verifier, now=trio.current_time()
         )
         srv.register(self)
         user = srv.hub.attach(client, loading=srv.ops is not None)
@@ -136,15 +176,25 @@ class Connection:
             srv.hub.user_loaded(user, await srv.ops.user_channel_ids(claims.org, claims.sub))
         s = srv.settings
         client.send(session.hello({"interval": s.ping_interval, "timeout": s.ping_timeout}))
-        send_ops, recv_ops = trio.open_memory_channel[Deferred](limits.max_in_flight)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._keepalive)
-            nursery.start_soon(self._expiry)
-            nursery.start_soon(self._op_worker, recv_ops)
-            async with trio.open_nursery() as io:
-                io.start_soon(self._reader, send_ops)
-                io.start_soon(self._writer)
-            nursery.cancel_scope.cancel()
+        self._timer_at = trio.current_time() + s.ping_interval
+        try:
+            async with trio.open_nursery() as nursery:
+                self._tasks = nursery
+                self._reading = True
+                if outbox.backlog():  # e.g. a close started meanwhile (the flusher sends hello)
+                    self._start_writer()
+                try:
+                    await self._reader()
+                finally:
+                    self._reading = False
+                    if self._ops is not None:
+                        self._ops.close()  # the worker finishes what is queued meanwhile
+                if self._writing:
+                    # The writer sends what is queued and the close frame, then cancels this.
+                    await trio.sleep_forever()
+                nursery.cancel_scope.cancel()
+        finally:
+            self._tasks = None
 
     def _authenticate(self, request: Request) -> Claims:
         srv = self.server
@@ -159,6 +209,7 @@ class Connection:
 
     async def _refuse(self, code: CloseCode, reason: str) -> None:
         """Close right after the handshake, waiting briefly for the client's close."""
+        assert self.ws is not None
         self.close_code = code
         await self._send_quietly(self.ws.send(CloseConnection(code, reason)))
         with trio.move_on_after(CLOSE_TIMEOUT):
@@ -178,7 +229,7 @@ class Connection:
 
     def close_soon(self, code: CloseCode, reason: str, *, discard: bool = False) -> None:
         """Start the close handshake (never awaits). ``discard`` drops queued frames first."""
-        if self.closing or self.client is None:
+        if self.closing or self.client is None or self.ws is None:
             return
         self.closing = True
         self.close_code = code
@@ -193,79 +244,135 @@ class Connection:
     def _overflowed(self) -> None:
         self.close_soon(CloseCode.SLOW_CONSUMER, "slow consumer: outbound queue full", discard=True)
 
+    # -- timers (run by the reader) ---------------------------------------------------
+    def _next_timer(self) -> float:
+        """When the reader must stop waiting for the peer: the keepalive's next step or the
+        token's expiry, whichever is first (trio time)."""
+        if self.closing:
+            return float("inf")
+        return min(self._timer_at, self._expires_at(trio.current_time()))
+
+    def _expires_at(self, now: float) -> float:
+        """The token's ``exp`` (a wall-clock time) as a trio time."""
+        assert self.client is not None
+        return now + (self.client.claims.exp - self.server.wall_clock())
+
+    def _on_timer(self) -> None:
+        """Expire the token, send the next ping, or give up on the pong (never awaits)."""
+        if self.closing:
+            return
+        assert self.client is not None and self.ws is not None
+        now = trio.current_time()
+        if self._expires_at(now) <= now:
+            self.close_soon(CloseCode.TOKEN_EXPIRED, "token expired: refresh and reconnect")
+            return
+        if now < self._timer_at:
+            return  # woken for an expiry that a refresh has since moved
+        s = self.server.settings
+        if self._waiting_pong:
+            self.close_soon(CloseCode.PONG_TIMEOUT, "no pong within the keepalive timeout")
+            return
+        self._pings += 1
+        self._waiting_pong = True
+        self._timer_at = now + s.ping_timeout
+        self.client.send(self.ws.send(Ping(self._pings.to_bytes(4, "big"))))
+
+    def _on_pong(self, payload: bytes) -> None:
+        if self._waiting_pong and payload == self._pings.to_bytes(4, "big"):
+            self._waiting_pong = False
+            self._timer_at = trio.current_time() + self.server.settings.ping_interval
+
     # -- tasks ------------------------------------------------------------------------
-    async def _reader(self, send_ops: trio.MemorySendChannel[Deferred]) -> None:
-        assert self.client is not None and self.session is not None
-        client, session, ws = self.client, self.session, self.ws
+    async def _reader(self) -> None:
+        assert self.client is not None and self.session is not None and self.ws is not None
+        client, session, ws, stream = self.client, self.session, self.ws, self.stream
         max_bytes = self.server.settings.limits.max_frame_bytes
         parts: list[str] = []
         size = 0
-        with send_ops:
-            try:
-                while True:
-                    data = await self._receive()
-                    if not data:
-                        client.outbox.close()
-                        self.scope.cancel()
+        try:
+            while True:
+                data: bytes | bytearray | None = None
+                try:
+                    with trio.move_on_at(self._next_timer()):
+                        data = await stream.receive_some(READ_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                if data is None:  # a timer is due
+                    self._on_timer()
+                    continue
+                if not data:
+                    client.outbox.close()
+                    self.scope.cancel()
+                    return
+                ws.receive_data(bytes(data) if isinstance(data, bytearray) else data)
+                del data
+                for event in ws.events():
+                    if isinstance(event, TextMessage):
+                        if self.closing:
+                            continue
+                        size += len(event.data)
+                        if size * 4 > max_bytes:
+                            size_bytes = sum(len(p.encode()) for p in parts)
+                            size_bytes += len(event.data.encode())
+                            if size_bytes > max_bytes:
+                                self.close_soon(
+                                    CloseCode.MESSAGE_TOO_BIG,
+                                    f"message over {max_bytes} bytes",
+                                )
+                                continue
+                        if not event.message_finished:
+                            parts.append(event.data)
+                            continue
+                        text = "".join(parts) + event.data if parts else event.data
+                        parts.clear()
+                        size = 0
+                        deferred = session.handle_text(text, trio.current_time())
+                        if deferred is not None:
+                            self._defer(deferred)
+                    elif isinstance(event, BytesMessage):
+                        self.close_soon(
+                            CloseCode.UNSUPPORTED_DATA, "binary frames are not supported"
+                        )
+                    elif isinstance(event, Ping):
+                        if not self.closing:
+                            client.send(ws.send(event.response()))
+                    elif isinstance(event, Pong):
+                        self._on_pong(event.payload)
+                    elif isinstance(event, CloseConnection):
+                        if not self.closing:
+                            self.closing = True
+                            client.outbox.close(ws.send(event.response()))
                         return
-                    ws.receive_data(data)
-                    for event in ws.events():
-                        if isinstance(event, TextMessage):
-                            if self.closing:
-                                continue
-                            size += len(event.data)
-                            if size * 4 > max_bytes:
-                                size_bytes = sum(len(p.encode()) for p in parts)
-                                size_bytes += len(event.data.encode())
-                                if size_bytes > max_bytes:
-                                    self.close_soon(
-                                        CloseCode.MESSAGE_TOO_BIG,
-                                        f"message over {max_bytes} bytes",
-                                    )
-                                    continue
-                            if not event.message_finished:
-                                parts.append(event.data)
-                                continue
-                            text = "".join(parts) + event.data if parts else event.data
-                            parts.clear()
-                            size = 0
-                            deferred = session.handle_text(text, trio.current_time())
-                            if deferred is not None:
-                                try:
-                                    send_ops.send_nowait(deferred)
-                                except trio.WouldBlock:
-                                    client.send(
-                                        error_frame(
-                                            deferred.cid,
-                                            ErrorCode.TOO_MANY_IN_FLIGHT,
-                                            "too many commands waiting; retry later",
-                                        )
-                                    )
-                        elif isinstance(event, BytesMessage):
-                            self.close_soon(
-                                CloseCode.UNSUPPORTED_DATA, "binary frames are not supported"
-                            )
-                        elif isinstance(event, Ping):
-                            if not self.closing:
-                                client.send(ws.send(event.response()))
-                        elif isinstance(event, Pong):
-                            if self._pong is not None and event.payload == self._ping_payload:
-                                self._pong.set()
-                        elif isinstance(event, CloseConnection):
-                            if not self.closing:
-                                self.closing = True
-                                client.outbox.close(ws.send(event.response()))
-                            return
-            except CloseRequest as exc:
-                self.close_soon(exc.code, exc.reason)
-                await self._drain_until_closed()
-            except Exception:
-                log.exception("reader failed")
-                self.close_soon(CloseCode.INTERNAL_ERROR, "internal error")
-                await self._drain_until_closed()
+        except CloseRequest as exc:
+            self.close_soon(exc.code, exc.reason)
+            await self._drain_until_closed()
+        except Exception:
+            log.exception("reader failed")
+            self.close_soon(CloseCode.INTERNAL_ERROR, "internal error")
+            await self._drain_until_closed()
+
+    def _defer(self, deferred: Deferred) -> None:
+        """Hand a store-bound op to the op worker (started at the first one)."""
+        assert self.client is not None
+        if self._ops is None:
+            assert self._tasks is not None
+            limit = self.server.settings.limits.max_in_flight
+            self._ops, recv_ops = trio.open_memory_channel[Deferred](limit)
+            self._tasks.start_soon(self._op_worker, recv_ops)
+        try:
+            self._ops.send_nowait(deferred)
+        except trio.WouldBlock:
+            self.client.send(
+                error_frame(
+                    deferred.cid,
+                    ErrorCode.TOO_MANY_IN_FLIGHT,
+                    "too many commands waiting; retry later",
+                )
+            )
 
     async def _drain_until_closed(self) -> None:
         """After we started the close, read until the peer's close frame (or EOF)."""
+        assert self.ws is not None
         while True:
             data = await self._receive()
             if not data:
@@ -277,44 +384,31 @@ class Connection:
             if any(isinstance(e, CloseConnection) for e in self.ws.events()):
                 return
 
+    def _start_writer(self) -> None:
+        """Start the writer unless it runs (or the connection's tasks are not open)."""
+        if not self._writing and self._tasks is not None:
+            self._writing = True
+            self._tasks.start_soon(self._writer)
+
     async def _writer(self) -> None:
-        assert self.client is not None
-        outbox = self.client.outbox
+        assert self.client is not None and self._tasks is not None
+        outbox, tasks = self.client.outbox, self._tasks
         try:
-            while True:
+            # With the flusher's direct path this returns once nothing is left to send;
+            # otherwise (memory streams) it parks in get() for the connection's life.
+            while outbox.wants_writer():
                 data = await outbox.get()
                 if data is None:
-                    return
+                    break
                 await self.stream.send_all(data)
+                del data  # not kept while parked (an idle connection's last write)
                 outbox.sent()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.scope.cancel()
-
-    async def _keepalive(self) -> None:
-        s = self.server.settings
-        while not self.closing:
-            await trio.sleep(s.ping_interval)
-            if self.closing:
-                return
-            self._pings += 1
-            self._ping_payload = self._pings.to_bytes(4, "big")
-            pong = self._pong = trio.Event()
-            assert self.client is not None
-            self.client.send(self.ws.send(Ping(self._ping_payload)))
-            with trio.move_on_after(s.ping_timeout):
-                await pong.wait()
-            if not pong.is_set():
-                self.close_soon(CloseCode.PONG_TIMEOUT, "no pong within the keepalive timeout")
-                return
-
-    async def _expiry(self) -> None:
-        assert self.client is not None
-        while not self.closing:
-            remaining = self.client.claims.exp - self.server.wall_clock()
-            if remaining <= 0:
-                self.close_soon(CloseCode.TOKEN_EXPIRED, "token expired: refresh and reconnect")
-                return
-            await trio.sleep(remaining)
+        finally:
+            self._writing = False
+            if not self._reading:
+                tasks.cancel_scope.cancel()
 
     async def _op_worker(self, recv_ops: trio.MemoryReceiveChannel[Deferred]) -> None:
         assert self.client is not None

@@ -17,7 +17,6 @@ closes the connection as a slow consumer; other subscribers are never held up.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -41,15 +40,21 @@ class Outbox:
         "_final",
         "_flusher",
         "_frames",
-        "_lot",
+        "_start_writer",
+        "_waiter",
         "max_bytes",
         "max_frames",
     )
 
     def __init__(self, max_frames: int, max_bytes: int) -> None:
-        self._frames: deque[bytes] = deque()
+        # A list, not a deque: an empty list is 56 bytes, an empty deque ~770 (one block),
+        # and thousands of idle connections each hold one.
+        self._frames: list[bytes] = []
         self._bytes = 0
-        self._lot = trio.lowlevel.ParkingLot()
+        #: The writer task parked in get(), if any (only the connection's writer awaits).
+        self._waiter: trio.lowlevel.Task | None = None
+        #: With a direct send: starts the writer task when one is needed (see attach_direct).
+        self._start_writer: Callable[[], None] | None = None
         self._closed = False
         self._final: bytes | None = None
         self._busy = False  # the writer holds data it has not finished sending
@@ -70,14 +75,38 @@ class Outbox:
     def closed(self) -> bool:
         return self._closed
 
-    def attach_direct(self, send: DirectSend, flusher: Flusher) -> None:
-        """Let ``flusher`` write this queue with ``send`` (see the module docstring)."""
+    def attach_direct(
+        self,
+        send: DirectSend,
+        flusher: Flusher,
+        start_writer: Callable[[], None] | None = None,
+    ) -> None:
+        """Let ``flusher`` write this queue with ``send`` (see the module docstring).
+
+        With ``start_writer`` the writer task runs only while it has work: the outbox calls
+        ``start_writer()`` (which must start a writer unless one is running) when the
+        writer is needed and none is parked in :meth:`get`, and the writer returns once
+        :meth:`wants_writer` is False. An idle connection then holds no writer task."""
         self._direct = send
         self._flusher = flusher
+        self._start_writer = start_writer
 
     def detach_direct(self) -> None:
         """No more direct writes (call before the transport is closed)."""
         self._direct = None
+        self._start_writer = None
+
+    def backlog(self) -> bool:
+        """Whether something is queued that only the writer will send: always, without a
+        direct send; with one, a close or frames the flusher is not about to write."""
+        if self._direct is None or self._start_writer is None or self._closed:
+            return True
+        return bool(self._frames) and not self._dirty
+
+    def wants_writer(self) -> bool:
+        """Whether the writer should call :meth:`get` (again): always, unless the writer is
+        started on demand; then only while frames are queued or the outbox is closed."""
+        return self._start_writer is None or bool(self._frames) or self._closed
 
     def put(self, frame: bytes) -> bool:
         """Queue a frame. False if the outbox is closed or the frame would overflow it
@@ -94,8 +123,8 @@ class Outbox:
             if not self._dirty:
                 self._dirty = True
                 self._flusher.mark(self)
-        elif self._lot:
-            self._lot.unpark()
+        else:
+            self._wake()
         return True
 
     def flush_direct(self) -> int:
@@ -104,8 +133,8 @@ class Outbox:
         self._dirty = False
         send = self._direct
         if send is None or self._busy or self._closed or not self._frames:
-            if self._frames and self._lot:
-                self._lot.unpark()  # closed or detached meanwhile: the writer takes over
+            if self._frames:
+                self._wake()  # closed or detached meanwhile: the writer takes over
             return 0
         frames = self._frames
         data = frames[0] if len(frames) == 1 else b"".join(frames)
@@ -120,7 +149,7 @@ class Outbox:
             rest = data[n:]
             frames.append(rest)
             self._bytes = len(rest)
-            self._lot.unpark()
+            self._wake()
         else:
             self._bytes = 0
         return 1
@@ -135,13 +164,13 @@ class Outbox:
             self._frames.clear()
             self._bytes = 0
         self._final = final
-        self._lot.unpark_all()
+        self._wake()
 
     async def get(self) -> bytes | None:
         """Wait for frames and return them all joined; ``None`` once closed and drained.
         The caller writes them and then calls :meth:`sent`."""
         while not self._frames and not self._closed:
-            await self._lot.park()
+            await self._park()
         frames = self._frames
         if frames:
             data = frames[0] if len(frames) == 1 else b"".join(frames)
@@ -156,3 +185,22 @@ class Outbox:
         """The data from :meth:`get` is written; the direct path may write again. (Frames
         queued meanwhile go to the writer's next :meth:`get`, which it calls at once.)"""
         self._busy = False
+
+    # -- the writer's wait (one waiter at most: a ParkingLot costs ~250 bytes per outbox) --
+    async def _park(self) -> None:
+        if self._waiter is not None:
+            raise RuntimeError("Outbox.get() is already awaited by another task")
+        self._waiter = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._abort)
+
+    def _abort(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake(self) -> None:
+        task = self._waiter
+        if task is not None:
+            self._waiter = None
+            trio.lowlevel.reschedule(task)
+        elif self._start_writer is not None:
+            self._start_writer()

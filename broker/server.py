@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import partial
+from typing import Any
 
 import trio
 
@@ -64,9 +65,10 @@ class BrokerServer:
             self._idle.set()
 
     # -- serving ------------------------------------------------------------------------
-    async def handle(self, stream: trio.abc.Stream) -> None:
-        """Serve one transport (a TCP stream, or a memory stream in tests)."""
-        await Connection(stream, self).run()
+    def handle(self, stream: trio.abc.Stream) -> Coroutine[Any, Any, None]:
+        """Serve one transport (a TCP stream, or a memory stream in tests). Returns the
+        connection's coroutine itself (no wrapper frame held for the connection's life)."""
+        return Connection(stream, self).run()
 
     async def serve(
         self,

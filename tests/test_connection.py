@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from wsproto.events import Ping, Pong
 
 from broker.auth import TokenVerifier
 from broker.codes import CloseCode
 from broker.hub import Hub
 from broker.limits import Limits
+from broker.ports import ChannelOps
 from broker.server import BrokerServer
 from broker.session import Session
 from parley.config import Settings
@@ -25,13 +27,16 @@ WALL0 = 2_000_000_000.0
 
 
 class Harness:
-    def __init__(self, settings: Settings, nursery: trio.Nursery) -> None:
+    def __init__(
+        self, settings: Settings, nursery: trio.Nursery, ops: ChannelOps | None = None
+    ) -> None:
         t0 = trio.current_time()
         self.hub = Hub()
         self.server = BrokerServer(
             settings,
             self.hub,
             TokenVerifier(settings),
+            ops=ops,
             wall_clock=lambda: WALL0 + trio.current_time() - t0,
         )
         self.nursery = nursery
@@ -59,9 +64,9 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(settings: Settings) -> AsyncIterator[Harness]:
+async def harness(settings: Settings, ops: ChannelOps | None = None) -> AsyncIterator[Harness]:
     async with trio.open_nursery() as nursery:
-        yield Harness(settings, nursery)
+        yield Harness(settings, nursery, ops)
         nursery.cancel_scope.cancel()
 
 
@@ -88,6 +93,60 @@ async def test_keepalive_keeps_answering_peer(settings: Settings, autojump_clock
             await c.recv()
         assert c.pings == 8
         assert len(h.server.connections) == 1
+
+
+async def next_ping(c: MemClient) -> Ping:
+    """Read until the server's next ping (without answering it); other events are dropped."""
+    while True:
+        while c._pending:
+            event = c._pending.pop(0)
+            if isinstance(event, Ping):
+                return event
+        c._pending = await c._events()
+
+
+async def test_keepalive_next_ping_counts_from_the_pong(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    """The keepalive runs in the reader: one ping per interval, measured from the pong."""
+    interval, timeout = settings.ping_interval, settings.ping_timeout
+    async with harness(settings) as h:
+        t0 = trio.current_time()
+        c = await h.connect(auto_pong=False)
+        first = await next_ping(c)
+        assert trio.current_time() - t0 == pytest.approx(interval)
+        await trio.sleep(timeout / 2)
+        await c.stream.send_all(c.ws.send(first.response()))
+        second = await next_ping(c)
+        assert trio.current_time() - t0 == pytest.approx(2 * interval + timeout / 2)
+        assert second.payload != first.payload
+
+
+async def test_keepalive_ignores_a_pong_for_another_ping(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    async with harness(settings) as h:
+        t0 = trio.current_time()
+        c = await h.connect(auto_pong=False)
+        await next_ping(c)
+        await c.stream.send_all(c.ws.send(Pong(b"nope")))
+        closed = await c.expect_close()
+        assert closed.code == CloseCode.PONG_TIMEOUT
+        assert trio.current_time() - t0 == pytest.approx(
+            settings.ping_interval + settings.ping_timeout
+        )
+
+
+async def test_expiry_between_answered_pings(settings: Settings, autojump_clock: Any) -> None:
+    """Expiry and keepalive share the reader's timer: pings at 25, 50, 75, then 4002 at 90."""
+    settings = replace(settings, ping_interval=25.0, ping_timeout=10.0)
+    async with harness(settings) as h:
+        t0 = trio.current_time()
+        c = await h.connect(make_token(ttl=90, now=WALL0), auto_pong=True)
+        closed = await c.expect_close()
+        assert closed.code == CloseCode.TOKEN_EXPIRED
+        assert trio.current_time() - t0 == pytest.approx(90)
+        assert c.pings == 3
 
 
 async def test_token_expiry_closes_with_refresh_code(
@@ -234,3 +293,71 @@ async def test_bad_origin_closes_1008(settings: Settings, autojump_clock: Any) -
         )
         ok = await h.connect(headers=[(b"Origin", b"https://app.example")])
         assert (await ok.call({"id": 1, "op": "ping"}))["ok"] is True
+
+
+class GatedOps:
+    """Channel ops whose ``post`` waits until released (to fill the op queue)."""
+
+    def __init__(self) -> None:
+        self.release = trio.Event()
+        self.started = 0
+
+    async def user_channel_ids(self, org: str, user_id: str) -> set[str]:
+        return set()
+
+    async def post(
+        self, org: str, user_id: str, channel_id: str, text: str, idempotency_key: str | None
+    ) -> dict[str, Any]:
+        self.started += 1
+        await self.release.wait()
+        return {"channel": channel_id, "text": text}
+
+    async def mark_read(self, org: str, user_id: str, channel_id: str, seq: int) -> int:
+        raise AssertionError("not used")
+
+    async def events_after(
+        self, org: str, user_id: str, channel_id: str, after_seq: int, limit: int
+    ) -> list[Any]:
+        raise AssertionError("not used")
+
+
+async def test_store_ops_queue_is_bounded_and_runs_in_order(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    """The op worker starts at the first store-bound op; one runs, ``max_in_flight`` wait,
+    the next is refused at once; the reader keeps answering meanwhile."""
+    settings = with_limits(settings, max_in_flight=2)
+    ops = GatedOps()
+    async with harness(settings, ops) as h:
+        c = await h.connect()
+        for i in range(1, 5):
+            await c.send_json({"id": i, "op": "post", "channel": "c1", "text": f"m{i}"})
+            await trio.sleep(1)
+        assert ops.started == 1
+        refused = await c.recv()
+        assert (refused["id"], refused["error"]["code"]) == (4, "too_many_in_flight")
+        assert (await c.call({"id": 5, "op": "ping"}))["ok"] is True
+        ops.release.set()
+        replies = [await c.recv() for _ in range(3)]
+        assert [(r["id"], r["text"]) for r in replies] == [(1, "m1"), (2, "m2"), (3, "m3")]
+
+
+async def test_idle_socket_connection_holds_no_writer_task(settings: Settings) -> None:
+    """Over a real socket (the flusher's direct path) the writer task runs only while there
+    is something it must send: none while idle; started again for the close frame. Real
+    clock, loopback; nothing here waits for time to pass."""
+    server = BrokerServer(settings, Hub(), TokenVerifier(settings))
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(server.serve)
+        async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+            c = MemClient(stream)
+            await c.handshake(f"/ws?access_token={make_token()}")
+            assert (await c.recv())["type"] == "hello"
+            assert (await c.call({"id": 1, "op": "ping"}))["ok"] is True
+            await trio.testing.wait_all_tasks_blocked()
+            (conn,) = server.connections
+            assert conn._tasks is not None
+            assert conn._tasks.child_tasks == frozenset()  # no writer, no op worker
+            server.shutdown()
+            assert (await c.expect_close()).code == CloseCode.GOING_AWAY
+    assert server.stopped.is_set()

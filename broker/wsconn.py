@@ -1,0 +1,107 @@
+"""The server side of an open WebSocket, sans-IO: wsproto's frame parser without the rest.
+
+After the upgrade, wsproto's ``WSConnection`` keeps the HTTP handshake (h11 state, the
+request and its buffers) and its frame-level ``Connection`` a 64-slot event deque (~770
+bytes) that only a transport loss ever fills. A broker holds thousands of idle connections,
+so :func:`open_connection` keeps just wsproto's ``FrameProtocol`` (masking, fragmentation,
+UTF-8, control frames) behind the same ``send`` / ``receive_data`` / ``events`` calls, with
+the same states and errors as ``wsproto.connection.Connection``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from wsproto import WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Message,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
+from wsproto.utilities import LocalProtocolError
+
+
+class WsServerConnection:
+    __slots__ = ("_proto", "state")
+
+    def __init__(self, proto: FrameProtocol) -> None:
+        self._proto = proto
+        self.state = ConnectionState.OPEN
+
+    def send(self, event: Event) -> bytes:
+        state = self.state
+        if isinstance(event, Message) and state is ConnectionState.OPEN:
+            return bytes(self._proto.send_data(event.data, event.message_finished))
+        if isinstance(event, Ping) and state is ConnectionState.OPEN:
+            return bytes(self._proto.ping(event.payload))
+        if isinstance(event, Pong) and state is ConnectionState.OPEN:
+            return bytes(self._proto.pong(event.payload))
+        if isinstance(event, CloseConnection) and state in (
+            ConnectionState.OPEN,
+            ConnectionState.REMOTE_CLOSING,
+        ):
+            data = bytes(self._proto.close(event.code, event.reason))
+            if state is ConnectionState.REMOTE_CLOSING:
+                self.state = ConnectionState.CLOSED
+            else:
+                self.state = ConnectionState.LOCAL_CLOSING
+            return data
+        raise LocalProtocolError(f"Event {event} cannot be sent in state {state}.")
+
+    def receive_data(self, data: bytes) -> None:
+        if self.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
+            self._proto.receive_bytes(data)
+        elif self.state is ConnectionState.CLOSED:
+            raise LocalProtocolError("Connection already closed.")
+
+    def events(self) -> Iterator[Event]:
+        try:
+            for frame in self._proto.received_frames():
+                opcode, payload = frame.opcode, frame.payload
+                if opcode is Opcode.PING:
+                    assert isinstance(payload, bytes | bytearray)
+                    yield Ping(payload=payload)
+                elif opcode is Opcode.PONG:
+                    assert isinstance(payload, bytes | bytearray)
+                    yield Pong(payload=payload)
+                elif opcode is Opcode.CLOSE:
+                    assert isinstance(payload, tuple)
+                    code, reason = payload
+                    if self.state is ConnectionState.LOCAL_CLOSING:
+                        self.state = ConnectionState.CLOSED
+                    else:
+                        self.state = ConnectionState.REMOTE_CLOSING
+                    yield CloseConnection(code=code, reason=reason)
+                elif opcode is Opcode.TEXT:
+                    assert isinstance(payload, str)
+                    yield TextMessage(
+                        data=payload,
+                        frame_finished=frame.frame_finished,
+                        message_finished=frame.message_finished,
+                    )
+                elif opcode is Opcode.BINARY:
+                    assert isinstance(payload, bytes | bytearray)
+                    yield BytesMessage(
+                        data=payload,
+                        frame_finished=frame.frame_finished,
+                        message_finished=frame.message_finished,
+                    )
+        except ParseFailed as exc:
+            yield CloseConnection(code=exc.code, reason=str(exc))
+
+
+def open_connection(handshake: WSConnection) -> WsServerConnection:
+    """The open connection of an accepted handshake (after ``send(AcceptConnection())``).
+
+    wsproto created its ``Connection`` with the bytes that followed the request already fed
+    to its ``FrameProtocol``; that parser is taken over, the rest is dropped."""
+    conn = handshake.connection
+    if conn is None or conn.state is not ConnectionState.OPEN:
+        raise LocalProtocolError("the handshake has not been accepted")
+    return WsServerConnection(conn._proto)
