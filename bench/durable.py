@@ -1,6 +1,7 @@
-"""Scenarios on Parley's durable channel layer (no baseline has one): ``ingest`` (REST posts
-committed per second) and ``recovery`` (time to replay missed events on ``subscribe`` with
-``since``). Each reports ``skipped`` with a reason when the server lacks the layer."""
+"""Scenarios on Parley's durable channel layer (no baseline has one): ``ingest`` (posts
+committed per second, over WebSocket and over REST) and ``recovery`` (time to replay
+missed events on ``subscribe`` with ``since``). Each reports ``skipped`` with a reason
+when the server lacks the layer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import urllib.request
 from typing import Any
 
 from bench.procs import BenchError, LoadGen
-from bench.scenarios import Ctx, summarize
+from bench.scenarios import Ctx, Profile, summarize
 from bench.targets import ORG, TARGETS, Running, running
 from broker.auth import issue_token
 
@@ -57,11 +58,60 @@ class Unavailable(Exception):
     """The server has no durable channel layer (or a part the scenario needs)."""
 
 
+#: Ingest runs: (transport, posters) in this order on one server per round, the two
+#: transports alternating. Posters: 1, 10 and the profile's ``ingest_posters``.
+TRANSPORTS = ("ws", "rest")
+LABELS = {"ws": "WebSocket", "rest": "REST"}
+#: Posts per run are capped per poster so that slow runs (one REST poster at a few hundred
+#: posts/s) stay short; the largest WebSocket run posts the profile's ``ingest_messages``.
+PER_POSTER_CAP = {"ws": 2_000, "rest": 200}
+#: The WebSocket poster keeps this many ``post`` ops unanswered per connection.
+WS_WINDOW = 1
+
+
+def ingest_plan(prof: Profile) -> list[tuple[str, int, int]]:
+    """(transport, posters, messages) of every ingest run in one round."""
+    top = prof.ingest_posters
+    counts = sorted({p for p in (1, 10) if p < top} | {top})
+    plan = []
+    for posters in counts:
+        for transport in TRANSPORTS:
+            cap = prof.ingest_messages if transport == "ws" else prof.ingest_messages // 4
+            plan.append((transport, posters, max(1, min(cap, posters * PER_POSTER_CAP[transport]))))
+    return plan
+
+
+def _auth() -> dict[str, Any]:
+    return {"secret": "", "org": ORG, "prefix": OWNER, "roles": ["service"], "exact_sub": True}
+
+
 def _post_load(
-    ctx: Ctx, rs: Running, channel_ids: list[str], count: int, posters: int, tag: str
+    ctx: Ctx,
+    rs: Running,
+    channel_ids: list[str],
+    count: int,
+    posters: int,
+    tag: str,
+    transport: str = "rest",
+    window: int = 1,
 ) -> dict[str, Any]:
-    gen = LoadGen(
-        {
+    auth = {**_auth(), "secret": rs.secret}
+    if transport == "ws":
+        spec: dict[str, Any] = {
+            "role": "wspost",
+            "host": "127.0.0.1",
+            "port": rs.port,
+            "path": "/ws",
+            "posters": posters,
+            "count": count,
+            "window": window,
+            "channels": channel_ids,
+            "payload": ctx.profile.payload,
+            "auth": auth,
+            "deadline": ctx.profile.deadline * 2,
+        }
+    else:
+        spec = {
             "role": "post",
             "host": "127.0.0.1",
             "port": rs.http_port,
@@ -69,19 +119,14 @@ def _post_load(
             "count": count,
             "paths": [f"/v1/channels/{c}/messages" for c in channel_ids],
             "payload": ctx.profile.payload,
-            "auth": {
-                "secret": rs.secret,
-                "org": ORG,
-                "prefix": OWNER,
-                "roles": ["service"],
-                "exact_sub": True,
-            },
+            "auth": auth,
             "deadline": ctx.profile.deadline * 2,
-        },
-        ctx.log_dir / f"loadgen-{tag}.log",
-    )
+        }
+    gen = LoadGen(spec, ctx.log_dir / f"loadgen-{tag}.log")
     try:
-        gen.expect("ready", 30)
+        ready = gen.expect("ready", 60)
+        if transport == "ws" and int(ready.get("connected", 0)) != posters:
+            raise BenchError(f"only {ready.get('connected')}/{posters} posters connected")
         cpu0 = rs.server.cpu_s()
         gen.send("go")
         done = gen.expect("done", ctx.profile.deadline * 2 + 10)
@@ -92,6 +137,29 @@ def _post_load(
     return done
 
 
+def _ingest_run(
+    d: dict[str, Any], rnd: int, transport: str, posters: int, expected: int
+) -> dict[str, Any]:
+    secs = (int(d["last_ns"]) - int(d["first_ns"])) / 1e9
+    ok_n = int(d["ok"])
+    return {
+        "server": "parley",
+        "round": rnd,
+        "transport": transport,
+        "posters": posters,
+        "posted": ok_n,
+        "expected": expected,
+        "seconds": round(secs, 3),
+        "msgs_per_s": ok_n / secs if secs else 0.0,
+        "server_us_per_post": d["server_cpu_s"] * 1e6 / ok_n if ok_n else 0.0,
+        "statuses": d.get("statuses", {}),
+        "server_cpu_s": d["server_cpu_s"],
+        "client_cpu_s": d["cpu_s"],
+        "ok": ok_n == expected and not d.get("errors"),
+        "problems": d["errors"][:5],
+    }
+
+
 def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
     prof = ctx.profile
     target = TARGETS["parley"]
@@ -100,12 +168,17 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
     if why := target.unavailable():
         return {"skipped": why}
     channels = 10
+    plan = ingest_plan(prof)
     params = {
         "posters": prof.ingest_posters,
         "messages": prof.ingest_messages,
         "channels": channels,
         "store": store_name(ctx.database_url),
-        "request": "POST /v1/channels/{id}/messages, keep-alive, one in flight per poster",
+        "runs": [{"transport": t, "posters": p, "messages": n} for t, p, n in plan],
+        "ws": f"one WebSocket connection per poster (one user), the `post` op, {WS_WINDOW} "
+        "in flight per connection; each reply must be ok and carry a seq",
+        "rest": "POST /v1/channels/{id}/messages, one keep-alive HTTP/1.1 connection per "
+        "poster, one request in flight",
         "rounds": prof.durable_rounds,
     }
     runs: list[dict[str, Any]] = []
@@ -115,9 +188,29 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
                 target, ctx.log_dir, tag=f"-ingest-r{rnd}", database_url=ctx.database_url
             ) as rs:
                 ids = [create_channel(rs, f"ingest-{j}") for j in range(channels)]
-                d = _post_load(
-                    ctx, rs, ids, prof.ingest_messages, prof.ingest_posters, f"ingest-r{rnd}"
-                )
+                for transport, posters, n in plan:
+                    tag = f"ingest-{transport}{posters}-r{rnd}"
+                    try:
+                        d = _post_load(ctx, rs, ids, n, posters, tag, transport)
+                    except BenchError as exc:
+                        runs.append(
+                            {
+                                "server": "parley",
+                                "round": rnd,
+                                "transport": transport,
+                                "posters": posters,
+                                "ok": False,
+                                "problems": [str(exc)[:400]],
+                            }
+                        )
+                        continue
+                    run = _ingest_run(d, rnd, transport, posters, n)
+                    runs.append(run)
+                    ctx.log(
+                        f"{'parley':>10}  ingest {LABELS[transport]:>9} {posters:>3} posters  "
+                        f"{run['posted']:,}/{n:,} posts  {run['msgs_per_s']:,.0f} msg/s  "
+                        f"{run['server_us_per_post']:,.0f} µs server CPU/post"
+                    )
         except Unavailable as exc:
             ctx.step()
             return {"skipped": f"durable channel layer unavailable: {exc}", "params": params}
@@ -125,36 +218,34 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
             runs.append(
                 {"server": "parley", "round": rnd, "ok": False, "problems": [str(exc)[:400]]}
             )
-            ctx.step()
-            continue
-        secs = (int(d["last_ns"]) - int(d["first_ns"])) / 1e9
-        ok_n = int(d["ok"])
-        run = {
-            "server": "parley",
-            "round": rnd,
-            "posted": ok_n,
-            "expected": prof.ingest_messages,
-            "seconds": round(secs, 3),
-            "msgs_per_s": ok_n / secs if secs else 0.0,
-            "statuses": d["statuses"],
-            "server_cpu_s": d["server_cpu_s"],
-            "client_cpu_s": d["cpu_s"],
-            "ok": ok_n == prof.ingest_messages,
-            "problems": d["errors"][:5],
-        }
-        runs.append(run)
-        ctx.log(
-            f"{'parley':>10}  ingest {ok_n:,}/{prof.ingest_messages:,} posts  "
-            f"{run['msgs_per_s']:,.0f} msg/s  ({prof.ingest_posters} posters)"
-        )
         ctx.step()
-    vals = [r["msgs_per_s"] for r in runs if r.get("ok")]
+    summary: dict[str, Any] = {}
+
+    def ok_runs(transport: str, posters: int) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in runs
+            if r.get("ok") and r.get("transport") == transport and r.get("posters") == posters
+        ]
+
+    top = [r["msgs_per_s"] for r in ok_runs("ws", prof.ingest_posters)]
+    if top:
+        summary["msgs_per_s"] = summarize(top)  # the target's figure: WebSocket, most posters
+    for transport, posters, _ in plan:
+        got = ok_runs(transport, posters)
+        if got:
+            label = f"{LABELS[transport]}, {posters} posters"
+            summary[f"{label}: msg/s"] = summarize([r["msgs_per_s"] for r in got])
+            summary[f"{label}: server µs/post"] = summarize([r["server_us_per_post"] for r in got])
     return {
-        "description": f"{prof.ingest_posters} REST posters, {prof.ingest_messages:,} messages "
-        f"into {channels} channels ({store_name(ctx.database_url)}).",
+        "description": f"WebSocket `post` op (one connection per poster, {WS_WINDOW} in "
+        f"flight) and REST `POST /v1/channels/{{id}}/messages` (one keep-alive connection "
+        f"per poster, one in flight), 1/10/{prof.ingest_posters} posters, into {channels} "
+        f"channels ({store_name(ctx.database_url)}); msgs_per_s is WebSocket with "
+        f"{prof.ingest_posters} posters.",
         "params": params,
         "runs": runs,
-        "summary": {"msgs_per_s": summarize(vals)} if vals else {},
+        "summary": summary,
     }
 
 

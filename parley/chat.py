@@ -52,6 +52,12 @@ def _no_channel() -> ClientError:
     return ClientError(ErrorCode.NOT_FOUND, "no such channel")
 
 
+def _authorize_post(kind: ChannelKind, role: Role) -> None:
+    """Run by the store in the post's write transaction."""
+    if not rules.can_post(kind, role):
+        raise ClientError(ErrorCode.FORBIDDEN, "only owners and admins post in a broadcast channel")
+
+
 @asynccontextmanager
 async def _store_errors(cursor: bool = False) -> AsyncIterator[None]:
     """Translate the store's facts into client errors."""
@@ -239,15 +245,22 @@ class ChatService:
     ) -> PostResult:
         text = check_rich_text(rules.check_text(text))
         key = rules.check_idempotency_key(idempotency_key)
-        channel, member = await self._membership(org, user_id, channel_id)
-        if not rules.can_post(channel.kind, member.role):
-            raise ClientError(
-                ErrorCode.FORBIDDEN, "only owners and admins post in a broadcast channel"
+        if not rules.is_clean(channel_id):  # could not exist; PostgreSQL refuses NUL
+            raise _no_channel()
+        # Membership and role are checked inside the write transaction: no read before it.
+        try:
+            result = await self.store.post_as_member(
+                org,
+                channel_id,
+                author=user_id,
+                text=text,
+                idempotency_key=key,
+                authorize=_authorize_post,
             )
-        async with _store_errors():
-            result = await self.store.post_message(
-                org, channel_id, author=user_id, text=text, idempotency_key=key
-            )
+        except NotFound:
+            raise _no_channel() from None  # no channel, or not a member: the same answer
+        except Conflict as exc:
+            raise ClientError(ErrorCode.CONFLICT, str(exc) or "conflict") from None
         for hook in self.post_hooks:
             await hook(result)
         return result

@@ -29,6 +29,9 @@ from store.models import (
 )
 
 CommitListener = Callable[[Sequence[ChannelEvent]], None]
+#: Called with the channel's kind and the author's role inside the write transaction;
+#: raises (any exception, passed to the caller as is) to refuse the write.
+Authorize = Callable[[ChannelKind, Role], None]
 
 
 class Store(Protocol):
@@ -101,6 +104,22 @@ class Store(Protocol):
     ) -> PostResult:
         """Append a message (``message_posted`` event, next seq). A repeated
         ``(channel, author, idempotency_key)`` returns the original, ``created=False``."""
+        ...
+
+    async def post_as_member(
+        self,
+        org: str,
+        channel_id: str,
+        *,
+        author: str,
+        text: str,
+        idempotency_key: str | None = None,
+        authorize: Authorize,
+    ) -> PostResult:
+        """:meth:`post_message` by a member, checked in the write transaction itself:
+        raises NotFound if the channel does not exist in the org or ``author`` is not a
+        member; then ``authorize(kind, role)`` may refuse; then an idempotent repeat
+        returns the original. No read round trip before the write."""
         ...
 
     async def get_message(self, org: str, channel_id: str, message_id: str) -> Message | None: ...

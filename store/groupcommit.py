@@ -64,9 +64,15 @@ class GroupCommitWriter:
     request, which matters at tens of thousands of writes per second).
     """
 
-    def __init__(self, db: Db, *, batch_max: int = 512, queue_size: int = 4096) -> None:
+    def __init__(
+        self, db: Db, *, batch_max: int = 512, queue_size: int = 4096, gather_ticks: int = 2
+    ) -> None:
         self._db = db
         self._batch_max = batch_max
+        #: Scheduler passes the writer yields before taking a batch, so that callers that
+        #: are already runnable (e.g. connections woken by the same I/O poll) queue their
+        #: writes first: fewer, larger batches, each paying one thread hop and one commit.
+        self._gather_ticks = gather_ticks
         self._queue_size = queue_size
         self._queue: deque[_Request[Any]] = deque()
         self._idle_writer: trio.lowlevel.Task | None = None
@@ -144,6 +150,10 @@ class GroupCommitWriter:
                 await self._wait_for_work()
                 if not self._queue:  # closed, and everything queued has run
                     return
+                for _ in range(self._gather_ticks):
+                    if len(self._queue) >= self._batch_max:
+                        break
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 await self._run_batch(self._take_batch())
         finally:
             self._closed = True

@@ -13,7 +13,7 @@ from functools import partial
 
 from store import reads, writes
 from store.attachments import AttachmentsMixin
-from store.base import CommitListener, Store
+from store.base import Authorize, CommitListener, Store
 from store.conversation import ConversationStoreMixin
 from store.db import Db, Migration
 from store.groupcommit import GroupCommitWriter
@@ -148,6 +148,27 @@ class SqlStore(ConversationStoreMixin, SearchMixin, AttachmentsMixin):
             author=author,
             text=text,
             idempotency_key=idempotency_key,
+        )
+        return await self._writer.submit(fn)
+
+    async def post_as_member(
+        self,
+        org: str,
+        channel_id: str,
+        *,
+        author: str,
+        text: str,
+        idempotency_key: str | None = None,
+        authorize: Authorize,
+    ) -> PostResult:
+        fn = partial(
+            writes.post_as_member,
+            org=org,
+            channel_id=channel_id,
+            author=author,
+            text=text,
+            idempotency_key=idempotency_key,
+            authorize=authorize,
         )
         return await self._writer.submit(fn)
 

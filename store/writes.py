@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from store import codec
+from store.base import Authorize
 from store.db import Db
 from store.errors import Conflict, NotFound
 from store.ids import new_id
@@ -162,18 +163,73 @@ def post_message(
     idempotency_key: str | None,
 ) -> PostResult:
     codec.check_text(text, idempotency_key)
-    db = tx.db
     if idempotency_key is not None:
         # Lock first, then look: a concurrent writer on another node that committed the
         # same key is then visible (PostgreSQL, READ COMMITTED).
         tx.last_seq(org, channel_id)
-        row = db.one(
+        row = tx.db.one(
             f"SELECT {codec.MESSAGE_COLS} FROM messages m WHERE m.org = ?"
             " AND m.channel_id = ? AND m.author = ? AND m.idempotency_key = ?",
             (org, channel_id, author, idempotency_key),
         )
         if row is not None:
             return PostResult(message=codec.message(row), event=None, created=False)
+    return _append_message(tx, org, channel_id, author, text, idempotency_key)
+
+
+#: A member's role and the channel's kind, and (with the idempotency key as first
+#: parameter) the message an earlier post with that key stored, in one statement.
+_MEMBER_SQL = (
+    "SELECT c.kind, mb.role FROM members mb"
+    " JOIN channels c ON c.org = mb.org AND c.id = mb.channel_id"
+    " WHERE mb.org = ? AND mb.channel_id = ? AND mb.user_id = ?"
+)
+_MEMBER_AND_KEY_SQL = (
+    f"SELECT c.kind, mb.role, {codec.MESSAGE_COLS} FROM members mb"
+    " JOIN channels c ON c.org = mb.org AND c.id = mb.channel_id"
+    " LEFT JOIN messages m ON m.org = mb.org AND m.channel_id = mb.channel_id"
+    " AND m.author = mb.user_id AND m.idempotency_key = ?"
+    " WHERE mb.org = ? AND mb.channel_id = ? AND mb.user_id = ?"
+)
+
+
+def post_as_member(
+    tx: WriteTx,
+    org: str,
+    channel_id: str,
+    *,
+    author: str,
+    text: str,
+    idempotency_key: str | None,
+    authorize: Authorize,
+) -> PostResult:
+    """:func:`post_message` by a member, checked in the same transaction: NotFound if
+    there is no such channel in the org or ``author`` is not a member of it; then
+    ``authorize(kind, role)`` (which raises to refuse); then the idempotent repeat."""
+    codec.check_text(text, idempotency_key)
+    # Lock the channel row first (once per batch): membership changes lock it too, so the
+    # membership read next holds until this transaction commits, on any node.
+    tx.last_seq(org, channel_id)
+    if idempotency_key is None:
+        row = tx.db.one(_MEMBER_SQL, (org, channel_id, author))
+    else:
+        row = tx.db.one(_MEMBER_AND_KEY_SQL, (idempotency_key, org, channel_id, author))
+    if row is None:
+        raise NotFound(f"channel {channel_id}")
+    authorize(ChannelKind(row[0]), Role(row[1]))
+    if idempotency_key is not None and row[2] is not None:
+        return PostResult(message=codec.message(row[2:]), event=None, created=False)
+    return _append_message(tx, org, channel_id, author, text, idempotency_key)
+
+
+def _append_message(
+    tx: WriteTx,
+    org: str,
+    channel_id: str,
+    author: str,
+    text: str,
+    idempotency_key: str | None,
+) -> PostResult:
     now = codec.now_us()
     seq = tx.next_seq(org, channel_id, activity_us=now)
     msg = Message(
@@ -186,7 +242,7 @@ def post_message(
         created_at=codec.from_us(now),
         idempotency_key=idempotency_key,
     )
-    db.defer(
+    tx.db.defer(
         "INSERT INTO messages (org, channel_id, seq, id, author, text, created_at_us,"
         " idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (org, channel_id, seq, msg.id, author, text, now, idempotency_key),

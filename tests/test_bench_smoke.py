@@ -143,6 +143,6 @@ def test_parley_durable_scenarios(smoke: tuple[dict[str, Any], Path]) -> None:
     if "skipped" in ing or "skipped" in rec:
         pytest.skip(f"durable layer: {ing.get('skipped') or rec.get('skipped')}")
     for r in ing["runs"]:
-        assert r["posted"] == r["expected"] == prof.ingest_messages
+        assert r["posted"] == r["expected"] > 0
     for r in rec["runs"]:
         assert r["received"] == r["replayed"] == r["events"] == prof.recovery_events

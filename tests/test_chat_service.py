@@ -15,6 +15,7 @@ from broker.ports import ChannelOps
 from parley.chat import ChatService
 from parley.streams import StreamRegistry
 from store.base import Store
+from store.models import PostResult
 from tests.api_helpers import RecordingSink, open_test_store
 
 BOT = Claims(sub="bot", org="acme", exp=2e9, roles=("service",))
@@ -58,6 +59,41 @@ async def test_post_reply_and_channel_ids(chat: ChatService) -> None:
     with pytest.raises(ClientError) as exc:
         await chat.post("acme", "mallory", cid, "hi", None)
     assert exc.value.code is ErrorCode.NOT_FOUND
+
+
+async def test_post_checks_access_in_the_write(chat: ChatService, store: Store) -> None:
+    """No channel, another org, a non-member and a NUL id all read as the same 404; a
+    member of a broadcast channel gets 403; refusals write nothing and run no hook."""
+    cid = await make_channel(chat)
+    news = await chat.create_channel("acme", "alice", kind="broadcast", name="n", members=["bob"])
+    seen: list[int] = []
+
+    async def hook(result: PostResult) -> None:
+        seen.append(result.message.seq)
+
+    chat.post_hooks.append(hook)
+    answers = set()
+    for org, user, channel in (
+        ("acme", "mallory", cid),
+        ("other", "bob", cid),
+        ("acme", "bob", "ch_nope"),
+        ("acme", "bob", "ch\x00"),
+    ):
+        for key in (None, "k"):
+            with pytest.raises(ClientError) as exc:
+                await chat.post_message(org, user, channel, "hi", key)
+            answers.add((exc.value.code, exc.value.message))
+    assert answers == {(ErrorCode.NOT_FOUND, "no such channel")}
+    with pytest.raises(ClientError) as exc:
+        await chat.post_message("acme", "bob", news.id, "me too", "k")
+    assert exc.value.code is ErrorCode.FORBIDDEN
+    assert seen == []
+    assert await store.list_messages("acme", cid) == []
+    assert await store.list_messages("acme", news.id) == []
+    posted = await chat.post_message("acme", "alice", news.id, "news", "k")
+    again = await chat.post_message("acme", "alice", news.id, "news", "k")
+    assert posted.created and not again.created and again.message == posted.message
+    assert seen == [posted.message.seq, posted.message.seq]  # hooks see repeats too
 
 
 async def test_events_after_is_for_members_and_capped(chat: ChatService) -> None:

@@ -336,3 +336,23 @@ async def test_a_full_queue_makes_writers_wait(tmp_path: Path) -> None:
     assert sorted(done) == [0, 1, 2, 3, 4]
     with pytest.raises(StoreClosed):
         await writer.submit(lambda tx: None)
+
+
+async def test_writes_queued_a_scheduler_pass_later_join_the_batch(
+    store: SqlStore, recorder: Recorder
+) -> None:
+    """The writer yields before taking a batch, so a caller that submits one scheduler
+    pass after the one that woke it still shares its batch (and its commit)."""
+    ch = await group(store)
+    batches_before = store.writer.batches
+
+    async def post(delay_ticks: int, text: str) -> None:
+        for _ in range(delay_ticks):
+            await trio.lowlevel.checkpoint()
+        await store.post_message(ORG, ch.id, author="bob", text=text)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(post, 0, "now")
+        nursery.start_soon(post, 1, "a pass later")
+    assert store.writer.batches == batches_before + 1
+    assert len(recorder.calls[-1]) == 2
