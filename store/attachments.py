@@ -20,9 +20,9 @@ from store.db import Db
 from store.errors import Conflict, NotFound
 from store.groupcommit import GroupCommitWriter
 from store.ids import new_id
-from store.models import EventName, Message, PostResult
+from store.models import EventName, PostResult
 from store.readpool import ReadPool
-from store.writes import _log
+from store.writes import append_event, insert_message
 from store.writetx import WriteTx
 
 MAX_FILES_PER_MESSAGE = 10
@@ -168,23 +168,10 @@ def post_with_files(
         if att.message_id is not None:
             raise Conflict(f"file {fid} is already posted")
         files.append(att)
-    now = codec.now_us()
-    seq = tx.next_seq(org, channel_id, activity_us=now)
-    msg = Message(
-        id=new_id("msg"),
-        org=org,
-        channel_id=channel_id,
-        seq=seq,
-        author=author,
-        text=text,
-        created_at=codec.from_us(now),
+    msg, now = insert_message(
+        tx, org, channel_id, author=author, text=text, files_text=" ".join(f.name for f in files)
     )
-    names = " ".join(f.name for f in files)
-    db.send(
-        "INSERT INTO messages (org, channel_id, seq, id, author, text, created_at_us,"
-        " files_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (org, channel_id, seq, msg.id, author, text, now, names),
-    )
+    seq = msg.seq
     for f in files:
         db.send(
             "UPDATE attachments SET message_id = ? WHERE org = ? AND id = ?",
@@ -196,7 +183,7 @@ def post_with_files(
     ]
     data = codec.message_data(msg)
     data["attachments"] = [f.public() for f in posted]
-    event = _log(
+    event = append_event(
         tx, org, channel_id, seq, EventName.MESSAGE_POSTED, data, now, author, msg.created_at
     )
     return PostResult(message=msg, event=event, created=True), posted

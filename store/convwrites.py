@@ -29,7 +29,7 @@ from store.convmodels import (
 from store.errors import Conflict, NotFound
 from store.ids import new_id
 from store.models import ChannelEvent, EventName, Message, PostResult
-from store.writes import _log
+from store.writes import append_event, find_repeat, insert_message
 from store.writetx import WriteTx
 
 # -- writes -------------------------------------------------------------------------------
@@ -54,33 +54,16 @@ def post_message(
     db = tx.db
     tx.last_seq(org, channel_id)  # NotFound; locks the channel
     if idempotency_key is not None:
-        row = db.one(
-            f"SELECT {codec.MESSAGE_COLS} FROM messages m WHERE m.org = ?"
-            " AND m.channel_id = ? AND m.author = ? AND m.idempotency_key = ?",
-            (org, channel_id, author, idempotency_key),
-        )
-        if row is not None:
-            return PostResult(message=codec.message(row), event=None, created=False)
+        repeat = find_repeat(tx, org, channel_id, author, idempotency_key)
+        if repeat is not None:
+            return repeat
     if thread_root is not None:
         root = _live_message(db, org, channel_id, thread_root)
         thread_root = _thread_root_of(db, org, root.id) or root.id  # a reply's thread
-    now = codec.now_us()
-    seq = tx.next_seq(org, channel_id, activity_us=now)
-    msg = Message(
-        id=new_id("msg"),
-        org=org,
-        channel_id=channel_id,
-        seq=seq,
-        author=author,
-        text=text,
-        created_at=codec.from_us(now),
-        idempotency_key=idempotency_key,
+    msg, now = insert_message(
+        tx, org, channel_id, author=author, text=text, idempotency_key=idempotency_key
     )
-    db.send(
-        "INSERT INTO messages (org, channel_id, seq, id, author, text, created_at_us,"
-        " idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (org, channel_id, seq, msg.id, author, text, now, idempotency_key),
-    )
+    seq = msg.seq
     db.send(
         "INSERT INTO message_meta (org, message_id, channel_id, seq, thread_root,"
         " also_in_channel, shared) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -98,7 +81,7 @@ def post_message(
     data["thread_root"] = thread_root
     data["also_in_channel"] = also_in_channel and thread_root is not None
     data["shared"] = None if shared is None else snapshot(shared)
-    event = _log(
+    event = append_event(
         tx, org, channel_id, seq, EventName.MESSAGE_POSTED, data, now, author, msg.created_at
     )
     return PostResult(message=msg, event=event, created=True)
@@ -141,7 +124,7 @@ def edit_message(
     )
     data = codec.message_data(edited)
     data["version"] = version + 1
-    event = _log(tx, org, channel_id, seq, EventName.MESSAGE_EDITED, data, now, actor)
+    event = append_event(tx, org, channel_id, seq, EventName.MESSAGE_EDITED, data, now, actor)
     return edited, event
 
 
@@ -165,7 +148,7 @@ def delete_message(
         db.send(f"DELETE FROM {table} WHERE org = ? AND message_id = ?", (org, message_id))
     seq = tx.next_seq(org, channel_id, activity_us=None)
     data = {"id": msg.id, "channel_id": channel_id, "seq": msg.seq, "actor": actor}
-    return _log(tx, org, channel_id, seq, EventName.MESSAGE_DELETED, data, now, actor)
+    return append_event(tx, org, channel_id, seq, EventName.MESSAGE_DELETED, data, now, actor)
 
 
 def set_reaction(
@@ -210,7 +193,7 @@ def set_reaction(
         "user_id": user_id,
         "count": 0 if row is None else int(row[0]),
     }
-    return _log(tx, org, channel_id, seq, name, data, now, user_id)
+    return append_event(tx, org, channel_id, seq, name, data, now, user_id)
 
 
 def set_pin(
@@ -236,7 +219,7 @@ def set_pin(
     seq = tx.next_seq(org, channel_id, activity_us=None)
     name = EventName.MESSAGE_PINNED if on else EventName.MESSAGE_UNPINNED
     data = {"message_id": message_id, "message_seq": msg.seq, "user_id": user_id}
-    return _log(tx, org, channel_id, seq, name, data, now, user_id)
+    return append_event(tx, org, channel_id, seq, name, data, now, user_id)
 
 
 def set_bookmark(
@@ -386,7 +369,9 @@ def create_task(
         ),
     )
     seq = tx.next_seq(org, channel_id, activity_us=None)
-    event = _log(tx, org, channel_id, seq, EventName.TASK_CREATED, task_data(task), now, created_by)
+    event = append_event(
+        tx, org, channel_id, seq, EventName.TASK_CREATED, task_data(task), now, created_by
+    )
     return task, event
 
 
@@ -409,7 +394,7 @@ def complete_task(
     )
     done = replace(task, completed_at=codec.from_us(now), completed_by=user_id)
     seq = tx.next_seq(org, task.channel_id, activity_us=None)
-    event = _log(
+    event = append_event(
         tx, org, task.channel_id, seq, EventName.TASK_COMPLETED, task_data(done), now, user_id
     )
     return done, event

@@ -38,7 +38,7 @@ def _count_members(db: Db, org: str, channel_id: str, delta: int) -> None:
     )
 
 
-def _log(
+def append_event(
     tx: WriteTx,
     org: str,
     channel_id: str,
@@ -103,7 +103,9 @@ def create_channel(
         )
         seq = tx.next_seq(org, channel_id, activity_us=None)
         data = _member_event_data(user_id, role, created_by)
-        events.append(_log(tx, org, channel_id, seq, EventName.MEMBER_ADDED, data, now, created_by))
+        events.append(
+            append_event(tx, org, channel_id, seq, EventName.MEMBER_ADDED, data, now, created_by)
+        )
     ch = Channel(
         id=channel_id,
         org=org,
@@ -133,7 +135,7 @@ def add_member(
     _count_members(tx.db, org, channel_id, 1)
     seq = tx.next_seq(org, channel_id, activity_us=None)
     data = _member_event_data(user_id, role, actor)
-    return _log(tx, org, channel_id, seq, EventName.MEMBER_ADDED, data, now, actor)
+    return append_event(tx, org, channel_id, seq, EventName.MEMBER_ADDED, data, now, actor)
 
 
 def remove_member(
@@ -150,7 +152,7 @@ def remove_member(
     _count_members(tx.db, org, channel_id, -1)
     seq = tx.next_seq(org, channel_id, activity_us=None)
     data = _member_event_data(user_id, row[0], actor)
-    return _log(tx, org, channel_id, seq, EventName.MEMBER_REMOVED, data, now, actor)
+    return append_event(tx, org, channel_id, seq, EventName.MEMBER_REMOVED, data, now, actor)
 
 
 def post_message(
@@ -167,14 +169,55 @@ def post_message(
         # Lock first, then look: a concurrent writer on another node that committed the
         # same key is then visible (PostgreSQL, READ COMMITTED).
         tx.last_seq(org, channel_id)
-        row = tx.db.one(
-            f"SELECT {codec.MESSAGE_COLS} FROM messages m WHERE m.org = ?"
-            " AND m.channel_id = ? AND m.author = ? AND m.idempotency_key = ?",
-            (org, channel_id, author, idempotency_key),
-        )
-        if row is not None:
-            return PostResult(message=codec.message(row), event=None, created=False)
+        repeat = find_repeat(tx, org, channel_id, author, idempotency_key)
+        if repeat is not None:
+            return repeat
     return _append_message(tx, org, channel_id, author, text, idempotency_key)
+
+
+def find_repeat(
+    tx: WriteTx, org: str, channel_id: str, author: str, idempotency_key: str
+) -> PostResult | None:
+    """The message an earlier post with this key stored, as an idempotent repeat (call
+    with the channel row locked)."""
+    row = tx.db.one(
+        f"SELECT {codec.MESSAGE_COLS} FROM messages m WHERE m.org = ?"
+        " AND m.channel_id = ? AND m.author = ? AND m.idempotency_key = ?",
+        (org, channel_id, author, idempotency_key),
+    )
+    return None if row is None else PostResult(codec.message(row), event=None, created=False)
+
+
+def insert_message(
+    tx: WriteTx,
+    org: str,
+    channel_id: str,
+    *,
+    author: str,
+    text: str,
+    idempotency_key: str | None = None,
+    files_text: str = "",
+) -> tuple[Message, int]:
+    """Take the channel's next seq and write the message row (every kind of post goes
+    through here); return the message and its time in microseconds."""
+    now = codec.now_us()
+    seq = tx.next_seq(org, channel_id, activity_us=now)
+    msg = Message(
+        id=new_id("msg"),
+        org=org,
+        channel_id=channel_id,
+        seq=seq,
+        author=author,
+        text=text,
+        created_at=codec.from_us(now),
+        idempotency_key=idempotency_key,
+    )
+    tx.db.defer(
+        "INSERT INTO messages (org, channel_id, seq, id, author, text, created_at_us,"
+        " idempotency_key, files_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (org, channel_id, seq, msg.id, author, text, now, idempotency_key, files_text),
+    )
+    return msg, now
 
 
 #: A member's role and the channel's kind, and (with the idempotency key as first
@@ -230,26 +273,12 @@ def _append_message(
     text: str,
     idempotency_key: str | None,
 ) -> PostResult:
-    now = codec.now_us()
-    seq = tx.next_seq(org, channel_id, activity_us=now)
-    msg = Message(
-        id=new_id("msg"),
-        org=org,
-        channel_id=channel_id,
-        seq=seq,
-        author=author,
-        text=text,
-        created_at=codec.from_us(now),
-        idempotency_key=idempotency_key,
-    )
-    tx.db.defer(
-        "INSERT INTO messages (org, channel_id, seq, id, author, text, created_at_us,"
-        " idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (org, channel_id, seq, msg.id, author, text, now, idempotency_key),
+    msg, now = insert_message(
+        tx, org, channel_id, author=author, text=text, idempotency_key=idempotency_key
     )
     data = codec.message_data(msg)
-    event = _log(
-        tx, org, channel_id, seq, EventName.MESSAGE_POSTED, data, now, author, msg.created_at
+    event = append_event(
+        tx, org, channel_id, msg.seq, EventName.MESSAGE_POSTED, data, now, author, msg.created_at
     )
     return PostResult(message=msg, event=event, created=True)
 
