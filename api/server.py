@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
@@ -15,6 +17,9 @@ def hypercorn_config(settings: Settings) -> Config:
     config.bind = [f"{settings.host}:{settings.http_port}"]
     config.graceful_timeout = settings.shutdown_timeout
     config.accesslog = None
+    # A logger instance is used as given: its records go through the process's logging
+    # setup once, instead of also through a handler of Hypercorn's own.
+    config.errorlog = logging.getLogger("hypercorn.error")
     return config
 
 

@@ -15,7 +15,7 @@ from broker.auth import TokenVerifier
 from broker.hub import Hub
 from broker.presence import PresenceConfig
 from broker.server import BrokerServer
-from parley.config import Settings
+from parley.config import SECRET_FILE, Settings
 
 log = logging.getLogger("parley")
 
@@ -40,11 +40,12 @@ async def serve(
 ) -> None:
     """Serve until ``Running.shutdown()`` (or cancellation). No signal handling here, so it
     also runs in a thread (tests)."""
-    settings, from_data_dir = settings.with_secret()
-    if from_data_dir:
+    settings, source = settings.with_secret()
+    if source != "configured":
         log.warning(
-            "no PARLEY_JWT_SECRET set: using the secret kept in %s",
-            settings.data_dir / "jwt_secret",
+            "no PARLEY_JWT_SECRET set: %s the JWT secret kept in %s",
+            "generated" if source == "generated" else "using",
+            settings.data_dir / SECRET_FILE,
         )
     hub = Hub(PresenceConfig.from_env())
     verifier = TokenVerifier(settings)

@@ -42,6 +42,13 @@ def cmd_token(args: argparse.Namespace) -> int:
     from broker.auth import issue_token
 
     settings, _ = _settings(args).with_secret()
+    if not settings.jwt_secret:
+        print(
+            "parley token signs HS256 tokens: set PARLEY_JWT_SECRET (a public key alone "
+            "verifies tokens from your own issuer)",
+            file=sys.stderr,
+        )
+        return 2
     roles = [args.role] if args.role else []
     print(issue_token(settings.jwt_secret, sub=args.sub, org=args.org, ttl=args.ttl, roles=roles))
     return 0

@@ -80,19 +80,18 @@ class Settings:
             kw["limits"] = replace(lim, **lim_kw)  # type: ignore[arg-type]
         return replace(s, **kw)  # type: ignore[arg-type]
 
-    def with_secret(self) -> tuple[Settings, bool]:
-        """Return settings with a JWT secret, generating and keeping one in the data dir.
-
-        The flag says whether a secret was generated or loaded from the data dir.
-        """
-        if self.jwt_secret:
-            return self, False
+    def with_secret(self) -> tuple[Settings, str]:
+        """Return settings with a JWT secret, and where it came from: ``"configured"``,
+        ``"loaded"`` (kept in the data dir by an earlier start) or ``"generated"`` (now,
+        and kept in the data dir, readable by the owner only)."""
+        if self.jwt_secret or self.jwt_public_key:
+            return self, "configured"
         path = self.data_dir / SECRET_FILE
         if path.exists():
-            return replace(self, jwt_secret=path.read_text().strip()), True
+            return replace(self, jwt_secret=path.read_text().strip()), "loaded"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_urlsafe(48)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secret + "\n")
-        return replace(self, jwt_secret=secret), True
+        return replace(self, jwt_secret=secret), "generated"
