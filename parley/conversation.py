@@ -191,8 +191,8 @@ class ConversationService:
         """Mentions of a new message: stored (unread counts) and pushed, with priority, on
         each mentioned member's own topic. Called for every post (REST, WebSocket,
         replies, shares). Mentioned users who cannot see the channel get nothing."""
-        if not result.created:
-            return
+        if not result.created or "@" not in result.message.text:
+            return  # most posts mention no one: skip the parse
         m = result.message
         parsed = convrules.parse_mentions(m.text)
         if not parsed.handles and not parsed.everyone:
