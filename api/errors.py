@@ -26,7 +26,6 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
-    ErrorCode.NOT_MEMBER: 404,  # a non-member is told "not found", never "exists"
     ErrorCode.CONFLICT: 409,
     ErrorCode.ALREADY_SUBSCRIBED: 409,
     ErrorCode.NOT_SUBSCRIBED: 409,

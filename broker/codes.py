@@ -29,18 +29,6 @@ class CloseCode(IntEnum):
 
     # 4500-4999: terminal (do not reconnect as-is)
     CONNECTION_LIMIT = 4500  # too many connections for this user
-    FORBIDDEN = 4501  # access revoked
-
-    @property
-    def reconnect(self) -> bool:
-        """Whether a client should reconnect after this close."""
-        if self in (CloseCode.POLICY_VIOLATION, CloseCode.UNSUPPORTED_DATA):
-            return False
-        return not 4500 <= self <= 4999
-
-
-#: Codes the server may put on the wire (1005/1006/1015 never are).
-EXTERNAL_CLOSE_CODES = frozenset(CloseCode)
 
 
 class ErrorCode(StrEnum):
@@ -52,7 +40,6 @@ class ErrorCode(StrEnum):
     INVALID_TOPIC = "invalid_topic"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
-    NOT_MEMBER = "not_member"
     CONFLICT = "conflict"
     RATE_LIMITED = "rate_limited"
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"

@@ -58,7 +58,7 @@ class RecordingOps:
         self.calls.append(("events_after", org, user_id, channel_id, after_seq, limit))
         await trio.lowlevel.checkpoint()
         if channel_id not in self.members:
-            raise ClientError(ErrorCode.NOT_MEMBER, f"not a member of {channel_id}")
+            raise ClientError(ErrorCode.NOT_FOUND, f"not a member of {channel_id}")
         found = [e for e in self.logs.get(channel_id, []) if e.seq > after_seq][:limit]
         if self.during_read is not None:
             self.during_read(channel_id)
@@ -559,7 +559,7 @@ async def test_recovery_non_member_reported_per_channel() -> None:
     assert [f.get("seq") for f in frames] == [1, None]
     assert frames[-1]["recovery"] == {
         "c1": {"recovered": True, "replayed": 1, "replayed_to": 1},
-        "c2": {"error": {"code": "not_member", "message": "not a member of c2"}},
+        "c2": {"error": {"code": "not_found", "message": "not a member of c2"}},
     }
     assert h.conn.client.recovering is None
 
@@ -634,14 +634,14 @@ async def test_removed_during_recovery_still_gets_held_events() -> None:
 async def test_deferred_propagates_client_error_to_the_worker() -> None:
     class Refusing(RecordingOps):
         async def mark_read(self, org: str, user_id: str, channel_id: str, seq: int) -> int:
-            raise ClientError(ErrorCode.NOT_MEMBER, "nope")
+            raise ClientError(ErrorCode.NOT_FOUND, "nope")
 
     h = Harness(ops=Refusing())
     d = h.send({"id": 3, "op": "read", "channel": "c1", "seq": 1})
     assert d is not None
     with pytest.raises(ClientError) as info:
         await d.run()
-    assert info.value.code is ErrorCode.NOT_MEMBER
+    assert info.value.code is ErrorCode.NOT_FOUND
     assert await h.frames() == []
 
 
