@@ -136,9 +136,7 @@ class Outbox:
             if self._frames:
                 self._wake()  # closed or detached meanwhile: the writer takes over
             return 0
-        frames = self._frames
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
-        frames.clear()
+        data = self._take()
         try:
             n = send(data)
         except BlockingIOError:
@@ -147,11 +145,9 @@ class Outbox:
             n = 0  # the writer's send_all meets the same error and ends the connection
         if n < len(data):
             rest = data[n:]
-            frames.append(rest)
+            self._frames.append(rest)
             self._bytes = len(rest)
             self._wake()
-        else:
-            self._bytes = 0
         return 1
 
     def close(self, final: bytes | None = None, *, discard: bool = False) -> None:
@@ -171,15 +167,19 @@ class Outbox:
         The caller writes them and then calls :meth:`sent`."""
         while not self._frames and not self._closed:
             await self._park()
-        frames = self._frames
-        if frames:
-            data = frames[0] if len(frames) == 1 else b"".join(frames)
-            frames.clear()
-            self._bytes = 0
+        if self._frames:
             self._busy = True
-            return data
+            return self._take()
         final, self._final = self._final, None
         return final
+
+    def _take(self) -> bytes:
+        """Everything queued, as one ``bytes`` (one socket write); the queue is emptied."""
+        frames = self._frames
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        frames.clear()
+        self._bytes = 0
+        return data
 
     def sent(self) -> None:
         """The data from :meth:`get` is written; the direct path may write again. (Frames
