@@ -3,36 +3,46 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUN    := $(VENV)/.installed-run
+DEV    := $(VENV)/.installed-dev
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install install-dev run test lint typecheck pytest bench clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,bench]'
-	touch $(STAMP)
 
-install: $(STAMP)
+# Serving needs the runtime dependencies only; tests and benchmarks add the extras.
+$(RUN): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
+	touch $(RUN)
+
+$(DEV): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(RUN) $(DEV)
+
+install: $(RUN)
+
+install-dev: $(DEV)
 
 run: install
 	$(BIN)/parley serve
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install
+pytest: install-dev
 	bash scripts/run-tests
 
-test: install
+test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	bash scripts/run-tests
 
-bench: install
+bench: install-dev
 	$(BIN)/parley bench --quick --out bench-out/latest
 
 clean:

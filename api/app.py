@@ -6,16 +6,16 @@ from quart_cors import cors
 from quart_schema import HttpSecurityScheme, Info, QuartSchema
 from quart_trio import QuartTrio
 
-from api import channels, events, health, members, messages, profiles, receipts, streams
-from api.convroutes import BLUEPRINTS as CONVERSATION_BLUEPRINTS
-from api.convroutes import install_conversation
-from api.deps import EXTENSION, ApiState
-from api.errors import install_error_handlers
-from api.files import bp as files_bp
-from api.files import install as install_files
-from api.presence import bp as presence_bp
-from api.search import bp as search_bp
-from broker.auth import TokenVerifier
+from parley.api import channels, events, health, members, messages, profiles, receipts, streams
+from parley.api.convroutes import BLUEPRINTS as CONVERSATION_BLUEPRINTS
+from parley.api.convroutes import install_conversation
+from parley.api.deps import EXTENSION, ApiState
+from parley.api.errors import install_error_handlers
+from parley.api.files import bp as files_bp
+from parley.api.files import install as install_files
+from parley.api.presence import bp as presence_bp
+from parley.api.search import bp as search_bp
+from parley.broker.auth import TokenVerifier
 from parley.chat import ChatService
 from parley.config import Settings
 

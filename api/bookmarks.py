@@ -5,9 +5,9 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from api.convschemas import BookmarkIn, BookmarkOut, BookmarkPage, conv
-from api.deps import authenticated_blueprint, claims
-from api.schemas import ErrorOut, PageQuery
+from parley.api.convschemas import BookmarkIn, BookmarkOut, BookmarkPage, conv
+from parley.api.deps import authenticated_blueprint, claims
+from parley.api.schemas import ErrorOut, PageQuery
 
 bp = authenticated_blueprint("bookmarks", __name__)
 tag_blueprint(bp, ["bookmarks"])

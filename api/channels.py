@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from api.deps import authenticated_blueprint, chat, claims
-from api.schemas import ChannelOut, ChannelPage, CreateChannelIn, ErrorOut, PageQuery
+from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.schemas import ChannelOut, ChannelPage, CreateChannelIn, ErrorOut, PageQuery
 
 bp = authenticated_blueprint("channels", __name__)
 tag_blueprint(bp, ["channels"])

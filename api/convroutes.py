@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from quart import Quart
 
-from api import bookmarks, edits, pins, reactions, tasks, teams, threads
-from api.convschemas import EXTENSION
+from parley.api import bookmarks, edits, pins, reactions, tasks, teams, threads
+from parley.api.convschemas import EXTENSION
 from parley.chat import ChatService
 from parley.conversation import ConversationService
-from store.conversation import ConversationStoreMixin
+from parley.store.conversation import ConversationStoreMixin
 
 BLUEPRINTS = (threads.bp, edits.bp, reactions.bp, pins.bp, bookmarks.bp, teams.bp, tasks.bp)
 

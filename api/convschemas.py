@@ -6,12 +6,12 @@ from __future__ import annotations
 from pydantic import Field
 from quart import current_app
 
-from api.schemas import Body, MessageOut, Out, Query, Timestamp
-from broker.codes import ErrorCode
-from broker.errors import ClientError
+from parley.api.schemas import Body, MessageOut, Out, Query, Timestamp
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
 from parley.conversation import ConversationService, MessageView, ThreadView
+from parley.store.convmodels import Bookmark, Pin, ReactionCount, Task, Team, Version
 from parley.timefmt import format_ts, format_ts_opt
-from store.convmodels import Bookmark, Pin, ReactionCount, Task, Team, Version
 
 EXTENSION = "parley.conversation"
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from quart import Blueprint, current_app, g, request
 
-from broker.auth import AuthError, Claims, TokenVerifier
-from broker.codes import ErrorCode
-from broker.errors import ClientError
+from parley.broker.auth import AuthError, Claims, TokenVerifier
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
 from parley.chat import ChatService
 from parley.config import Settings
 from parley.rules import is_clean

@@ -6,9 +6,9 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from api.convschemas import ConvMessageOut, EditIn, ShareIn, VersionListOut, VersionOut, conv
-from api.deps import authenticated_blueprint, claims
-from api.schemas import ErrorOut, MessageOut, PostOut
+from parley.api.convschemas import ConvMessageOut, EditIn, ShareIn, VersionListOut, VersionOut, conv
+from parley.api.deps import authenticated_blueprint, claims
+from parley.api.schemas import ErrorOut, MessageOut, PostOut
 from parley.chat import post_reply
 
 bp = authenticated_blueprint("edits", __name__)

@@ -15,8 +15,8 @@ from quart_schema import RequestSchemaValidationError
 from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
 
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_JSON: 400,

@@ -18,17 +18,17 @@ from pydantic import Field
 from quart import Quart, Response, current_app, request
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from api.deps import authenticated_blueprint, claims
-from api.schemas import Body, ErrorOut, Out, Query
-from api.search import EXTENSION as SEARCH_EXTENSION
-from broker.codes import ErrorCode
-from broker.errors import ClientError
+from parley.api.deps import authenticated_blueprint, claims
+from parley.api.schemas import Body, ErrorOut, Out, Query
+from parley.api.search import EXTENSION as SEARCH_EXTENSION
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
 from parley.chat import ChatService, post_reply
 from parley.config import Settings
 from parley.files import FilesConfig, FileService
 from parley.previews import PreviewConfig, PreviewService
 from parley.search import SearchService
-from store.attachments import MAX_FILES_PER_MESSAGE, Attachment
+from parley.store.attachments import MAX_FILES_PER_MESSAGE, Attachment
 
 EXTENSION = "parley.files"
 PREVIEWS_EXTENSION = "parley.previews"

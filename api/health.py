@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import validate_response
 
-from api.schemas import HealthOut
+from parley.api.schemas import HealthOut
 
 bp = Blueprint("health", __name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from api.deps import authenticated_blueprint, chat, claims
-from api.schemas import AddMemberIn, ErrorOut, MemberOut, MemberPage, PageQuery
+from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.schemas import AddMemberIn, ErrorOut, MemberOut, MemberPage, PageQuery
 
 bp = authenticated_blueprint("members", __name__)
 tag_blueprint(bp, ["members"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from api.deps import authenticated_blueprint, chat, claims
-from api.schemas import (
+from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.schemas import (
     ErrorOut,
     MessageOut,
     MessagePageOut,

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_querystring, validate_response
 
-from api.deps import authenticated_blueprint, chat, claims
-from api.schemas import ErrorOut, Out, Query
-from broker.codes import ErrorCode
-from broker.errors import ClientError
-from broker.hub import Hub
 from parley import rules
+from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.schemas import ErrorOut, Out, Query
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.broker.hub import Hub
 
 MAX_USERS = 100
 

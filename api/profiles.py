@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from api.deps import authenticated_blueprint, chat, claims
-from api.schemas import ErrorOut, ProfileIn, ProfileOut
+from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.schemas import ErrorOut, ProfileIn, ProfileOut
 
 bp = authenticated_blueprint("profiles", __name__)
 tag_blueprint(bp, ["profiles"])

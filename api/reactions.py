@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from api.convschemas import ReactionIn, ReactionListOut, ReactionOut, conv
-from api.deps import authenticated_blueprint, claims
-from api.schemas import ErrorOut
+from parley.api.convschemas import ReactionIn, ReactionListOut, ReactionOut, conv
+from parley.api.deps import authenticated_blueprint, claims
+from parley.api.schemas import ErrorOut
 
 bp = authenticated_blueprint("reactions", __name__)
 tag_blueprint(bp, ["reactions"])

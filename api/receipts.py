@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from api.deps import authenticated_blueprint, chat, claims
-from api.schemas import ErrorOut, MarkReadIn, ReadOut, ReceiptList, ReceiptOut
+from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.schemas import ErrorOut, MarkReadIn, ReadOut, ReceiptList, ReceiptOut
 
 bp = authenticated_blueprint("receipts", __name__)
 tag_blueprint(bp, ["receipts"])

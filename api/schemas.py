@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
 
+from parley.store.models import Channel, ChannelSummary, Member, Message, Profile, Receipt
 from parley.timefmt import format_ts, format_ts_opt
-from store.models import Channel, ChannelSummary, Member, Message, Profile, Receipt
 
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 

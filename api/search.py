@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 from quart import current_app
 from quart_schema import tag_blueprint, validate_querystring, validate_response
 
-from api.deps import authenticated_blueprint, claims
-from api.schemas import ErrorOut, Out, Query
+from parley.api.deps import authenticated_blueprint, claims
+from parley.api.schemas import ErrorOut, Out, Query
 from parley.search import SearchService, hit_json
 from parley.timefmt import parse_ts
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from api.deps import authenticated_blueprint, chat, claims
-from api.schemas import ChunkIn, ChunkOut, ErrorOut, StreamOut
+from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.schemas import ChunkIn, ChunkOut, ErrorOut, StreamOut
 
 bp = authenticated_blueprint("streams", __name__)
 tag_blueprint(bp, ["streams"])

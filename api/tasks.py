@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from api.convschemas import TaskIn, TaskListOut, TaskOut, conv
-from api.deps import authenticated_blueprint, claims
-from api.schemas import ErrorOut, PageQuery
+from parley.api.convschemas import TaskIn, TaskListOut, TaskOut, conv
+from parley.api.deps import authenticated_blueprint, claims
+from parley.api.schemas import ErrorOut, PageQuery
 
 bp = authenticated_blueprint("tasks", __name__)
 tag_blueprint(bp, ["tasks"])

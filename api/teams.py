@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from api.convschemas import (
+from parley.api.convschemas import (
     MentionOut,
     MentionsOut,
     TeamIn,
@@ -13,8 +13,8 @@ from api.convschemas import (
     TeamOut,
     conv,
 )
-from api.deps import authenticated_blueprint, claims
-from api.schemas import ErrorOut
+from parley.api.deps import authenticated_blueprint, claims
+from parley.api.schemas import ErrorOut
 
 bp = authenticated_blueprint("teams", __name__)
 tag_blueprint(bp, ["teams"])

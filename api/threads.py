@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from api.convschemas import (
+from parley.api.convschemas import (
     ConvMessageOut,
     ReplyIn,
     ThreadItemOut,
@@ -17,8 +17,8 @@ from api.convschemas import (
     TimelineQuery,
     conv,
 )
-from api.deps import authenticated_blueprint, claims
-from api.schemas import ErrorOut, PageQuery, PostOut
+from parley.api.deps import authenticated_blueprint, claims
+from parley.api.schemas import ErrorOut, PageQuery, PostOut
 from parley.chat import post_reply
 
 bp = authenticated_blueprint("threads", __name__)

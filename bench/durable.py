@@ -13,7 +13,7 @@ from typing import Any
 from bench.procs import BenchError, LoadGen
 from bench.scenarios import Ctx, Profile, summarize
 from bench.targets import ORG, TARGETS, Running, running
-from broker.auth import issue_token
+from parley.broker.auth import issue_token
 
 OWNER = "bench-owner"
 

@@ -75,7 +75,7 @@ def make_headers(spec: dict[str, Any], idx: int) -> dict[str, str]:
     auth = spec.get("auth")
     if not auth:
         return {}
-    from broker.auth import issue_token
+    from parley.broker.auth import issue_token
 
     token = issue_token(
         auth["secret"],

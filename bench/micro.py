@@ -30,10 +30,10 @@ def _best_of(fn: Callable[[], int], repeat: int) -> tuple[float, int]:
 
 
 def _hub_publish(subscribers: int, messages: int, repeat: int) -> dict[str, Any]:
-    from broker.auth import Claims
-    from broker.client import Client
-    from broker.hub import Hub
-    from broker.outbox import Outbox
+    from parley.broker.auth import Claims
+    from parley.broker.client import Client
+    from parley.broker.hub import Hub
+    from parley.broker.outbox import Outbox
 
     claims = Claims(sub="u", org="bench", exp=time.time() + 3600, roles=("service",))
     topic = f"{PREFIX}.src.res.evt.1"
@@ -66,7 +66,7 @@ def _hub_publish(subscribers: int, messages: int, repeat: int) -> dict[str, Any]
 
 
 def _trie_match(patterns: int, lookups: int, repeat: int) -> dict[str, Any]:
-    from broker.trie import TopicTrie
+    from parley.broker.trie import TopicTrie
 
     trie: TopicTrie[int] = TopicTrie()
     for j in range(patterns):

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import jwt
 
-from broker.topics import is_segment
+from parley.broker.topics import is_segment
 from parley.config import Settings
 
 SERVICE_ROLE = "service"

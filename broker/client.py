@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from broker.auth import Claims
-from broker.outbox import Outbox
+from parley.broker.auth import Claims
+from parley.broker.outbox import Outbox
 
 
 @dataclass(slots=True, eq=False)

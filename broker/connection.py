@@ -37,18 +37,18 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from broker.auth import AuthError, Claims, extract_token, origin_allowed, redact_target
-from broker.client import Client
-from broker.codes import CloseCode, ErrorCode
-from broker.errors import ClientError
-from broker.errors import CloseConnection as CloseRequest
-from broker.outbox import Outbox
-from broker.protocol import error_frame
-from broker.session import Deferred, Session, new_session_id
-from broker.wsconn import WsServerConnection, open_connection
+from parley.broker.auth import AuthError, Claims, extract_token, origin_allowed, redact_target
+from parley.broker.client import Client
+from parley.broker.codes import CloseCode, ErrorCode
+from parley.broker.errors import ClientError
+from parley.broker.errors import CloseConnection as CloseRequest
+from parley.broker.outbox import Outbox
+from parley.broker.protocol import error_frame
+from parley.broker.session import Deferred, Session, new_session_id
+from parley.broker.wsconn import WsServerConnection, open_connection
 
 if TYPE_CHECKING:
-    from broker.server import BrokerServer
+    from parley.broker.server import BrokerServer
 
 log = logging.getLogger("parley.broker")
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import trio
 
 if TYPE_CHECKING:
-    from broker.outbox import Outbox
+    from parley.broker.outbox import Outbox
 
 
 class Flusher:

@@ -15,12 +15,12 @@ from typing import Any
 
 import orjson
 
-from broker.client import Client, UserState
-from broker.frames import text_frame
-from broker.presence import Presence, PresenceConfig
-from broker.timestamps import rfc3339, utc_now
-from broker.trie import TopicTrie
-from store.models import ChannelEvent, EventName
+from parley.broker.client import Client, UserState
+from parley.broker.frames import text_frame
+from parley.broker.presence import Presence, PresenceConfig
+from parley.broker.timestamps import rfc3339, utc_now
+from parley.broker.trie import TopicTrie
+from parley.store.models import ChannelEvent, EventName
 
 CONVERSATION_SOURCE = "conversations"
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import trio
 
 if TYPE_CHECKING:
-    from broker.flusher import Flusher
+    from parley.broker.flusher import Flusher
 
 #: A non-blocking send: returns the number of bytes written; raises BlockingIOError when
 #: nothing can be written now, OSError when the transport is gone.

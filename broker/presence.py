@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from broker.client import Client, UserState
-from broker.codes import ErrorCode
-from broker.errors import ClientError
-from broker.protocol import PushType, push_frame
-from broker.timestamps import rfc3339, utc_now
+from parley.broker.client import Client, UserState
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.broker.protocol import PushType, push_frame
+from parley.broker.timestamps import rfc3339, utc_now
 
 if TYPE_CHECKING:
-    from broker.hub import Hub
+    from parley.broker.hub import Hub
 
 TYPING_EVENT = "typing"
 

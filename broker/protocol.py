@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
-from broker.frames import text_frame
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.broker.frames import text_frame
 
 MAX_ID = 2**53 - 1  # ids survive a round trip through JavaScript numbers
 

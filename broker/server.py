@@ -10,12 +10,12 @@ from typing import Any
 
 import trio
 
-from broker.auth import TokenVerifier
-from broker.codes import CloseCode
-from broker.connection import Connection
-from broker.flusher import Flusher
-from broker.hub import Hub
-from broker.ports import ChannelOps
+from parley.broker.auth import TokenVerifier
+from parley.broker.codes import CloseCode
+from parley.broker.connection import Connection
+from parley.broker.flusher import Flusher
+from parley.broker.hub import Hub
+from parley.broker.ports import ChannelOps
 from parley.config import Settings
 
 log = logging.getLogger("parley.broker")

@@ -12,14 +12,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from broker.auth import AuthError, Claims, TokenVerifier
-from broker.client import Client
-from broker.codes import CloseCode, ErrorCode
-from broker.errors import ClientError, CloseConnection
-from broker.hub import CONVERSATION_SOURCE, USER_SOURCE, Hub, channel_event_frame
-from broker.limits import Limits
-from broker.ports import ChannelOps, ConversationOps
-from broker.protocol import (
+from parley.broker.auth import AuthError, Claims, TokenVerifier
+from parley.broker.client import Client
+from parley.broker.codes import CloseCode, ErrorCode
+from parley.broker.errors import ClientError, CloseConnection
+from parley.broker.hub import CONVERSATION_SOURCE, USER_SOURCE, Hub, channel_event_frame
+from parley.broker.limits import Limits
+from parley.broker.ports import ChannelOps, ConversationOps
+from parley.broker.protocol import (
     CONVERSATION_OPS,
     Command,
     CommandError,
@@ -31,9 +31,9 @@ from broker.protocol import (
     parse_command,
     push_frame,
 )
-from broker.recovery import merge
-from broker.timestamps import rfc3339, utc_now
-from broker.topics import check_org, matches, parse_pattern, parse_topic
+from parley.broker.recovery import merge
+from parley.broker.timestamps import rfc3339, utc_now
+from parley.broker.topics import check_org, matches, parse_pattern, parse_topic
 
 #: Errors that count toward ``Limits.max_bad_frames`` (the client is not speaking the protocol).
 BAD_FRAME_CODES = frozenset({ErrorCode.BAD_JSON, ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OP})

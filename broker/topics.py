@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
 
 SINGLE = "*"
 MULTI = ">"

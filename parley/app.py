@@ -11,10 +11,10 @@ from functools import partial
 
 import trio
 
-from broker.auth import TokenVerifier
-from broker.hub import Hub
-from broker.presence import PresenceConfig
-from broker.server import BrokerServer
+from parley.broker.auth import TokenVerifier
+from parley.broker.hub import Hub
+from parley.broker.presence import PresenceConfig
+from parley.broker.server import BrokerServer
 from parley.config import SECRET_FILE, Settings
 
 log = logging.getLogger("parley")
@@ -53,9 +53,9 @@ async def serve(
         ops = None
         app = None
         if not broker_only:
-            from api.app import create_app
+            from parley.api.app import create_app
             from parley.chat import ChatService
-            from store import open_store
+            from parley.store import open_store
 
             url = settings.effective_database_url
             if url.startswith("sqlite"):
@@ -74,7 +74,7 @@ async def serve(
             http_port = None
             http_scope = trio.CancelScope()
             if app is not None:
-                from api.server import serve_http
+                from parley.api.server import serve_http
 
                 async def http(task_status: trio.TaskStatus[list[str]]) -> None:
                     with http_scope:

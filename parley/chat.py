@@ -16,19 +16,16 @@ from typing import Any
 import orjson
 import trio
 
-from broker.auth import Claims
-from broker.codes import ErrorCode
-from broker.errors import ClientError
-from broker.ports import ConversationOps, EventSink
-from broker.topics import check_org, parse_topic
 from parley import rules
+from parley.broker.auth import Claims
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.broker.ports import ConversationOps, EventSink
+from parley.broker.topics import check_org, parse_topic
 from parley.convrules import check_rich_text
-from parley.streams import EVENT as STREAM_EVENT
-from parley.streams import Stream, StreamRegistry
-from parley.timefmt import format_ts
-from store.base import Store
-from store.errors import Conflict, NotFound
-from store.models import (
+from parley.store.base import Store
+from parley.store.errors import Conflict, NotFound
+from parley.store.models import (
     Channel,
     ChannelEvent,
     ChannelKind,
@@ -41,6 +38,9 @@ from store.models import (
     Receipt,
     Role,
 )
+from parley.streams import EVENT as STREAM_EVENT
+from parley.streams import Stream, StreamRegistry
+from parley.timefmt import format_ts
 
 RECEIPT_EVENT = "read_receipt"
 #: Largest ``data`` of one service event (encoded JSON bytes) and events in one batch.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -39,7 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from broker.auth import issue_token
+    from parley.broker.auth import issue_token
 
     settings, _ = _settings(args).with_secret()
     if not settings.jwt_secret:
@@ -55,7 +56,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from store import migrate
+    from parley.store import migrate
 
     settings = _settings(args)
     url = settings.effective_database_url
@@ -101,12 +102,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
-        from bench.cli import main as bench_main
-
-        return bench_main(argv[1:])
+        return _bench(argv[1:])
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code
+
+
+def _bench(argv: list[str]) -> int:
+    """``parley bench``: the benchmarks live in the source checkout (bench/ is not in the
+    wheel), beside the ``parley`` package an editable install points at."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "cli.py").is_file():
+        print("parley: error: bench runs from a source checkout (python -m bench)", file=sys.stderr)
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    # The load generators are ``python -m bench.loadgen`` child processes.
+    paths = [str(root), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    from bench.cli import main as bench_main
+
+    return bench_main(argv)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
-from broker.ports import EventSink
-from broker.topics import is_segment
 from parley import convrules, rules
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.broker.ports import EventSink
+from parley.broker.topics import is_segment
 from parley.chat import post_reply
-from parley.timefmt import format_ts, parse_ts
-from store.base import Store
-from store.conversation import ConversationStoreMixin
-from store.convmodels import (
+from parley.store.base import Store
+from parley.store.conversation import ConversationStoreMixin
+from parley.store.convmodels import (
     Bookmark,
     Mention,
     MessageMeta,
@@ -38,8 +37,9 @@ from store.convmodels import (
     snapshot,
     task_data,
 )
-from store.errors import Conflict, NotFound
-from store.models import Channel, Member, Message, PostResult
+from parley.store.errors import Conflict, NotFound
+from parley.store.models import Channel, Member, Message, PostResult
+from parley.timefmt import format_ts, parse_ts
 
 MENTION_SNIPPET_CHARS = 200
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import trio
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
 from parley import rules
-from store.attachments import Attachment
-from store.blobs import BlobStore, LocalBlobs, TooLarge
-from store.errors import Conflict, NotFound
-from store.models import Channel, Member, Message, PostResult
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.store.attachments import Attachment
+from parley.store.blobs import BlobStore, LocalBlobs, TooLarge
+from parley.store.errors import Conflict, NotFound
+from parley.store.models import Channel, Member, Message, PostResult
 
 if TYPE_CHECKING:
     from parley.chat import ChatService

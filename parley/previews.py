@@ -28,10 +28,10 @@ from urllib.parse import urljoin, urlsplit
 
 import trio
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
 from parley import rules
-from store.models import PostResult
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.store.models import PostResult
 
 if TYPE_CHECKING:
     from parley.chat import ChatService

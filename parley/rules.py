@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
-from store.models import ChannelKind, Member, Role
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.store.models import ChannelKind, Member, Role
 
 #: Longest channel name (characters). Group and broadcast names must be non-empty.
 MAX_NAME_CHARS = 100

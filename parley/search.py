@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
 from parley import rules
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.store import codec
+from parley.store.search import MAX_LIMIT, MAX_OFFSET, SearchHit, SearchQuery
 from parley.timefmt import format_ts
-from store import codec
-from store.search import MAX_LIMIT, MAX_OFFSET, SearchHit, SearchQuery
 
 if TYPE_CHECKING:
     from parley.chat import ChatService

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
 from parley.rules import MAX_TEXT_BYTES, check_clean
 
 EVENT = "message_stream"

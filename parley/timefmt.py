@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
-from broker.timestamps import rfc3339
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.broker.timestamps import rfc3339
 
 #: ``2026-01-02T03:04:05.123456Z``; naive datetimes are taken as UTC (one format everywhere).
 format_ts = rfc3339

@@ -14,14 +14,14 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from store import migrator
-from store.base import Store
-from store.db import Db
-from store.groupcommit import BatchFailed, GroupCommitWriter, StoreClosed
-from store.postgres import PostgresDb, is_postgres_url
-from store.readpool import ReadPool
-from store.sql_store import SqlStore
-from store.sqlite import SqliteDb, path_from_url
+from parley.store import migrator
+from parley.store.base import Store
+from parley.store.db import Db
+from parley.store.groupcommit import BatchFailed, GroupCommitWriter, StoreClosed
+from parley.store.postgres import PostgresDb, is_postgres_url
+from parley.store.readpool import ReadPool
+from parley.store.sql_store import SqlStore
+from parley.store.sqlite import SqliteDb, path_from_url
 
 __all__ = ["BatchFailed", "SqlStore", "Store", "StoreClosed", "migrate", "open_store"]
 

@@ -15,15 +15,15 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from store import codec
-from store.db import Db
-from store.errors import Conflict, NotFound
-from store.groupcommit import GroupCommitWriter
-from store.ids import new_id
-from store.models import EventName, PostResult
-from store.readpool import ReadPool
-from store.writes import append_event, insert_message
-from store.writetx import WriteTx
+from parley.store import codec
+from parley.store.db import Db
+from parley.store.errors import Conflict, NotFound
+from parley.store.groupcommit import GroupCommitWriter
+from parley.store.ids import new_id
+from parley.store.models import EventName, PostResult
+from parley.store.readpool import ReadPool
+from parley.store.writes import append_event, insert_message
+from parley.store.writetx import WriteTx
 
 MAX_FILES_PER_MESSAGE = 10
 

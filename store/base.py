@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from store.models import (
+from parley.store.models import (
     Channel,
     ChannelEvent,
     ChannelKind,

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from broker.timestamps import rfc3339 as rfc3339
-from store.models import (
+from parley.broker.timestamps import rfc3339 as rfc3339
+from parley.store.models import (
     Channel,
     ChannelEvent,
     ChannelKind,

@@ -16,8 +16,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from store import convreads, convwrites
-from store.convmodels import (
+from parley.store import convreads, convwrites
+from parley.store.convmodels import (
     Bookmark,
     Mention,
     MessageMeta,
@@ -28,9 +28,9 @@ from store.convmodels import (
     ThreadSummary,
     Version,
 )
-from store.groupcommit import GroupCommitWriter
-from store.models import ChannelEvent, Message, PostResult
-from store.readpool import ReadPool
+from parley.store.groupcommit import GroupCommitWriter
+from parley.store.models import ChannelEvent, Message, PostResult
+from parley.store.readpool import ReadPool
 
 # -- the SqlStore mixin -------------------------------------------------------------------
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from store import codec
-from store.db import Db
-from store.errors import NotFound
-from store.models import Message
+from parley.store import codec
+from parley.store.db import Db
+from parley.store.errors import NotFound
+from parley.store.models import Message
 
 # -- records ------------------------------------------------------------------------------
 

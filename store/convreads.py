@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from store import codec
-from store.convmodels import (
+from parley.store import codec
+from parley.store.convmodels import (
     TASK_COLS,
     Bookmark,
     Mention,
@@ -20,8 +20,8 @@ from store.convmodels import (
     _in,
     _task,
 )
-from store.db import Db
-from store.models import Message
+from parley.store.db import Db
+from parley.store.models import Message
 
 # -- reads --------------------------------------------------------------------------------
 

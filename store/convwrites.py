@@ -13,8 +13,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from store import codec
-from store.convmodels import (
+from parley.store import codec
+from parley.store.convmodels import (
     TASK_COLS,
     Bookmark,
     Task,
@@ -26,11 +26,11 @@ from store.convmodels import (
     snapshot,
     task_data,
 )
-from store.errors import Conflict, NotFound
-from store.ids import new_id
-from store.models import ChannelEvent, EventName, Message, PostResult
-from store.writes import append_event, find_repeat, insert_message
-from store.writetx import WriteTx
+from parley.store.errors import Conflict, NotFound
+from parley.store.ids import new_id
+from parley.store.models import ChannelEvent, EventName, Message, PostResult
+from parley.store.writes import append_event, find_repeat, insert_message
+from parley.store.writetx import WriteTx
 
 # -- writes -------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from store.errors import StoreError
+from parley.store.errors import StoreError
 
 T = TypeVar("T")
 

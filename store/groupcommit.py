@@ -23,11 +23,11 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
-from store.base import CommitListener
-from store.db import Db
-from store.errors import StoreError
-from store.models import ChannelEvent
-from store.writetx import WriteTx
+from parley.store.base import CommitListener
+from parley.store.db import Db
+from parley.store.errors import StoreError
+from parley.store.models import ChannelEvent
+from parley.store.writetx import WriteTx
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from store.db import Migration
+from parley.store.db import Migration
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 

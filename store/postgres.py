@@ -17,9 +17,9 @@ import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
 
-from store import codec
-from store.db import Interrupted, Migration, Params
-from store.migrator import SCHEMA_VERSION_TABLE
+from parley.store import codec
+from parley.store.db import Interrupted, Migration, Params
+from parley.store.migrator import SCHEMA_VERSION_TABLE
 
 DIALECT = "postgres"
 #: Serializes migrators across processes (any constant shared by every Parley node).

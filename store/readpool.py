@@ -8,9 +8,9 @@ from typing import TypeVar
 
 import trio
 
-from store.db import Db, read_tx
-from store.groupcommit import StoreClosed
-from store.threads import run_sync_cancellable
+from parley.store.db import Db, read_tx
+from parley.store.groupcommit import StoreClosed
+from parley.store.threads import run_sync_cancellable
 
 T = TypeVar("T")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from store import codec
-from store.db import Db
-from store.models import (
+from parley.store import codec
+from parley.store.db import Db
+from parley.store.models import (
     Channel,
     ChannelEvent,
     ChannelSummary,

@@ -15,10 +15,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from store import codec
-from store.db import Db
-from store.models import Message
-from store.readpool import ReadPool
+from parley.store import codec
+from parley.store.db import Db
+from parley.store.models import Message
+from parley.store.readpool import ReadPool
 
 MAX_TERMS = 16
 MAX_LIMIT = 100

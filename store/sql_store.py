@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 
-from store import reads, writes
-from store.attachments import AttachmentsMixin
-from store.base import Authorize, CommitListener, Store
-from store.conversation import ConversationStoreMixin
-from store.db import Db, Migration
-from store.groupcommit import GroupCommitWriter
-from store.models import (
+from parley.store import reads, writes
+from parley.store.attachments import AttachmentsMixin
+from parley.store.base import Authorize, CommitListener, Store
+from parley.store.conversation import ConversationStoreMixin
+from parley.store.db import Db, Migration
+from parley.store.groupcommit import GroupCommitWriter
+from parley.store.models import (
     Channel,
     ChannelEvent,
     ChannelKind,
@@ -30,8 +30,8 @@ from store.models import (
     Receipt,
     Role,
 )
-from store.readpool import ReadPool
-from store.search import SearchMixin
+from parley.store.readpool import ReadPool
+from parley.store.search import SearchMixin
 
 
 class SqlStore(ConversationStoreMixin, SearchMixin, AttachmentsMixin):

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from store import codec
-from store.db import Interrupted, Migration, Params
-from store.migrator import SCHEMA_VERSION_TABLE
+from parley.store import codec
+from parley.store.db import Interrupted, Migration, Params
+from parley.store.migrator import SCHEMA_VERSION_TABLE
 
 DIALECT = "sqlite"
 BUSY_TIMEOUT_MS = 10_000

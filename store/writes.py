@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from store import codec
-from store.base import Authorize
-from store.db import Db
-from store.errors import Conflict, NotFound
-from store.ids import new_id
-from store.models import (
+from parley.store import codec
+from parley.store.base import Authorize
+from parley.store.db import Db
+from parley.store.errors import Conflict, NotFound
+from parley.store.ids import new_id
+from parley.store.models import (
     Channel,
     ChannelEvent,
     ChannelKind,
@@ -28,7 +28,7 @@ from store.models import (
     Profile,
     Role,
 )
-from store.writetx import WriteTx
+from parley.store.writetx import WriteTx
 
 
 def _count_members(db: Db, org: str, channel_id: str, delta: int) -> None:

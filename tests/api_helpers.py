@@ -22,13 +22,13 @@ from quart import Response
 from quart.typing import TestClientProtocol
 from quart_trio import QuartTrio
 
-from api.app import create_app
-from broker.auth import TokenVerifier, issue_token
+from parley.api.app import create_app
+from parley.broker.auth import TokenVerifier, issue_token
 from parley.chat import ChatService
 from parley.config import Settings
-from store import open_store
-from store.base import Store
-from store.models import ChannelEvent
+from parley.store import open_store
+from parley.store.base import Store
+from parley.store.models import ChannelEvent
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 ORG = "acme"

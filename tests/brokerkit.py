@@ -9,11 +9,11 @@ from typing import Any
 
 import orjson
 
-from broker.auth import Claims
-from broker.client import Client
-from broker.frames import FIN_TEXT
-from broker.outbox import Outbox
-from store.models import ChannelEvent, EventName
+from parley.broker.auth import Claims
+from parley.broker.client import Client
+from parley.broker.frames import FIN_TEXT
+from parley.broker.outbox import Outbox
+from parley.store.models import ChannelEvent, EventName
 
 ORG = "acme"
 TS = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.auth import issue_token
+from parley.broker.auth import issue_token
 from parley.config import Settings
 
 pytest_plugins = ["tests.store_fixtures"]

@@ -13,10 +13,10 @@ from typing import TypeVar
 
 import trio
 
-from broker.auth import TokenVerifier
-from broker.hub import Hub
-from broker.server import BrokerServer
 from parley.app import Running, serve
+from parley.broker.auth import TokenVerifier
+from parley.broker.hub import Hub
+from parley.broker.server import BrokerServer
 from parley.config import Settings
 
 T = TypeVar("T")

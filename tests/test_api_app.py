@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import trio
 
-from api.app import create_app
-from api.errors import STATUS
-from api.server import serve_http
-from broker.auth import TokenVerifier, issue_token
-from broker.codes import ErrorCode
+from parley.api.app import create_app
+from parley.api.errors import STATUS
+from parley.api.server import serve_http
+from parley.broker.auth import TokenVerifier, issue_token
+from parley.broker.codes import ErrorCode
 from parley.chat import ChatService
 from tests.api_helpers import (
     SECRET,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from api.app import create_app
-from broker.auth import TokenVerifier
+from parley.api.app import create_app
+from parley.broker.auth import TokenVerifier
 from parley.chat import ChatService
 from tests.api_helpers import RecordingSink, auth, make_settings, open_test_store
 

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from broker.auth import (
+from parley.broker.auth import (
     AuthError,
     Claims,
     TokenVerifier,

@@ -17,8 +17,8 @@ from websockets.sync.client import ClientConnection, connect
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-from broker.codes import CloseCode
-from broker.limits import Limits
+from parley.broker.codes import CloseCode
+from parley.broker.limits import Limits
 from parley.config import Settings
 from tests.conftest import make_token
 from tests.live import LiveBroker, live_broker

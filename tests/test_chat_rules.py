@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
 from parley import rules
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.store.models import ChannelKind, Member, Role
 from parley.timefmt import format_ts, parse_ts
-from store.models import ChannelKind, Member, Role
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 

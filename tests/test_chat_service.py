@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import trio
 
-from broker.auth import Claims
-from broker.codes import ErrorCode
-from broker.errors import ClientError
-from broker.ports import ChannelOps
+from parley.broker.auth import Claims
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.broker.ports import ChannelOps
 from parley.chat import ChatService
+from parley.store.base import Store
+from parley.store.models import PostResult
 from parley.streams import StreamRegistry
-from store.base import Store
-from store.models import PostResult
 from tests.api_helpers import RecordingSink, open_test_store
 
 BOT = Claims(sub="bot", org="acme", exp=2e9, roles=("service",))

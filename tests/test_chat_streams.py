@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
 from parley.streams import StreamRegistry, StreamState
 
 

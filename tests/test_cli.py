@@ -15,8 +15,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from broker.auth import TokenVerifier
-from broker.codes import CloseCode
+from parley.broker.auth import TokenVerifier
+from parley.broker.codes import CloseCode
 from parley.config import Settings
 from tests.conftest import SECRET
 

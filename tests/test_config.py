@@ -6,7 +6,7 @@ import stat
 from dataclasses import replace
 from pathlib import Path
 
-from broker.limits import Limits
+from parley.broker.limits import Limits
 from parley.config import SECRET_FILE, Settings
 
 

@@ -12,13 +12,13 @@ import trio
 import trio.testing
 from wsproto.events import Ping, Pong
 
-from broker.auth import TokenVerifier
-from broker.codes import CloseCode
-from broker.hub import Hub
-from broker.limits import Limits
-from broker.ports import ChannelOps
-from broker.server import BrokerServer
-from broker.session import Session
+from parley.broker.auth import TokenVerifier
+from parley.broker.codes import CloseCode
+from parley.broker.hub import Hub
+from parley.broker.limits import Limits
+from parley.broker.ports import ChannelOps
+from parley.broker.server import BrokerServer
+from parley.broker.session import Session
 from parley.config import Settings
 from tests.conftest import make_token
 from tests.wsclient import Closed, MemClient

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from broker.auth import Claims
-from broker.codes import ErrorCode
-from broker.errors import ClientError
+from parley.broker.auth import Claims
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
 from parley.chat import ChatService
 from parley.conversation import ConversationService
-from store import SqlStore
+from parley.store import SqlStore
 from tests.api_helpers import RecordingSink
 
 

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from parley.files import FilesConfig, clean_name, image_size, sniff
-from store.blobs import HEAD_BYTES, LocalBlobs, TooLarge
+from parley.store.blobs import HEAD_BYTES, LocalBlobs, TooLarge
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 640, 480) + b"\x08\x02\0\0\0"
 GIF = b"GIF89a" + struct.pack("<HH", 20, 10) + b"\x00" * 10

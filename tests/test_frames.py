@@ -5,7 +5,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, Request, TextMessage
 
-from broker.frames import text_frame
+from parley.broker.frames import text_frame
 
 
 def open_client() -> WSConnection:

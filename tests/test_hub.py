@@ -3,10 +3,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from broker.client import UserState
-from broker.hub import Hub, channel_event_frame, channel_topic
-from broker.topics import parse_pattern
-from store.models import EventName
+from parley.broker.client import UserState
+from parley.broker.hub import Hub, channel_event_frame, channel_topic
+from parley.broker.topics import parse_pattern
+from parley.store.models import EventName
 from tests.brokerkit import ORG, Conn, decode_frames, drain, event, make_conn, post_topic
 
 TS = datetime(2026, 11, 22, 6, 30, 0, 123456, tzinfo=UTC)

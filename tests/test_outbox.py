@@ -3,8 +3,8 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from broker.flusher import Flusher
-from broker.outbox import Outbox
+from parley.broker.flusher import Flusher
+from parley.broker.outbox import Outbox
 
 
 async def test_put_never_awaits_and_reports_overflow_by_frames() -> None:

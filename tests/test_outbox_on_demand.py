@@ -5,8 +5,8 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from broker.flusher import Flusher
-from broker.outbox import Outbox
+from parley.broker.flusher import Flusher
+from parley.broker.outbox import Outbox
 
 
 class Sock:

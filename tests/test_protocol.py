@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from broker.codes import ErrorCode
-from broker.protocol import (
+from parley.broker.codes import ErrorCode
+from parley.broker.protocol import (
     MAX_ID,
     Command,
     CommandError,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.recovery import Recovered, merge
+from parley.broker.recovery import Recovered, merge
 
 
 def ev(*seqs: int) -> list[tuple[int, str]]:

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from store import SqlStore
-from store.errors import Conflict, NotFound
-from store.models import ChannelKind
-from store.search import SearchQuery, snippet, terms
+from parley.store import SqlStore
+from parley.store.errors import Conflict, NotFound
+from parley.store.models import ChannelKind
+from parley.store.search import SearchQuery, snippet, terms
 
 MY_TABLES = "attachments, link_previews"
 

@@ -9,14 +9,14 @@ import orjson
 import pytest
 import trio
 
-from broker.auth import TokenVerifier, issue_token
-from broker.codes import CloseCode, ErrorCode
-from broker.errors import ClientError, CloseConnection
-from broker.hub import Hub
-from broker.limits import Limits
-from broker.session import Deferred, Session
+from parley.broker.auth import TokenVerifier, issue_token
+from parley.broker.codes import CloseCode, ErrorCode
+from parley.broker.errors import ClientError, CloseConnection
+from parley.broker.hub import Hub
+from parley.broker.limits import Limits
+from parley.broker.session import Deferred, Session
 from parley.config import Settings
-from store.models import ChannelEvent, EventName
+from parley.store.models import ChannelEvent, EventName
 from tests.brokerkit import EXP, ORG, Conn, decode_frames, drain, event, make_conn, post_topic
 
 # pyjwt warns (an error here) on HMAC keys below 32 bytes, so not Settings(jwt_secret="s").

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from store import SqlStore
-from store.errors import Conflict, NotFound
-from store.models import Channel, ChannelKind, EventName, Role
+from parley.store import SqlStore
+from parley.store.errors import Conflict, NotFound
+from parley.store.models import Channel, ChannelKind, EventName, Role
 
 if TYPE_CHECKING:
     from tests.store_fixtures import Recorder

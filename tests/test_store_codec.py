@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from store import codec
-from store.ids import new_id, ulid
+from parley.store import codec
+from parley.store.ids import new_id, ulid
 
 
 def test_ids_are_prefixed_unique_and_sorted_in_creation_order() -> None:

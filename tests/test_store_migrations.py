@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from store import migrate, migrator, open_store
-from store.errors import NotFound
-from store.models import ChannelKind
-from store.sqlite import path_from_url
+from parley.store import migrate, migrator, open_store
+from parley.store.errors import NotFound
+from parley.store.models import ChannelKind
+from parley.store.sqlite import path_from_url
 
 TABLES = {"channels", "members", "messages", "channel_events", "profiles", "schema_version"}
 

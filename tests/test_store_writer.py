@@ -12,12 +12,12 @@ import pytest
 import trio
 import trio.testing
 
-from store import BatchFailed, SqlStore, StoreClosed
-from store.errors import Conflict, NotFound
-from store.groupcommit import GroupCommitWriter
-from store.models import Channel, ChannelEvent, ChannelKind, EventName, PostResult
-from store.sqlite import SqliteDb
-from store.writetx import WriteTx
+from parley.store import BatchFailed, SqlStore, StoreClosed
+from parley.store.errors import Conflict, NotFound
+from parley.store.groupcommit import GroupCommitWriter
+from parley.store.models import Channel, ChannelEvent, ChannelKind, EventName, PostResult
+from parley.store.sqlite import SqliteDb
+from parley.store.writetx import WriteTx
 
 if TYPE_CHECKING:
     from tests.store_fixtures import Recorder, WriterGate

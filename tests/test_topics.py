@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from broker.codes import ErrorCode
-from broker.errors import ClientError
-from broker.topics import (
+from parley.broker.codes import ErrorCode
+from parley.broker.errors import ClientError
+from parley.broker.topics import (
     MAX_SEGMENTS,
     MAX_TOPIC_LENGTH,
     check_org,

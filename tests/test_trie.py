@@ -14,8 +14,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from broker.topics import matches
-from broker.trie import TopicTrie, _Node
+from parley.broker.topics import matches
+from parley.broker.trie import TopicTrie, _Node
 
 
 def seg(s: str) -> list[str]:

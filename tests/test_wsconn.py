@@ -17,7 +17,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError
 
-from broker.wsconn import WsServerConnection, open_connection
+from parley.broker.wsconn import WsServerConnection, open_connection
 
 
 def accepted(trailing: bytes = b"") -> tuple[WSConnection, WSConnection, WsServerConnection]:
