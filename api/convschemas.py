@@ -7,11 +7,11 @@ from pydantic import Field
 from quart import current_app
 
 from parley.api.schemas import Body, MessageOut, Out, Query, Timestamp
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
 from parley.conversation import ConversationService, MessageView, ThreadView
-from parley.store.convmodels import Bookmark, Pin, ReactionCount, Task, Team, Version
-from parley.timefmt import format_ts, format_ts_opt
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.records import Bookmark, Pin, ReactionCount, Task, Team, Version
+from parley.core.times import rfc3339, rfc3339_opt
 
 EXTENSION = "parley.conversation"
 
@@ -72,7 +72,7 @@ class ConvMessageOut(MessageOut):
             if t is None
             else ThreadSummaryOut(
                 reply_count=t.reply_count,
-                last_reply_at=format_ts_opt(t.last_reply_at),
+                last_reply_at=rfc3339_opt(t.last_reply_at),
                 participants=t.participants,
             ),
             reactions=[ReactionOut.of(r) for r in v.reactions],
@@ -151,8 +151,8 @@ class VersionOut(Out):
         return cls(
             version=v.version,
             text=v.text,
-            written_at=format_ts(v.written_at),
-            replaced_at=format_ts(v.replaced_at),
+            written_at=rfc3339(v.written_at),
+            replaced_at=rfc3339(v.replaced_at),
         )
 
 
@@ -187,7 +187,7 @@ class PinOut(Out):
         return cls(
             message=MessageOut.of(p.message),
             pinned_by=p.pinned_by,
-            pinned_at=format_ts(p.pinned_at),
+            pinned_at=rfc3339(p.pinned_at),
         )
 
 
@@ -216,7 +216,7 @@ class BookmarkOut(Out):
     @classmethod
     def of(cls, b: Bookmark) -> BookmarkOut:
         return cls(
-            message=MessageOut.of(b.message), note=b.note, created_at=format_ts(b.created_at)
+            message=MessageOut.of(b.message), note=b.note, created_at=rfc3339(b.created_at)
         )
 
 
@@ -261,7 +261,7 @@ class TeamOut(Out):
             id=t.id,
             name=t.name,
             created_by=t.created_by,
-            created_at=format_ts(t.created_at),
+            created_at=rfc3339(t.created_at),
             members=t.members,
         )
 
@@ -300,10 +300,10 @@ class TaskOut(Out):
             message_seq=t.message_seq,
             title=t.title,
             assignee=t.assignee,
-            due_at=format_ts_opt(t.due_at),
+            due_at=rfc3339_opt(t.due_at),
             created_by=t.created_by,
-            created_at=format_ts(t.created_at),
-            completed_at=format_ts_opt(t.completed_at),
+            created_at=rfc3339(t.created_at),
+            completed_at=rfc3339_opt(t.completed_at),
             completed_by=t.completed_by,
         )
 

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from quart import Blueprint, current_app, g, request
 
-from parley.broker.auth import AuthError, Claims, TokenVerifier
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
+from parley.broker.auth import AuthError, TokenVerifier
 from parley.chat import ChatService
 from parley.config import Settings
+from parley.core.claims import Claims
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 from parley.rules import is_clean
 
 EXTENSION = "parley"

@@ -15,8 +15,8 @@ from quart_schema import RequestSchemaValidationError
 from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_JSON: 400,

@@ -21,10 +21,10 @@ from quart_schema import tag_blueprint, validate_querystring, validate_request, 
 from parley.api.deps import authenticated_blueprint, claims
 from parley.api.schemas import Body, ErrorOut, Out, Query
 from parley.api.search import EXTENSION as SEARCH_EXTENSION
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
 from parley.chat import ChatService, post_reply
 from parley.config import Settings
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 from parley.files import FilesConfig, FileService
 from parley.previews import PreviewConfig, PreviewService
 from parley.search import SearchService

@@ -14,7 +14,7 @@ from parley.api.schemas import (
     PostOut,
 )
 from parley.chat import post_reply
-from parley.timefmt import parse_ts
+from parley.core.times import parse_ts
 
 bp = authenticated_blueprint("messages", __name__)
 tag_blueprint(bp, ["messages"])

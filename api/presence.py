@@ -8,9 +8,9 @@ from quart_schema import tag_blueprint, validate_querystring, validate_response
 from parley import rules
 from parley.api.deps import authenticated_blueprint, chat, claims
 from parley.api.schemas import ErrorOut, Out, Query
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
 from parley.broker.hub import Hub
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 
 MAX_USERS = 100
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
 
-from parley.store.models import Channel, ChannelSummary, Member, Message, Profile, Receipt
-from parley.timefmt import format_ts, format_ts_opt
+from parley.core.records import Channel, ChannelSummary, Member, Message, Profile, Receipt
+from parley.core.times import rfc3339, rfc3339_opt
 
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
@@ -71,8 +71,8 @@ class MessageOut(Out):
             seq=m.seq,
             author=m.author,
             text="" if m.deleted else m.text,
-            created_at=format_ts(m.created_at),
-            edited_at=format_ts_opt(m.edited_at),
+            created_at=rfc3339(m.created_at),
+            edited_at=rfc3339_opt(m.edited_at),
             deleted=m.deleted,
         )
 
@@ -107,7 +107,7 @@ class ChannelOut(Out):
             kind=str(c.kind),
             name=c.name,
             topic=c.topic,
-            created_at=format_ts(c.created_at),
+            created_at=rfc3339(c.created_at),
             created_by=c.created_by,
             member_count=c.member_count,
             last_seq=c.last_seq,
@@ -150,7 +150,7 @@ class MemberOut(Out):
         return cls(
             user_id=m.user_id,
             role=str(m.role),
-            joined_at=format_ts(m.joined_at),
+            joined_at=rfc3339(m.joined_at),
             read_seq=m.read_seq,
         )
 
@@ -208,7 +208,7 @@ class ReceiptOut(Out):
 
     @classmethod
     def of(cls, r: Receipt) -> ReceiptOut:
-        return cls(user_id=r.user_id, read_seq=r.read_seq, updated_at=format_ts_opt(r.updated_at))
+        return cls(user_id=r.user_id, read_seq=r.read_seq, updated_at=rfc3339_opt(r.updated_at))
 
 
 class ReceiptList(Out):
@@ -233,7 +233,7 @@ class ProfileOut(Out):
             user_id=p.user_id,
             display_name=p.display_name,
             avatar_url=p.avatar_url,
-            updated_at=format_ts_opt(p.updated_at),
+            updated_at=rfc3339_opt(p.updated_at),
         )
 
 

@@ -10,8 +10,8 @@ from quart_schema import tag_blueprint, validate_querystring, validate_response
 
 from parley.api.deps import authenticated_blueprint, claims
 from parley.api.schemas import ErrorOut, Out, Query
+from parley.core.times import parse_ts
 from parley.search import SearchService, hit_json
-from parley.timefmt import parse_ts
 
 EXTENSION = "parley.search"
 

@@ -30,10 +30,10 @@ def _best_of(fn: Callable[[], int], repeat: int) -> tuple[float, int]:
 
 
 def _hub_publish(subscribers: int, messages: int, repeat: int) -> dict[str, Any]:
-    from parley.broker.auth import Claims
     from parley.broker.client import Client
     from parley.broker.hub import Hub
     from parley.broker.outbox import Outbox
+    from parley.core.claims import Claims
 
     claims = Claims(sub="u", org="bench", exp=time.time() + 3600, roles=("service",))
     topic = f"{PREFIX}.src.res.evt.1"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import jwt
 
-from parley.broker.topics import is_segment
 from parley.config import Settings
+from parley.core.claims import MAX_SUB_LENGTH, Claims
+from parley.core.topics import is_segment
 
-SERVICE_ROLE = "service"
-MAX_SUB_LENGTH = 256
 #: HS256 secrets shorter than this are refused at startup (RFC 7518 3.2).
 MIN_SECRET_BYTES = 32
 #: Seconds of clock skew tolerated for ``nbf`` from another issuer.
@@ -43,18 +41,6 @@ class AuthError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Claims:
-    sub: str
-    org: str
-    exp: float
-    roles: tuple[str, ...] = ()
-
-    @property
-    def is_service(self) -> bool:
-        return SERVICE_ROLE in self.roles
 
 
 class TokenVerifier:

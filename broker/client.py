@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from parley.broker.auth import Claims
 from parley.broker.outbox import Outbox
+from parley.core.claims import Claims
 
 
 @dataclass(slots=True, eq=False)

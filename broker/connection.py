@@ -37,15 +37,16 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from parley.broker.auth import AuthError, Claims, extract_token, origin_allowed, redact_target
+from parley.broker.auth import AuthError, extract_token, origin_allowed, redact_target
 from parley.broker.client import Client
-from parley.broker.codes import CloseCode, ErrorCode
-from parley.broker.errors import ClientError
-from parley.broker.errors import CloseConnection as CloseRequest
 from parley.broker.outbox import Outbox
 from parley.broker.protocol import error_frame
 from parley.broker.session import Deferred, Session, new_session_id
 from parley.broker.wsconn import WsServerConnection, open_connection
+from parley.core.claims import Claims
+from parley.core.codes import CloseCode, ErrorCode
+from parley.core.errors import ClientError
+from parley.core.errors import CloseConnection as CloseRequest
 
 if TYPE_CHECKING:
     from parley.broker.server import BrokerServer

@@ -18,26 +18,11 @@ import orjson
 from parley.broker.client import Client, UserState
 from parley.broker.frames import text_frame
 from parley.broker.presence import Presence, PresenceConfig
-from parley.broker.timestamps import rfc3339, utc_now
 from parley.broker.trie import TopicTrie
-from parley.store.models import ChannelEvent, EventName
-
-CONVERSATION_SOURCE = "conversations"
-
-
-#: User topics ``events.{org}.users.{resource}.{event}.{user_id}`` (e.g. mentions) reach
-#: only connections of that user, whatever pattern matched them.
-USER_SOURCE = "users"
-
-
-def user_topic_owner(topic: str) -> str | None:
-    """The user a topic is private to, or None for any other topic."""
-    parts = topic.split(".")
-    return parts[5] if len(parts) == 6 and parts[2] == USER_SOURCE else None
-
-
-def channel_topic(org: str, event: str, channel_id: str) -> str:
-    return f"events.{org}.{CONVERSATION_SOURCE}.conversation.{event}.{channel_id}"
+from parley.core.events import EventName
+from parley.core.records import ChannelEvent
+from parley.core.times import rfc3339, utc_now
+from parley.core.topics import channel_topic, user_topic_owner
 
 
 def channel_event_frame(ev: ChannelEvent) -> bytes:

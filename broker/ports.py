@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from parley.store.models import ChannelEvent
+from parley.core.records import ChannelEvent
 
 
 class EventSink(Protocol):

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from parley.broker.client import Client, UserState
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
 from parley.broker.protocol import PushType, push_frame
-from parley.broker.timestamps import rfc3339, utc_now
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.events import Ephemeral
+from parley.core.times import rfc3339, utc_now
 
 if TYPE_CHECKING:
     from parley.broker.hub import Hub
 
-TYPING_EVENT = "typing"
 
 
 class Status(StrEnum):
@@ -205,7 +205,7 @@ class Presence:
         self.hub.publish_channel_ephemeral(
             c.org,
             channel_id,
-            TYPING_EVENT,
+            Ephemeral.TYPING,
             {"user_id": c.sub, "expires_in": cfg.typing_ttl},
             except_user=c.sub,
         )

@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
 from parley.broker.frames import text_frame
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 
 MAX_ID = 2**53 - 1  # ids survive a round trip through JavaScript numbers
 

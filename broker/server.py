@@ -11,12 +11,12 @@ from typing import Any
 import trio
 
 from parley.broker.auth import TokenVerifier
-from parley.broker.codes import CloseCode
 from parley.broker.connection import Connection
 from parley.broker.flusher import Flusher
 from parley.broker.hub import Hub
 from parley.broker.ports import ChannelOps
 from parley.config import Settings
+from parley.core.codes import CloseCode
 
 log = logging.getLogger("parley.broker")
 

@@ -12,12 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from parley.broker.auth import AuthError, Claims, TokenVerifier
+from parley.broker.auth import AuthError, TokenVerifier
 from parley.broker.client import Client
-from parley.broker.codes import CloseCode, ErrorCode
-from parley.broker.errors import ClientError, CloseConnection
-from parley.broker.hub import CONVERSATION_SOURCE, USER_SOURCE, Hub, channel_event_frame
-from parley.broker.limits import Limits
+from parley.broker.hub import Hub, channel_event_frame
 from parley.broker.ports import ChannelOps, ConversationOps
 from parley.broker.protocol import (
     CONVERSATION_OPS,
@@ -32,8 +29,19 @@ from parley.broker.protocol import (
     push_frame,
 )
 from parley.broker.recovery import merge
-from parley.broker.timestamps import rfc3339, utc_now
-from parley.broker.topics import check_org, matches, parse_pattern, parse_topic
+from parley.core.claims import Claims
+from parley.core.codes import CloseCode, ErrorCode
+from parley.core.errors import ClientError, CloseConnection
+from parley.core.limits import MAX_IDEMPOTENCY_KEY_CHARS, Limits
+from parley.core.times import rfc3339, utc_now
+from parley.core.topics import (
+    CONVERSATION_SOURCE,
+    USER_SOURCE,
+    check_org,
+    matches,
+    parse_pattern,
+    parse_topic,
+)
 
 #: Errors that count toward ``Limits.max_bad_frames`` (the client is not speaking the protocol).
 BAD_FRAME_CODES = frozenset({ErrorCode.BAD_JSON, ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OP})
@@ -41,7 +49,6 @@ BAD_FRAME_CODES = frozenset({ErrorCode.BAD_JSON, ErrorCode.BAD_REQUEST, ErrorCod
 CLIENT_SOURCE = "client"
 PUBLISHER_ROLE = "publisher"
 MAX_RECOVER_CHANNELS = 100
-MAX_IDEMPOTENCY_KEY = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,10 +241,11 @@ class Session:
         channel = field(cmd.body, "channel", str, cmd.id)
         text = field(cmd.body, "text", str, cmd.id)
         key = cmd.body.get("idempotency_key")
-        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 128):
+        most = MAX_IDEMPOTENCY_KEY_CHARS
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= most):
             raise ClientError(
                 ErrorCode.BAD_REQUEST,
-                f"'idempotency_key' must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                f"'idempotency_key' must be a string of 1 to {most} characters",
             )
         c = self.claims
 

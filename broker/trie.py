@@ -25,7 +25,7 @@ from collections.abc import Hashable, Sequence
 from itertools import chain
 from typing import Generic, TypeVar
 
-from parley.broker.topics import MULTI, SINGLE
+from parley.core.topics import MULTI, SINGLE
 
 S = TypeVar("S", bound=Hashable)
 

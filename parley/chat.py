@@ -17,15 +17,13 @@ import orjson
 import trio
 
 from parley import rules
-from parley.broker.auth import Claims
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
 from parley.broker.ports import ConversationOps, EventSink
-from parley.broker.topics import check_org, parse_topic
 from parley.convrules import check_rich_text
-from parley.store.base import Store
-from parley.store.errors import Conflict, NotFound
-from parley.store.models import (
+from parley.core.claims import Claims
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.events import Ephemeral
+from parley.core.records import (
     Channel,
     ChannelEvent,
     ChannelKind,
@@ -38,11 +36,12 @@ from parley.store.models import (
     Receipt,
     Role,
 )
-from parley.streams import EVENT as STREAM_EVENT
+from parley.core.times import rfc3339
+from parley.core.topics import check_org, parse_topic
+from parley.store.base import Store
+from parley.store.errors import Conflict, NotFound
 from parley.streams import Stream, StreamRegistry
-from parley.timefmt import format_ts
 
-RECEIPT_EVENT = "read_receipt"
 #: Largest ``data`` of one service event (encoded JSON bytes) and events in one batch.
 MAX_EVENT_BYTES = 64 * 1024
 MAX_BATCH_EVENTS = 100
@@ -141,7 +140,7 @@ class ChatService:
             position = await self.store.mark_read(org, channel_id, user_id, seq)
         if position > member.read_seq:
             self.sink.publish_channel_ephemeral(
-                org, channel_id, RECEIPT_EVENT, {"user_id": user_id, "seq": position}
+                org, channel_id, Ephemeral.READ_RECEIPT, {"user_id": user_id, "seq": position}
             )
         return position
 
@@ -366,7 +365,7 @@ class ChatService:
     def _expire_streams(self) -> float:
         now = self.clock()
         for s, ev in self.streams.expire(now):
-            self.sink.publish_channel_ephemeral(s.org, s.channel_id, STREAM_EVENT, ev)
+            self.sink.publish_channel_ephemeral(s.org, s.channel_id, Ephemeral.MESSAGE_STREAM, ev)
         return now
 
     async def _stream_access(self, claims: Claims, channel_id: str, *, write: bool) -> None:
@@ -388,7 +387,9 @@ class ChatService:
 
     def _push(self, s: Stream, event: dict[str, Any] | None) -> None:
         if event is not None:
-            self.sink.publish_channel_ephemeral(s.org, s.channel_id, STREAM_EVENT, event)
+            self.sink.publish_channel_ephemeral(
+                s.org, s.channel_id, Ephemeral.MESSAGE_STREAM, event
+            )
 
     async def open_stream(self, claims: Claims, channel_id: str) -> dict[str, Any]:
         await self._stream_access(claims, channel_id, write=True)
@@ -436,7 +437,7 @@ class ChatService:
         m = result.message
         self._push(
             s,
-            self.streams.finish_complete(s, m.id, m.seq, format_ts(m.created_at), self.clock()),
+            self.streams.finish_complete(s, m.id, m.seq, rfc3339(m.created_at), self.clock()),
         )
         for hook in self.post_hooks:
             await hook(result)
@@ -458,7 +459,7 @@ def post_reply(result: PostResult) -> dict[str, Any]:
     return {
         "message_id": m.id,
         "seq": m.seq,
-        "ts": format_ts(m.created_at),
+        "ts": rfc3339(m.created_at),
         "channel": m.channel_id,
         "created": result.created,
     }

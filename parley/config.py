@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from parley.broker.limits import Limits
+from parley.core.limits import Limits
 
 DEFAULT_WS_PORT = 8765
 DEFAULT_HTTP_PORT = 8080

@@ -17,18 +17,19 @@ from datetime import datetime
 from typing import Any
 
 from parley import convrules, rules
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
 from parley.broker.ports import EventSink
-from parley.broker.topics import is_segment
 from parley.chat import post_reply
-from parley.store.base import Store
-from parley.store.conversation import ConversationStoreMixin
-from parley.store.convmodels import (
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.records import (
     Bookmark,
+    Channel,
+    Member,
     Mention,
+    Message,
     MessageMeta,
     Pin,
+    PostResult,
     ReactionCount,
     Task,
     Team,
@@ -37,19 +38,13 @@ from parley.store.convmodels import (
     snapshot,
     task_data,
 )
+from parley.core.times import parse_ts, rfc3339
+from parley.core.topics import is_segment, mention_topic, task_topic
+from parley.store.base import Store
+from parley.store.conversation import ConversationStoreMixin
 from parley.store.errors import Conflict, NotFound
-from parley.store.models import Channel, Member, Message, PostResult
-from parley.timefmt import format_ts, parse_ts
 
 MENTION_SNIPPET_CHARS = 200
-
-
-def mention_topic(org: str, user_id: str) -> str:
-    return f"events.{org}.users.user.mentioned.{user_id}"
-
-
-def task_topic(org: str, event: str, task_id: str) -> str:
-    return f"events.{org}.tasks.task.{event}.{task_id}"
 
 
 def _field(body: dict[str, Any], name: str, kind: type) -> Any:
@@ -236,7 +231,7 @@ class ConversationService:
                     "author": m.author,
                     "text": m.text[:MENTION_SNIPPET_CHARS],
                     "via": via[user],
-                    "created_at": format_ts(m.created_at),
+                    "created_at": rfc3339(m.created_at),
                 },
             )
 
@@ -316,7 +311,7 @@ class ConversationService:
             "seq": src.seq,
             "author": src.author,
             "text": src.text,
-            "created_at": format_ts(src.created_at),
+            "created_at": rfc3339(src.created_at),
         }
         return await self._post(
             org, user_id, target, comment or "", key=None, shared=shared, allow_empty=True
@@ -527,7 +522,7 @@ class ConversationService:
         if op == "edit":
             m = await self.edit(org, user_id, channel, message_id, _field(body, "text", str))
             assert m.edited_at is not None
-            return {**done, "seq": m.seq, "edited_at": format_ts(m.edited_at)}
+            return {**done, "seq": m.seq, "edited_at": rfc3339(m.edited_at)}
         if op == "delete":
             await self.delete(org, user_id, channel, message_id)
             return {**done, "deleted": True}

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Protocol, cast
 import trio
 
 from parley import rules
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.records import Channel, Member, Message, PostResult
 from parley.store.attachments import Attachment
 from parley.store.blobs import BlobStore, LocalBlobs, TooLarge
 from parley.store.errors import Conflict, NotFound
-from parley.store.models import Channel, Member, Message, PostResult
 
 if TYPE_CHECKING:
     from parley.chat import ChatService

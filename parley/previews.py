@@ -29,14 +29,14 @@ from urllib.parse import urljoin, urlsplit
 import trio
 
 from parley import rules
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
-from parley.store.models import PostResult
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.events import Ephemeral
+from parley.core.records import PostResult
 
 if TYPE_CHECKING:
     from parley.chat import ChatService
 
-EVENT = "link_preview"
 URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 MAX_FIELD = 500
 DEFAULT_TIMEOUT = 5.0
@@ -303,7 +303,7 @@ class PreviewService:
             data = [p.json() for p in previews]
             await self.store.save_previews(m.org, m.id, data)
             self.chat.sink.publish_channel_ephemeral(
-                m.org, m.channel_id, EVENT, {"message_id": m.id, "previews": data}
+                m.org, m.channel_id, Ephemeral.LINK_PREVIEW, {"message_id": m.id, "previews": data}
             )
         return previews
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
-from parley.store.models import ChannelKind, Member, Role
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.limits import MAX_IDEMPOTENCY_KEY_CHARS
+from parley.core.records import ChannelKind, Member, Role
 
 #: Longest channel name (characters). Group and broadcast names must be non-empty.
 MAX_NAME_CHARS = 100
@@ -22,8 +23,6 @@ MAX_USER_ID_CHARS = 128
 MAX_INITIAL_MEMBERS = 500
 #: Largest message text, in UTF-8 bytes (16 KiB).
 MAX_TEXT_BYTES = 16 * 1024
-#: Longest idempotency key (characters).
-MAX_IDEMPOTENCY_KEY_CHARS = 128
 #: Longest display name (characters) and avatar URL (characters).
 MAX_DISPLAY_NAME_CHARS = 64
 MAX_AVATAR_URL_CHARS = 2048

@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from parley import rules
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.times import rfc3339
 from parley.store import codec
 from parley.store.search import MAX_LIMIT, MAX_OFFSET, SearchHit, SearchQuery
-from parley.timefmt import format_ts
 
 if TYPE_CHECKING:
     from parley.chat import ChatService
@@ -38,8 +38,8 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
             "seq": m.seq,
             "author": m.author,
             "text": m.text,
-            "created_at": format_ts(m.created_at),
-            "edited_at": None if m.edited_at is None else format_ts(m.edited_at),
+            "created_at": rfc3339(m.created_at),
+            "edited_at": None if m.edited_at is None else rfc3339(m.edited_at),
         },
         "rank": hit.rank,
         "matched": hit.matched,

@@ -21,11 +21,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 from parley.rules import MAX_TEXT_BYTES, check_clean
-
-EVENT = "message_stream"
 
 
 class StreamState(StrEnum):

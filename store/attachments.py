@@ -15,12 +15,13 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from parley.core.events import EventName
+from parley.core.records import PostResult
 from parley.store import codec
 from parley.store.db import Db
 from parley.store.errors import Conflict, NotFound
 from parley.store.groupcommit import GroupCommitWriter
 from parley.store.ids import new_id
-from parley.store.models import EventName, PostResult
 from parley.store.readpool import ReadPool
 from parley.store.writes import append_event, insert_message
 from parley.store.writetx import WriteTx

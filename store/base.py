@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from parley.store.models import (
+from parley.core.records import (
     Channel,
     ChannelEvent,
     ChannelKind,

@@ -15,18 +15,18 @@ from typing import Any
 
 import orjson
 
-from parley.broker.timestamps import rfc3339 as rfc3339
-from parley.store.models import (
+from parley.core.events import EventName
+from parley.core.records import (
     Channel,
     ChannelEvent,
     ChannelKind,
-    EventName,
     Member,
     Message,
     Profile,
     Receipt,
     Role,
 )
+from parley.core.times import rfc3339 as rfc3339
 
 Row = Sequence[Any]
 

@@ -16,20 +16,22 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from parley.store import convreads, convwrites
-from parley.store.convmodels import (
+from parley.core.records import (
     Bookmark,
+    ChannelEvent,
     Mention,
+    Message,
     MessageMeta,
     Pin,
+    PostResult,
     ReactionCount,
     Task,
     Team,
     ThreadSummary,
     Version,
 )
+from parley.store import convreads, convwrites
 from parley.store.groupcommit import GroupCommitWriter
-from parley.store.models import ChannelEvent, Message, PostResult
 from parley.store.readpool import ReadPool
 
 # -- the SqlStore mixin -------------------------------------------------------------------

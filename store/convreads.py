@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from parley.store import codec
-from parley.store.convmodels import (
-    TASK_COLS,
+from parley.core.records import (
     Bookmark,
     Mention,
+    Message,
     MessageMeta,
     Pin,
     ReactionCount,
@@ -17,11 +16,10 @@ from parley.store.convmodels import (
     Team,
     ThreadSummary,
     Version,
-    _in,
-    _task,
 )
+from parley.store import codec
+from parley.store.convmodels import TASK_COLS, _in, _task
 from parley.store.db import Db
-from parley.store.models import Message
 
 # -- reads --------------------------------------------------------------------------------
 

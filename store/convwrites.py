@@ -13,22 +13,21 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from parley.store import codec
-from parley.store.convmodels import (
-    TASK_COLS,
+from parley.core.events import EventName
+from parley.core.records import (
     Bookmark,
+    ChannelEvent,
+    Message,
+    PostResult,
     Task,
     Team,
-    _live_message,
-    _message_row,
-    _task,
-    _thread_root_of,
     snapshot,
     task_data,
 )
+from parley.store import codec
+from parley.store.convmodels import TASK_COLS, _live_message, _message_row, _task, _thread_root_of
 from parley.store.errors import Conflict, NotFound
 from parley.store.ids import new_id
-from parley.store.models import ChannelEvent, EventName, Message, PostResult
 from parley.store.writes import append_event, find_repeat, insert_message
 from parley.store.writetx import WriteTx
 

@@ -23,10 +23,10 @@ from typing import Any, Generic, TypeVar
 import outcome
 import trio
 
+from parley.core.records import ChannelEvent
 from parley.store.base import CommitListener
 from parley.store.db import Db
 from parley.store.errors import StoreError
-from parley.store.models import ChannelEvent
 from parley.store.writetx import WriteTx
 
 T = TypeVar("T")

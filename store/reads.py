@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from parley.store import codec
-from parley.store.db import Db
-from parley.store.models import (
+from parley.core.records import (
     Channel,
     ChannelEvent,
     ChannelSummary,
@@ -18,6 +16,8 @@ from parley.store.models import (
     Receipt,
     Role,
 )
+from parley.store import codec
+from parley.store.db import Db
 
 
 def get_channel(db: Db, org: str, channel_id: str) -> Channel | None:

@@ -15,9 +15,9 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from parley.core.records import Message
 from parley.store import codec
 from parley.store.db import Db
-from parley.store.models import Message
 from parley.store.readpool import ReadPool
 
 MAX_TERMS = 16

@@ -11,13 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
 
-from parley.store import reads, writes
-from parley.store.attachments import AttachmentsMixin
-from parley.store.base import Authorize, CommitListener, Store
-from parley.store.conversation import ConversationStoreMixin
-from parley.store.db import Db, Migration
-from parley.store.groupcommit import GroupCommitWriter
-from parley.store.models import (
+from parley.core.records import (
     Channel,
     ChannelEvent,
     ChannelKind,
@@ -30,6 +24,12 @@ from parley.store.models import (
     Receipt,
     Role,
 )
+from parley.store import reads, writes
+from parley.store.attachments import AttachmentsMixin
+from parley.store.base import Authorize, CommitListener, Store
+from parley.store.conversation import ConversationStoreMixin
+from parley.store.db import Db, Migration
+from parley.store.groupcommit import GroupCommitWriter
 from parley.store.readpool import ReadPool
 from parley.store.search import SearchMixin
 

@@ -13,21 +13,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from parley.store import codec
-from parley.store.base import Authorize
-from parley.store.db import Db
-from parley.store.errors import Conflict, NotFound
-from parley.store.ids import new_id
-from parley.store.models import (
+from parley.core.events import EventName
+from parley.core.records import (
     Channel,
     ChannelEvent,
     ChannelKind,
-    EventName,
     Message,
     PostResult,
     Profile,
     Role,
 )
+from parley.store import codec
+from parley.store.base import Authorize
+from parley.store.db import Db
+from parley.store.errors import Conflict, NotFound
+from parley.store.ids import new_id
 from parley.store.writetx import WriteTx
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from parley.core.records import ChannelEvent
 from parley.store.db import Db
 from parley.store.errors import NotFound
-from parley.store.models import ChannelEvent
 
 _Key = tuple[str, str]  # (org, channel_id)
 

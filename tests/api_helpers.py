@@ -26,9 +26,9 @@ from parley.api.app import create_app
 from parley.broker.auth import TokenVerifier, issue_token
 from parley.chat import ChatService
 from parley.config import Settings
+from parley.core.records import ChannelEvent
 from parley.store import open_store
 from parley.store.base import Store
-from parley.store.models import ChannelEvent
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 ORG = "acme"

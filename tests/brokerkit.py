@@ -9,11 +9,12 @@ from typing import Any
 
 import orjson
 
-from parley.broker.auth import Claims
 from parley.broker.client import Client
 from parley.broker.frames import FIN_TEXT
 from parley.broker.outbox import Outbox
-from parley.store.models import ChannelEvent, EventName
+from parley.core.claims import Claims
+from parley.core.events import EventName
+from parley.core.records import ChannelEvent
 
 ORG = "acme"
 TS = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)

@@ -23,8 +23,8 @@ import pytest
 import trio
 import trio.testing
 
+from parley.core.records import ChannelEvent
 from parley.store import SqlStore, open_store
-from parley.store.models import ChannelEvent
 
 PG_ENV = "PARLEY_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgres"]

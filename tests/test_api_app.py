@@ -13,8 +13,8 @@ from parley.api.app import create_app
 from parley.api.errors import STATUS
 from parley.api.server import serve_http
 from parley.broker.auth import TokenVerifier, issue_token
-from parley.broker.codes import ErrorCode
 from parley.chat import ChatService
+from parley.core.codes import ErrorCode
 from tests.api_helpers import (
     SECRET,
     Env,

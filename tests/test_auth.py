@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from parley.broker.auth import (
     AuthError,
-    Claims,
     TokenVerifier,
     extract_token,
     issue_token,
@@ -22,6 +21,7 @@ from parley.broker.auth import (
     redact_target,
 )
 from parley.config import Settings
+from parley.core.claims import Claims
 
 # pyjwt warns (InsecureKeyLengthWarning, an error under filterwarnings=error) below 32 bytes.
 SECRET = "s" * 32

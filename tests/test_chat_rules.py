@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from parley import rules
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
-from parley.store.models import ChannelKind, Member, Role
-from parley.timefmt import format_ts, parse_ts
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.records import ChannelKind, Member, Role
+from parley.core.times import parse_ts, rfc3339
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
@@ -26,10 +26,10 @@ def code_of(fn: object, *args: object) -> ErrorCode:
 
 
 def test_timestamps_are_utc_with_z() -> None:
-    assert format_ts(NOW) == "2026-01-02T03:04:05.123456Z"
+    assert rfc3339(NOW) == "2026-01-02T03:04:05.123456Z"
     plus2 = NOW.astimezone(timezone(timedelta(hours=2)))
-    assert format_ts(plus2) == "2026-01-02T03:04:05.123456Z"
-    assert parse_ts(format_ts(NOW)) == NOW
+    assert rfc3339(plus2) == "2026-01-02T03:04:05.123456Z"
+    assert parse_ts(rfc3339(NOW)) == NOW
     assert parse_ts("2026-01-02T05:04:05.123456+02:00") == NOW
     assert parse_ts("2026-01-02") == datetime(2026, 1, 2, tzinfo=UTC)
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import trio
 
-from parley.broker.auth import Claims
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
 from parley.broker.ports import ChannelOps
 from parley.chat import ChatService
+from parley.core.claims import Claims
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.records import PostResult
 from parley.store.base import Store
-from parley.store.models import PostResult
 from parley.streams import StreamRegistry
 from tests.api_helpers import RecordingSink, open_test_store
 

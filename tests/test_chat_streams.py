@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 from parley.streams import StreamRegistry, StreamState
 
 

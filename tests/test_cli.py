@@ -16,8 +16,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from parley.broker.auth import TokenVerifier
-from parley.broker.codes import CloseCode
 from parley.config import Settings
+from parley.core.codes import CloseCode
 from tests.conftest import SECRET
 
 TIMEOUT = 15

@@ -6,8 +6,8 @@ import stat
 from dataclasses import replace
 from pathlib import Path
 
-from parley.broker.limits import Limits
 from parley.config import SECRET_FILE, Settings
+from parley.core.limits import Limits
 
 
 def test_secret_generated_once_then_loaded(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ import trio.testing
 from wsproto.events import Ping, Pong
 
 from parley.broker.auth import TokenVerifier
-from parley.broker.codes import CloseCode
 from parley.broker.hub import Hub
-from parley.broker.limits import Limits
 from parley.broker.ports import ChannelOps
 from parley.broker.server import BrokerServer
 from parley.broker.session import Session
 from parley.config import Settings
+from parley.core.codes import CloseCode
+from parley.core.limits import Limits
 from tests.conftest import make_token
 from tests.wsclient import Closed, MemClient
 

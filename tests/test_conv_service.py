@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from parley.broker.auth import Claims
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
 from parley.chat import ChatService
 from parley.conversation import ConversationService
+from parley.core.claims import Claims
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 from parley.store import SqlStore
 from tests.api_helpers import RecordingSink
 

@@ -4,9 +4,9 @@ import re
 from datetime import UTC, datetime
 
 from parley.broker.client import UserState
-from parley.broker.hub import Hub, channel_event_frame, channel_topic
-from parley.broker.topics import parse_pattern
-from parley.store.models import EventName
+from parley.broker.hub import Hub, channel_event_frame
+from parley.core.events import EventName
+from parley.core.topics import channel_topic, parse_pattern
 from tests.brokerkit import ORG, Conn, decode_frames, drain, event, make_conn, post_topic
 
 TS = datetime(2026, 11, 22, 6, 30, 0, 123456, tzinfo=UTC)

@@ -9,13 +9,13 @@ import pytest
 import trio
 import trio.testing
 
-from parley.broker.codes import ErrorCode
 from parley.broker.hub import Hub
-from parley.broker.limits import Limits
 from parley.broker.presence import PresenceConfig
 from parley.broker.session import Session
-from parley.broker.topics import parse_pattern
-from parley.store.models import EventName
+from parley.core.codes import ErrorCode
+from parley.core.events import EventName
+from parley.core.limits import Limits
+from parley.core.topics import parse_pattern
 from tests.brokerkit import ORG, Conn, drain, event, make_conn
 from tests.test_session import VERIFIER
 

@@ -4,7 +4,6 @@ from typing import Any
 
 import pytest
 
-from parley.broker.codes import ErrorCode
 from parley.broker.protocol import (
     MAX_ID,
     Command,
@@ -16,6 +15,7 @@ from parley.broker.protocol import (
     parse_command,
     push_frame,
 )
+from parley.core.codes import ErrorCode
 from tests.brokerkit import decode_frames
 
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from parley.core.records import ChannelKind
 from parley.store import SqlStore
 from parley.store.errors import Conflict, NotFound
-from parley.store.models import ChannelKind
 from parley.store.search import SearchQuery, snippet, terms
 
 MY_TABLES = "attachments, link_previews"

@@ -10,13 +10,14 @@ import pytest
 import trio
 
 from parley.broker.auth import TokenVerifier, issue_token
-from parley.broker.codes import CloseCode, ErrorCode
-from parley.broker.errors import ClientError, CloseConnection
 from parley.broker.hub import Hub
-from parley.broker.limits import Limits
 from parley.broker.session import Deferred, Session
 from parley.config import Settings
-from parley.store.models import ChannelEvent, EventName
+from parley.core.codes import CloseCode, ErrorCode
+from parley.core.errors import ClientError, CloseConnection
+from parley.core.events import EventName
+from parley.core.limits import Limits
+from parley.core.records import ChannelEvent
 from tests.brokerkit import EXP, ORG, Conn, decode_frames, drain, event, make_conn, post_topic
 
 # pyjwt warns (an error here) on HMAC keys below 32 bytes, so not Settings(jwt_secret="s").

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from parley.core.events import EventName
+from parley.core.records import Channel, ChannelKind, Role
 from parley.store import SqlStore
 from parley.store.errors import Conflict, NotFound
-from parley.store.models import Channel, ChannelKind, EventName, Role
 
 if TYPE_CHECKING:
     from tests.store_fixtures import Recorder

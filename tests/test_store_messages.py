@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from parley.core.events import EventName
+from parley.core.records import Channel, ChannelKind, Message, Role
 from parley.store import SqlStore
 from parley.store.errors import NotFound
-from parley.store.models import Channel, ChannelKind, EventName, Message, Role
 
 if TYPE_CHECKING:
     from tests.store_fixtures import Recorder

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from parley.core.records import ChannelKind
 from parley.store import migrate, migrator, open_store
 from parley.store.errors import NotFound
-from parley.store.models import ChannelKind
 from parley.store.sqlite import path_from_url
 
 TABLES = {"channels", "members", "messages", "channel_events", "profiles", "schema_version"}

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 import trio
 
+from parley.core.records import Channel, ChannelKind, PostResult, Role
 from parley.store import SqlStore
 from parley.store.errors import NotFound
-from parley.store.models import Channel, ChannelKind, PostResult, Role
 
 if TYPE_CHECKING:
     from tests.store_fixtures import Recorder, WriterGate

@@ -12,10 +12,11 @@ import pytest
 import trio
 import trio.testing
 
+from parley.core.events import EventName
+from parley.core.records import Channel, ChannelEvent, ChannelKind, PostResult
 from parley.store import BatchFailed, SqlStore, StoreClosed
 from parley.store.errors import Conflict, NotFound
 from parley.store.groupcommit import GroupCommitWriter
-from parley.store.models import Channel, ChannelEvent, ChannelKind, EventName, PostResult
 from parley.store.sqlite import SqliteDb
 from parley.store.writetx import WriteTx
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
-from parley.broker.topics import (
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
+from parley.core.topics import (
     MAX_SEGMENTS,
     MAX_TOPIC_LENGTH,
     check_org,

@@ -14,8 +14,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from parley.broker.topics import matches
 from parley.broker.trie import TopicTrie, _Node
+from parley.core.topics import matches
 
 
 def seg(s: str) -> list[str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 
 SINGLE = "*"
 MULTI = ">"
@@ -80,3 +80,33 @@ def matches(pattern: list[str], topic: list[str]) -> bool:
         if i >= len(topic) or (p != SINGLE and p != topic[i]):
             return False
     return len(pattern) == len(topic)
+
+
+# -- the topics Parley itself publishes on ------------------------------------------------
+
+#: Channel events: ``events.{org}.conversations.conversation.{event}.{channel_id}``; they
+#: reach only members of the channel.
+CONVERSATION_SOURCE = "conversations"
+#: User topics ``events.{org}.users.{resource}.{event}.{user_id}`` (e.g. mentions) reach
+#: only connections of that user, whatever pattern matched them.
+USER_SOURCE = "users"
+#: Task events: ``events.{org}.tasks.task.{event}.{task_id}``.
+TASK_SOURCE = "tasks"
+
+
+def channel_topic(org: str, event: str, channel_id: str) -> str:
+    return f"{NAMESPACE}.{org}.{CONVERSATION_SOURCE}.conversation.{event}.{channel_id}"
+
+
+def user_topic_owner(topic: str) -> str | None:
+    """The user a topic is private to, or None for any other topic."""
+    parts = topic.split(".")
+    return parts[5] if len(parts) == 6 and parts[2] == USER_SOURCE else None
+
+
+def mention_topic(org: str, user_id: str) -> str:
+    return f"{NAMESPACE}.{org}.{USER_SOURCE}.user.mentioned.{user_id}"
+
+
+def task_topic(org: str, event: str, task_id: str) -> str:
+    return f"{NAMESPACE}.{org}.{TASK_SOURCE}.task.{event}.{task_id}"

@@ -1,19 +1,26 @@
-"""RFC 3339 timestamps (sans-IO): every timestamp Parley emits is UTC with a ``Z``."""
+"""RFC 3339 timestamps in UTC, the one format used on the wire (REST and WebSocket)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from parley.broker.codes import ErrorCode
-from parley.broker.errors import ClientError
-from parley.broker.timestamps import rfc3339
-
-#: ``2026-01-02T03:04:05.123456Z``; naive datetimes are taken as UTC (one format everywhere).
-format_ts = rfc3339
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 
 
-def format_ts_opt(dt: datetime | None) -> str | None:
-    return None if dt is None else format_ts(dt)
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(dt: datetime) -> str:
+    """``2026-11-22T06:40:00.123456Z`` (microseconds; always UTC, always ``Z``); a naive
+    datetime is taken as UTC."""
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def rfc3339_opt(dt: datetime | None) -> str | None:
+    return None if dt is None else rfc3339(dt)
 
 
 def parse_ts(text: str, *, what: str = "timestamp") -> datetime:

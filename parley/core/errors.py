@@ -7,7 +7,7 @@ handler is our bug: the connection closes with 1011, the REST layer answers 500.
 
 from __future__ import annotations
 
-from parley.broker.codes import CloseCode, ErrorCode
+from parley.core.codes import CloseCode, ErrorCode
 
 
 class ClientError(Exception):

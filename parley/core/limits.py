@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Longest idempotency key of a post (characters), over WebSocket and REST alike.
+MAX_IDEMPOTENCY_KEY_CHARS = 128
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
