@@ -1,4 +1,4 @@
-"""The REST application: ``create_app(settings, chat, verifier)``, one blueprint per resource."""
+"""The REST application: ``create_app(services)``, one blueprint per resource."""
 
 from __future__ import annotations
 
@@ -6,18 +6,30 @@ from quart_cors import cors
 from quart_schema import HttpSecurityScheme, Info, QuartSchema
 from quart_trio import QuartTrio
 
-from parley.api import channels, events, health, members, messages, profiles, receipts, streams
-from parley.api.convroutes import BLUEPRINTS as CONVERSATION_BLUEPRINTS
-from parley.api.convroutes import install_conversation
-from parley.api.deps import EXTENSION, ApiState
+from parley.api import (
+    bookmarks,
+    channels,
+    edits,
+    events,
+    health,
+    members,
+    messages,
+    pins,
+    profiles,
+    reactions,
+    receipts,
+    streams,
+    tasks,
+    teams,
+    threads,
+)
+from parley.api.deps import EXTENSION
 from parley.api.errors import install_error_handlers
 from parley.api.files import bp as files_bp
-from parley.api.files import install as install_files
+from parley.api.files import install_upload_limit
 from parley.api.presence import bp as presence_bp
 from parley.api.search import bp as search_bp
-from parley.broker.auth import TokenVerifier
-from parley.chat import ChatService
-from parley.config import Settings
+from parley.domain.services import Services
 
 #: Largest request body; bigger -> 413 ``payload_too_large`` (message text is capped lower).
 MAX_BODY_BYTES = 256 * 1024
@@ -31,19 +43,26 @@ BLUEPRINTS = (
     profiles.bp,
     events.bp,
     streams.bp,
-    *CONVERSATION_BLUEPRINTS,
+    threads.bp,
+    edits.bp,
+    reactions.bp,
+    pins.bp,
+    bookmarks.bp,
+    teams.bp,
+    tasks.bp,
     search_bp,
     files_bp,
     presence_bp,
 )
 
 
-def create_app(settings: Settings, chat: ChatService, verifier: TokenVerifier) -> QuartTrio:
-    """Build the app. The store behind ``chat`` is opened and closed by the caller."""
+def create_app(services: Services, *, allowed_origins: tuple[str, ...] = ()) -> QuartTrio:
+    """Register the blueprints over ``services`` (built, opened and closed by the
+    composition root, ``parley.app``). ``allowed_origins``: browsers that may call the
+    API (CORS), the list the broker checks ``Origin`` against."""
     app = QuartTrio("parley")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.extensions[EXTENSION] = ApiState(settings=settings, chat=chat, verifier=verifier)
-    install_conversation(app, chat)
+    app.extensions[EXTENSION] = services
     QuartSchema(
         app,
         info=Info(title="Parley REST API", version="1"),
@@ -56,10 +75,11 @@ def create_app(settings: Settings, chat: ChatService, verifier: TokenVerifier) -
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
     install_error_handlers(app)
-    install_files(app, settings, chat)  # after the error handlers: wraps the request class
+    # After the error handlers: wraps the request class.
+    install_upload_limit(app, services.files.config.max_upload_bytes)
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
-    install_cors(app, settings)
+    install_cors(app, allowed_origins)
     return app
 
 
@@ -69,16 +89,14 @@ CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 CORS_MAX_AGE = 600.0
 
 
-def install_cors(app: QuartTrio, settings: Settings) -> None:
+def install_cors(app: QuartTrio, allowed_origins: tuple[str, ...]) -> None:
     """Browsers on ``PARLEY_ALLOWED_ORIGINS`` (the list the broker checks ``Origin``
     against) may call the API; with none configured, no CORS headers are sent and browsers
     keep to same-origin. Tokens travel in ``Authorization``, never cookies, so credentials
     mode stays off."""
-    if not settings.allowed_origins:
+    if not allowed_origins:
         return
-    origin: str | list[str] = (
-        "*" if "*" in settings.allowed_origins else list(settings.allowed_origins)
-    )
+    origin: str | list[str] = "*" if "*" in allowed_origins else list(allowed_origins)
     cors(
         app,
         allow_origin=origin,

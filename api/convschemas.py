@@ -4,23 +4,16 @@
 from __future__ import annotations
 
 from pydantic import Field
-from quart import current_app
 
+from parley.api.deps import services
 from parley.api.schemas import Body, MessageOut, Out, Query, Timestamp
-from parley.conversation import ConversationService, MessageView, ThreadView
-from parley.core.codes import ErrorCode
-from parley.core.errors import ClientError
 from parley.core.records import Bookmark, Pin, ReactionCount, Task, Team, Version
 from parley.core.times import rfc3339, rfc3339_opt
-
-EXTENSION = "parley.conversation"
+from parley.domain.conversation import ConversationService, MessageView, ThreadView
 
 
 def conv() -> ConversationService:
-    service: ConversationService | None = current_app.extensions.get(EXTENSION)
-    if service is None:
-        raise ClientError(ErrorCode.UNAVAILABLE, "this server runs without conversations")
-    return service
+    return services().conversation
 
 
 # -- messages as a reader sees them --------------------------------------------------------

@@ -1,36 +1,26 @@
-"""What handlers need: the chat service and the caller's verified claims."""
+"""What handlers need: the domain services and the caller's verified claims."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from quart import Blueprint, current_app, g, request
 
-from parley.broker.auth import AuthError, TokenVerifier
-from parley.chat import ChatService
-from parley.config import Settings
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
-from parley.core.errors import ClientError
-from parley.rules import is_clean
+from parley.core.errors import AuthError, ClientError
+from parley.domain.chat import ChatService
+from parley.domain.rules import is_clean
+from parley.domain.services import Services
 
 EXTENSION = "parley"
 
 
-@dataclass(frozen=True, slots=True)
-class ApiState:
-    settings: Settings
-    chat: ChatService
-    verifier: TokenVerifier
-
-
-def state() -> ApiState:
-    st: ApiState = current_app.extensions[EXTENSION]
-    return st
+def services() -> Services:
+    svc: Services = current_app.extensions[EXTENSION]
+    return svc
 
 
 def chat() -> ChatService:
-    return state().chat
+    return services().chat
 
 
 def claims() -> Claims:
@@ -53,7 +43,7 @@ async def authenticate() -> None:
     if token is None:
         raise ClientError(ErrorCode.UNAUTHORIZED, "missing bearer token")
     try:
-        c = state().verifier.verify(token)
+        c = services().verify(token)
     except AuthError as exc:
         raise ClientError(ErrorCode.UNAUTHORIZED, exc.reason) from None
     if not is_clean(c.sub):

@@ -9,7 +9,7 @@ from quart_schema import tag_blueprint, validate_request, validate_response
 from parley.api.convschemas import ConvMessageOut, EditIn, ShareIn, VersionListOut, VersionOut, conv
 from parley.api.deps import authenticated_blueprint, claims
 from parley.api.schemas import ErrorOut, MessageOut, PostOut
-from parley.chat import post_reply
+from parley.domain.chat import post_reply
 
 bp = authenticated_blueprint("edits", __name__)
 tag_blueprint(bp, ["messages"])

@@ -15,23 +15,18 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from pydantic import Field
-from quart import Quart, Response, current_app, request
+from quart import Quart, Response, request
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, claims
+from parley.api.deps import authenticated_blueprint, claims, services
 from parley.api.schemas import Body, ErrorOut, Out, Query
-from parley.api.search import EXTENSION as SEARCH_EXTENSION
-from parley.chat import ChatService, post_reply
-from parley.config import Settings
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
-from parley.files import FilesConfig, FileService
-from parley.previews import PreviewConfig, PreviewService
-from parley.search import SearchService
-from parley.store.attachments import MAX_FILES_PER_MESSAGE, Attachment
+from parley.core.limits import MAX_FILES_PER_MESSAGE
+from parley.core.records import Attachment
+from parley.domain.chat import post_reply
+from parley.domain.files import FileService
 
-EXTENSION = "parley.files"
-PREVIEWS_EXTENSION = "parley.previews"
 #: Multipart framing on top of the file bytes that the body limit allows for.
 MULTIPART_SLACK = 64 * 1024
 UPLOAD_PATH = re.compile(r"/v1/channels/[^/]+/files")
@@ -83,20 +78,14 @@ class FileMessageOut(Out):
 
 
 def service() -> FileService:
-    svc: FileService = current_app.extensions[EXTENSION]
-    return svc
+    return services().files
 
 
-def install(app: Quart, settings: Settings, chat: ChatService) -> None:
-    """Create the file and search services and let upload routes take bigger bodies.
+def install_upload_limit(app: Quart, max_upload_bytes: int) -> None:
+    """Let upload routes take bodies up to ``max_upload_bytes`` (plus multipart framing).
     Call after :func:`api.errors.install_error_handlers` (it sets the request class)."""
-    config = FilesConfig.from_env()
-    app.extensions[EXTENSION] = FileService.local(chat, settings.data_dir, config)
-    app.extensions[SEARCH_EXTENSION] = SearchService(chat)
-    previews = app.extensions[PREVIEWS_EXTENSION] = PreviewService(chat, PreviewConfig.from_env())
-    previews.install(app.add_background_task)
     base: Any = app.request_class
-    limit = config.max_upload_bytes + MULTIPART_SLACK
+    limit = max_upload_bytes + MULTIPART_SLACK
 
     class UploadAwareRequest(base):  # type: ignore[misc]
         def __init__(self, method: str, scheme: str, path: str, *args: Any, **kw: Any) -> None:
@@ -192,6 +181,5 @@ async def get_previews(channel_id: str, message_id: str) -> PreviewsOut:
     """Link previews fetched for a message (members only; empty until fetched, and when
     previews are off or no URL host is allowed)."""
     c = claims()
-    svc: PreviewService = current_app.extensions[PREVIEWS_EXTENSION]
-    found = await svc.get(c.org, c.sub, channel_id, message_id)
+    found = await services().previews.get(c.org, c.sub, channel_id, message_id)
     return PreviewsOut(previews=[PreviewOut(**p) for p in found])

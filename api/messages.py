@@ -13,8 +13,8 @@ from parley.api.schemas import (
     PostMessageIn,
     PostOut,
 )
-from parley.chat import post_reply
 from parley.core.times import parse_ts
+from parley.domain.chat import post_reply
 
 bp = authenticated_blueprint("messages", __name__)
 tag_blueprint(bp, ["messages"])

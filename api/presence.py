@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_querystring, validate_response
 
-from parley import rules
-from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.deps import authenticated_blueprint, claims, services
 from parley.api.schemas import ErrorOut, Out, Query
-from parley.broker.hub import Hub
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
+from parley.domain import rules
 
 MAX_USERS = 100
 
@@ -44,8 +43,8 @@ async def presence(query_args: PresenceQuery) -> PresenceOut:
         raise ClientError(ErrorCode.BAD_REQUEST, f"users: 1 to {MAX_USERS} comma-separated ids")
     for uid in ids:
         rules.check_clean(uid, "users")
-    sink = chat().sink
-    if not isinstance(sink, Hub):
+    presence = services().presence
+    if presence is None:
         raise ClientError(ErrorCode.UNAVAILABLE, "presence needs the broker")
-    entries = sink.presence.lookup(claims().org, ids)
+    entries = presence.lookup(claims().org, ids)
     return PresenceOut(users=[PresenceEntry(**e) for e in entries])

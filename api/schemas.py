@@ -3,7 +3,7 @@
 Requests are strict (``"5"`` is not an int) and refuse unknown fields, so a typo such as
 ``idempotencyKey`` fails loudly instead of being ignored. Query strings are lax (they are
 text). Timestamps are RFC 3339 UTC strings with ``Z``. Semantic rules (lengths, roles...)
-live in :mod:`parley.rules` so REST and WebSocket share them.
+live in :mod:`parley.domain.rules` so REST and WebSocket share them.
 """
 
 from __future__ import annotations

@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from quart import current_app
 from quart_schema import tag_blueprint, validate_querystring, validate_response
 
-from parley.api.deps import authenticated_blueprint, claims
+from parley.api.deps import authenticated_blueprint, claims, services
 from parley.api.schemas import ErrorOut, Out, Query
 from parley.core.times import parse_ts
-from parley.search import SearchService, hit_json
-
-EXTENSION = "parley.search"
+from parley.domain.search import SearchService, hit_json
 
 bp = authenticated_blueprint("search", __name__)
 tag_blueprint(bp, ["search"])
@@ -57,8 +54,7 @@ class SearchOut(Out):
 
 
 def service() -> SearchService:
-    svc: SearchService = current_app.extensions[EXTENSION]
-    return svc
+    return services().search
 
 
 @bp.get("/search")

@@ -9,13 +9,11 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart_trio import QuartTrio
 
-from parley.config import Settings
 
-
-def hypercorn_config(settings: Settings) -> Config:
+def hypercorn_config(host: str, port: int, shutdown_timeout: float) -> Config:
     config = Config()
-    config.bind = [f"{settings.host}:{settings.http_port}"]
-    config.graceful_timeout = settings.shutdown_timeout
+    config.bind = [f"{host}:{port}"]
+    config.graceful_timeout = shutdown_timeout
     config.accesslog = None
     # A logger instance is used as given: its records go through the process's logging
     # setup once, instead of also through a handler of Hypercorn's own.
@@ -25,14 +23,16 @@ def hypercorn_config(settings: Settings) -> Config:
 
 async def serve_http(
     app: QuartTrio,
-    settings: Settings,
     *,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; then shut down gracefully (in-flight requests get up to
-    ``settings.shutdown_timeout`` seconds). ``task_status.started`` gets the bound URLs,
+    ``shutdown_timeout`` seconds). ``task_status.started`` gets the bound URLs,
     e.g. ``["http://127.0.0.1:8080"]`` (useful with ``http_port=0``)."""
-    config = hypercorn_config(settings)
+    config = hypercorn_config(host, port, shutdown_timeout)
     stop = trio.Event()
     shield = trio.CancelScope(shield=True)
 
@@ -47,4 +47,4 @@ async def serve_http(
             await trio.sleep_forever()
         finally:
             stop.set()
-            shield.deadline = trio.current_time() + settings.shutdown_timeout + 1.0
+            shield.deadline = trio.current_time() + shutdown_timeout + 1.0

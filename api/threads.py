@@ -19,7 +19,7 @@ from parley.api.convschemas import (
 )
 from parley.api.deps import authenticated_blueprint, claims
 from parley.api.schemas import ErrorOut, PageQuery, PostOut
-from parley.chat import post_reply
+from parley.domain.chat import post_reply
 
 bp = authenticated_blueprint("threads", __name__)
 tag_blueprint(bp, ["threads"])

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import jwt
 
-from parley.config import Settings
 from parley.core.claims import MAX_SUB_LENGTH, Claims
+from parley.core.errors import AuthError
 from parley.core.topics import is_segment
 
 #: HS256 secrets shorter than this are refused at startup (RFC 7518 3.2).
@@ -35,20 +35,12 @@ def _public_key_algorithm(pem: str) -> str:
     raise ValueError("PARLEY_JWT_PUBLIC_KEY must be an RSA or EC P-256 public key")
 
 
-class AuthError(Exception):
-    """The credentials are refused; ``reason`` goes into the 1008 close or the 401 body."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class TokenVerifier:
     """Verifies HS256 tokens with the shared secret, and RS256/ES256 with a public key."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._secret = settings.jwt_secret
-        self._public_key = settings.jwt_public_key
+    def __init__(self, secret: str = "", public_key: str = "") -> None:
+        self._secret = secret
+        self._public_key = public_key
         self._asym_alg: str | None = None
         if not self._secret and not self._public_key:
             raise ValueError("a JWT secret or public key is required")

@@ -37,7 +37,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from parley.broker.auth import AuthError, extract_token, origin_allowed, redact_target
+from parley.broker.auth import extract_token, origin_allowed, redact_target
 from parley.broker.client import Client
 from parley.broker.outbox import Outbox
 from parley.broker.protocol import error_frame
@@ -45,7 +45,7 @@ from parley.broker.session import Deferred, Session, new_session_id
 from parley.broker.wsconn import WsServerConnection, open_connection
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
-from parley.core.errors import ClientError
+from parley.core.errors import AuthError, ClientError
 from parley.core.errors import CloseConnection as CloseRequest
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class Connection:
     async def _handshake(self) -> Claims | None:
         """Upgrade and authenticate; the claims, or None if the connection was refused."""
         hs = WSConnection(ConnectionType.SERVER)
-        with trio.move_on_after(self.server.settings.handshake_timeout):
+        with trio.move_on_after(self.server.config.handshake_timeout):
             while True:
                 data = await self._receive()
                 if not data:
@@ -151,7 +151,7 @@ class Connection:
 
     async def _serve(self, claims: Claims) -> None:
         srv = self.server
-        limits = srv.settings.limits
+        limits = srv.config.limits
         if len(srv.connections) >= limits.max_connections:
             await self._refuse(CloseCode.SERVER_OVERLOAD, "server at its connection limit")
             return
@@ -175,7 +175,7 @@ class Connection:
         user = srv.hub.attach(client, loading=srv.ops is not None)
         if user.pending is not None and srv.ops is not None:
             srv.hub.user_loaded(user, await srv.ops.user_channel_ids(claims.org, claims.sub))
-        s = srv.settings
+        s = srv.config
         client.send(session.hello({"interval": s.ping_interval, "timeout": s.ping_timeout}))
         self._timer_at = trio.current_time() + s.ping_interval
         try:
@@ -201,7 +201,7 @@ class Connection:
         srv = self.server
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.extra_headers]
         origin = next((v for k, v in headers if k.lower() == "origin"), None)
-        if not origin_allowed(origin, srv.settings.allowed_origins, request.host):
+        if not origin_allowed(origin, srv.config.allowed_origins, request.host):
             raise AuthError(f"origin not allowed: {origin}"[:MAX_REASON_BYTES])
         token = extract_token(headers, request.target)
         if token is None:
@@ -269,7 +269,7 @@ class Connection:
             return
         if now < self._timer_at:
             return  # woken for an expiry that a refresh has since moved
-        s = self.server.settings
+        s = self.server.config
         if self._waiting_pong:
             self.close_soon(CloseCode.PONG_TIMEOUT, "no pong within the keepalive timeout")
             return
@@ -281,13 +281,13 @@ class Connection:
     def _on_pong(self, payload: bytes) -> None:
         if self._waiting_pong and payload == self._pings.to_bytes(4, "big"):
             self._waiting_pong = False
-            self._timer_at = trio.current_time() + self.server.settings.ping_interval
+            self._timer_at = trio.current_time() + self.server.config.ping_interval
 
     # -- tasks ------------------------------------------------------------------------
     async def _reader(self) -> None:
         assert self.client is not None and self.session is not None and self.ws is not None
         client, session, ws, stream = self.client, self.session, self.ws, self.stream
-        max_bytes = self.server.settings.limits.max_frame_bytes
+        max_bytes = self.server.config.limits.max_frame_bytes
         parts: list[str] = []
         size = 0
         try:
@@ -357,7 +357,7 @@ class Connection:
         assert self.client is not None
         if self._ops is None:
             assert self._tasks is not None
-            limit = self.server.settings.limits.max_in_flight
+            limit = self.server.config.limits.max_in_flight
             self._ops, recv_ops = trio.open_memory_channel[Deferred](limit)
             self._tasks.start_soon(self._op_worker, recv_ops)
         try:

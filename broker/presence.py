@@ -14,9 +14,8 @@ membership, coalesces repeats and rate-limits per user, then publishes ``typing`
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,6 @@ from parley.core.times import rfc3339, utc_now
 
 if TYPE_CHECKING:
     from parley.broker.hub import Hub
-
 
 
 class Status(StrEnum):
@@ -56,18 +54,6 @@ class PresenceConfig:
     #: Typing pushes per second per user (token bucket); over -> ``rate_limited``.
     typing_rate: float = 1.0
     typing_burst: int = 5
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> PresenceConfig:
-        """``PARLEY_PRESENCE_FLUSH_INTERVAL``, ``PARLEY_PRESENCE_IDLE_AFTER``, ... (the
-        field names, upper-cased, after ``PARLEY_PRESENCE_``)."""
-        env = os.environ if env is None else env
-        kw: dict[str, Any] = {}
-        for f in fields(cls):
-            value = env.get(f"PARLEY_PRESENCE_{f.name.upper()}")
-            if value:
-                kw[f.name] = int(value) if f.type in ("int", int) else float(value)
-        return cls(**kw)
 
 
 @dataclass(slots=True, eq=False)

@@ -99,8 +99,10 @@ def push_frame(type_: str, fields: dict[str, Any]) -> bytes:
 def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], cid: int) -> Any:
     """A required field of the given JSON type (bools are not ints)."""
     value = body.get(name)
-    if value is None or not isinstance(value, kind) or (
-        isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,))
+    if (
+        value is None
+        or not isinstance(value, kind)
+        or (isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)))
     ):
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise CommandError(cid, ErrorCode.BAD_REQUEST, f"'{name}' must be a {names}")

@@ -11,12 +11,12 @@ from typing import Any
 import trio
 
 from parley.broker.auth import TokenVerifier
+from parley.broker.config import BrokerConfig
 from parley.broker.connection import Connection
 from parley.broker.flusher import Flusher
 from parley.broker.hub import Hub
-from parley.broker.ports import ChannelOps
-from parley.config import Settings
 from parley.core.codes import CloseCode
+from parley.core.ports import ChannelOps
 
 log = logging.getLogger("parley.broker")
 
@@ -28,14 +28,14 @@ class BrokerServer:
 
     def __init__(
         self,
-        settings: Settings,
+        config: BrokerConfig,
         hub: Hub,
         verifier: TokenVerifier,
         *,
         ops: ChannelOps | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.hub = hub
         self.verifier = verifier
         self.ops = ops
@@ -75,10 +75,10 @@ class BrokerServer:
         *,
         task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Listen on settings.host:ws_port until :meth:`shutdown`; then stop accepting,
+        """Listen on config.host:port until :meth:`shutdown`; then stop accepting,
         close every connection with 1001 and wait at most ``shutdown_timeout``."""
-        s = self.settings
-        listeners = await trio.open_tcp_listeners(s.ws_port, host=s.host)
+        s = self.config
+        listeners = await trio.open_tcp_listeners(s.port, host=s.host)
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as handlers:
             handlers.start_soon(self._flush_outboxes)
@@ -105,7 +105,7 @@ class BrokerServer:
         """Close every connection with 1001 and wait for them, within shutdown_timeout."""
         for conn in list(self.connections):
             conn.close_soon(CloseCode.GOING_AWAY, "server shutdown")
-        with trio.move_on_after(self.settings.shutdown_timeout):
+        with trio.move_on_after(self.config.shutdown_timeout):
             await self._idle.wait()
         if self.connections:
             log.warning("%d connections did not close in time", len(self.connections))

@@ -12,10 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from parley.broker.auth import AuthError, TokenVerifier
+from parley.broker.auth import TokenVerifier
 from parley.broker.client import Client
 from parley.broker.hub import Hub, channel_event_frame
-from parley.broker.ports import ChannelOps, ConversationOps
 from parley.broker.protocol import (
     CONVERSATION_OPS,
     Command,
@@ -31,8 +30,9 @@ from parley.broker.protocol import (
 from parley.broker.recovery import merge
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
-from parley.core.errors import ClientError, CloseConnection
+from parley.core.errors import AuthError, ClientError, CloseConnection
 from parley.core.limits import MAX_IDEMPOTENCY_KEY_CHARS, Limits
+from parley.core.ports import ChannelOps
 from parley.core.times import rfc3339, utc_now
 from parley.core.topics import (
     CONVERSATION_SOURCE,
@@ -257,14 +257,13 @@ class Session:
 
     def _conversation(self, cmd: Command) -> Deferred:
         """react / edit / delete / reply, run by the conversation service."""
-        conv: ConversationOps | None = getattr(self._need_ops(), "conversation", None)
-        if conv is None:
-            raise ClientError(ErrorCode.UNAVAILABLE, "this server runs without conversations")
+        ops = self._need_ops()
         field(cmd.body, "channel", str, cmd.id)
         c = self.claims
 
         async def run() -> None:
-            self.client.send(ok_frame(cmd.id, await conv.ws_op(c.org, c.sub, cmd.op, cmd.body)))
+            fields = await ops.conversation_op(c.org, c.sub, cmd.op, cmd.body)
+            self.client.send(ok_frame(cmd.id, fields))
 
         return Deferred(cmd.id, run)
 

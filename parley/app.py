@@ -1,23 +1,72 @@
-"""Wiring: one trio process runs the broker and, unless broker-only, the store and REST API."""
+"""The composition root: the one place that builds the store, the hub, the services and
+the servers, and hands each its collaborators (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
 
 import trio
+from quart_trio import QuartTrio
 
-from parley.broker.auth import TokenVerifier
+from parley.api.app import create_app
+from parley.api.server import serve_http
 from parley.broker.hub import Hub
-from parley.broker.presence import PresenceConfig
 from parley.broker.server import BrokerServer
-from parley.config import SECRET_FILE, Settings
+from parley.core.ports import EventSink, PresenceLookup, TokenCheck
+from parley.domain.chat import ChatService
+from parley.domain.conversation import ConversationService
+from parley.domain.files import FileService
+from parley.domain.hooks import PostHooks
+from parley.domain.previews import PreviewService
+from parley.domain.search import SearchService
+from parley.domain.services import Services
+from parley.domain.wsops import WebSocketOps
+from parley.settings import SECRET_FILE, Settings
+from parley.store import SqlStore, open_store
+from parley.store.blobs import LocalBlobs
 
 log = logging.getLogger("parley")
+
+#: Starts a background task: ``spawn(async_fn, *args)``.
+Spawn = Callable[..., None]
+
+
+def build_services(
+    settings: Settings,
+    store: SqlStore,
+    sink: EventSink,
+    *,
+    verify: TokenCheck,
+    spawn: Spawn,
+    presence: PresenceLookup | None = None,
+) -> Services:
+    """Wire the domain over an open store. Committed channel-log events go from the store
+    to ``sink`` in seq order; every post, however it is made, runs the same hooks."""
+    store.set_commit_listener(sink.publish_channel_events)
+    hooks = PostHooks()
+    # +1: recovery asks for one event more than it replays, to know there is more.
+    chat = ChatService(
+        store, sink, hooks=hooks, recovery_limit=settings.limits.recovery_max_events + 1
+    )
+    conversation = ConversationService(store, sink, hooks)
+    previews = PreviewService(store, sink, settings.previews, spawn)
+    hooks.add(conversation.after_post)  # mentions
+    hooks.add(previews.after_post)
+    return Services(
+        chat=chat,
+        conversation=conversation,
+        files=FileService(store, LocalBlobs(settings.blob_dir), settings.files, hooks),
+        search=SearchService(store),
+        previews=previews,
+        verify=verify,
+        presence=presence,
+    )
 
 
 @dataclass(frozen=True)
@@ -47,45 +96,53 @@ async def serve(
             "generated" if source == "generated" else "using",
             settings.data_dir / SECRET_FILE,
         )
-    hub = Hub(PresenceConfig.from_env())
-    verifier = TokenVerifier(settings)
-    async with AsyncExitStack() as stack:
+    hub = Hub(settings.presence)
+    verifier = settings.token_verifier()
+    async with trio.open_nursery() as background, AsyncExitStack() as stack:
         ops = None
         app = None
         if not broker_only:
-            from parley.api.app import create_app
-            from parley.chat import ChatService
-            from parley.store import open_store
-
             url = settings.effective_database_url
             if url.startswith("sqlite"):
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
             store = await stack.enter_async_context(open_store(url))
             version = await store.migrate()
             log.info("store %s at schema version %d", _redact(url), version)
-            # ChatService registers the hub as the store's commit listener.
-            # +1: recovery asks for one event more than it replays, to know there is more.
-            ops = ChatService(store, hub, recovery_limit=settings.limits.recovery_max_events + 1)
-            app = create_app(settings, ops, verifier)
-        broker = BrokerServer(settings, hub, verifier, ops=ops)
+            services = build_services(
+                settings,
+                store,
+                hub,
+                verify=verifier.verify,
+                spawn=background.start_soon,
+                presence=hub.presence,
+            )
+            ops = WebSocketOps(services.chat, services.conversation)
+            app = create_app(services, allowed_origins=settings.allowed_origins)
+        broker = BrokerServer(settings.broker, hub, verifier, ops=ops)
         async with trio.open_nursery() as nursery:
             ws_port: int = await nursery.start(broker.serve)
             log.info("broker listening on ws://%s:%d/ws", settings.host, ws_port)
             http_port = None
             http_scope = trio.CancelScope()
             if app is not None:
-                from parley.api.server import serve_http
 
-                async def http(task_status: trio.TaskStatus[list[str]]) -> None:
+                async def http(app: QuartTrio, task_status: trio.TaskStatus[list[str]]) -> None:
                     with http_scope:
-                        await serve_http(app, settings, task_status=task_status)
+                        await serve_http(
+                            app,
+                            host=settings.host,
+                            port=settings.http_port,
+                            shutdown_timeout=settings.shutdown_timeout,
+                            task_status=task_status,
+                        )
 
-                binds: list[str] = await nursery.start(http)
+                binds: list[str] = await nursery.start(http, app)
                 http_port = int(binds[0].rsplit(":", 1)[1])
                 log.info("REST API on %s", binds[0])
             task_status.started(Running(broker, ws_port, http_port))
             await broker.stopped.wait()
             http_scope.cancel()
+        background.cancel_scope.cancel()  # preview fetches still running; then the store closes
 
 
 #: Collector thresholds for a long-running server process. Every connection holds a few

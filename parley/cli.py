@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trio
 
-from parley.config import Settings
+from parley.settings import Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -10,13 +10,12 @@ sets ``messages.files_text`` (their names, searched with the text) and logs one
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from parley.core.events import EventName
-from parley.core.records import PostResult
+from parley.core.limits import MAX_FILES_PER_MESSAGE
+from parley.core.records import Attachment, PostResult
 from parley.store import codec
 from parley.store.db import Db
 from parley.store.errors import Conflict, NotFound
@@ -26,45 +25,10 @@ from parley.store.readpool import ReadPool
 from parley.store.writes import append_event, insert_message
 from parley.store.writetx import WriteTx
 
-MAX_FILES_PER_MESSAGE = 10
-
 ATTACHMENT_COLS = (
     "a.id, a.org, a.channel_id, a.uploader, a.message_id, a.name, a.content_type, a.size,"
     " a.width, a.height, a.sha256, a.blob_key, a.created_at_us"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    id: str
-    org: str
-    channel_id: str
-    uploader: str
-    message_id: str | None
-    name: str
-    content_type: str
-    size: int
-    width: int | None
-    height: int | None
-    sha256: str
-    blob_key: str
-    created_at: datetime
-
-    def public(self) -> dict[str, Any]:
-        """The fields clients see (never the blob key)."""
-        return {
-            "id": self.id,
-            "channel_id": self.channel_id,
-            "uploader": self.uploader,
-            "message_id": self.message_id,
-            "name": self.name,
-            "content_type": self.content_type,
-            "size": self.size,
-            "width": self.width,
-            "height": self.height,
-            "sha256": self.sha256,
-            "created_at": codec.rfc3339(self.created_at),
-        }
 
 
 def _attachment(row: tuple[Any, ...]) -> Attachment:

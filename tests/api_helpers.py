@@ -23,11 +23,12 @@ from quart.typing import TestClientProtocol
 from quart_trio import QuartTrio
 
 from parley.api.app import create_app
-from parley.broker.auth import TokenVerifier, issue_token
-from parley.chat import ChatService
-from parley.config import Settings
+from parley.app import build_services
+from parley.broker.auth import issue_token
 from parley.core.records import ChannelEvent
-from parley.store import open_store
+from parley.domain.chat import ChatService
+from parley.settings import Settings
+from parley.store import SqlStore, open_store
 from parley.store.base import Store
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -63,7 +64,7 @@ class RecordingSink:
 
 
 @asynccontextmanager
-async def open_test_store(tmp_path: Path) -> AsyncIterator[Store]:
+async def open_test_store(tmp_path: Path) -> AsyncIterator[SqlStore]:
     """A migrated store in a fresh SQLite file; or, with ``PARLEY_API_TEST_BACKEND=postgres``
     and ``PARLEY_TEST_DATABASE_URL``, in a fresh PostgreSQL schema dropped afterwards."""
     pg_url = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
@@ -191,12 +192,26 @@ def make_settings() -> Settings:
     return Settings(jwt_secret=SECRET)
 
 
+def _no_background(*args: Any) -> None:
+    raise AssertionError("previews are off in these tests")
+
+
+def make_app(
+    store: SqlStore, sink: RecordingSink, settings: Settings | None = None
+) -> QuartTrio:
+    """The REST app over ``store`` as the composition root wires it (no broker)."""
+    s = settings if settings is not None else make_settings()
+    services = build_services(
+        s, store, sink, verify=s.token_verifier().verify, spawn=_no_background
+    )
+    return create_app(services, allowed_origins=s.allowed_origins)
+
+
 @asynccontextmanager
-async def chat_env(tmp_path: Path) -> AsyncIterator[Env]:
+async def chat_env(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[Env]:
     async with open_test_store(tmp_path) as store:
         sink = RecordingSink()
-        chat = ChatService(store, sink)
-        s = make_settings()
-        app = create_app(s, chat, TokenVerifier(s))
+        app = make_app(store, sink, settings)
+        chat: ChatService = app.extensions["parley"].chat
         async with app.test_app() as test_app:
             yield Env(store, sink, chat, app, test_app.test_client())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from parley.broker.auth import issue_token
-from parley.config import Settings
+from parley.settings import Settings
 
 pytest_plugins = ["tests.store_fixtures"]
 

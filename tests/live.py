@@ -14,10 +14,9 @@ from typing import TypeVar
 import trio
 
 from parley.app import Running, serve
-from parley.broker.auth import TokenVerifier
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
-from parley.config import Settings
+from parley.settings import Settings
 
 T = TypeVar("T")
 
@@ -77,7 +76,7 @@ def live_broker(settings: Settings) -> Iterator[LiveBroker]:
     """The broker alone (no store, no REST)."""
 
     async def start(nursery: trio.Nursery) -> BrokerServer:
-        server = BrokerServer(settings, Hub(), TokenVerifier(settings))
+        server = BrokerServer(settings.broker, Hub(), settings.token_verifier())
         await nursery.start(server.serve)
         return server
 

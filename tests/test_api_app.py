@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
 import trio
 
-from parley.api.app import create_app
 from parley.api.errors import STATUS
 from parley.api.server import serve_http
-from parley.broker.auth import TokenVerifier, issue_token
-from parley.chat import ChatService
+from parley.broker.auth import issue_token
 from parley.core.codes import ErrorCode
 from tests.api_helpers import (
     SECRET,
@@ -21,6 +20,7 @@ from tests.api_helpers import (
     RecordingSink,
     auth,
     chat_env,
+    make_app,
     make_settings,
     open_test_store,
 )
@@ -144,9 +144,10 @@ async def test_openapi_lists_every_resource(env: Env) -> None:
 async def test_serve_http_serves_and_stops_on_cancel(tmp_path: Path) -> None:
     s = replace(make_settings(), http_port=0, shutdown_timeout=1.0)
     async with open_test_store(tmp_path) as store:
-        app = create_app(s, ChatService(store, RecordingSink()), TokenVerifier(s))
+        app = make_app(store, RecordingSink(), s)
         async with trio.open_nursery() as nursery:
-            binds = await nursery.start(serve_http, app, s)
+            serve = partial(serve_http, app, host=s.host, port=s.http_port, shutdown_timeout=1.0)
+            binds = await nursery.start(serve)
             host, port = binds[0].removeprefix("http://").rsplit(":", 1)
             stream = await trio.open_tcp_stream(host, int(port))
             async with stream:

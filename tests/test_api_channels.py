@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from parley.rules import MAX_NAME_CHARS
+from parley.domain.rules import MAX_NAME_CHARS
 from tests.api_helpers import Env, chat_env
 
 

@@ -9,10 +9,7 @@ from pathlib import Path
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from parley.api.app import create_app
-from parley.broker.auth import TokenVerifier
-from parley.chat import ChatService
-from tests.api_helpers import RecordingSink, auth, make_settings, open_test_store
+from tests.api_helpers import RecordingSink, auth, make_app, make_settings, open_test_store
 
 APP = "https://app.example"
 
@@ -21,7 +18,7 @@ APP = "https://app.example"
 async def client(tmp_path: Path) -> AsyncIterator[Client]:
     async with open_test_store(tmp_path) as store:
         settings = replace(make_settings(), allowed_origins=(APP,))
-        app = create_app(settings, ChatService(store, RecordingSink()), TokenVerifier(settings))
+        app = make_app(store, RecordingSink(), settings)
         async with app.test_app() as test_app:
             yield test_app.test_client()
 
@@ -61,8 +58,7 @@ async def test_other_origins_get_no_grant_and_auth_still_applies(
 
 async def test_no_origins_configured_means_no_cors_headers(tmp_path: Path) -> None:
     async with open_test_store(tmp_path) as store:
-        settings = make_settings()
-        app = create_app(settings, ChatService(store, RecordingSink()), TokenVerifier(settings))
+        app = make_app(store, RecordingSink())
         async with app.test_app() as test_app:
             resp = await test_app.test_client().get(
                 "/v1/channels", headers={"Origin": APP, **auth("alice")}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from parley.rules import MAX_TEXT_BYTES
+from parley.domain.rules import MAX_TEXT_BYTES
 from tests.api_helpers import Env, chat_env
 
 

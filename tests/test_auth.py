@@ -13,15 +13,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from parley.broker.auth import (
-    AuthError,
     TokenVerifier,
     extract_token,
     issue_token,
     origin_allowed,
     redact_target,
 )
-from parley.config import Settings
 from parley.core.claims import Claims
+from parley.core.errors import AuthError
 
 # pyjwt warns (InsecureKeyLengthWarning, an error under filterwarnings=error) below 32 bytes.
 SECRET = "s" * 32
@@ -66,7 +65,7 @@ def hs256(p: dict[str, object], secret: str = SECRET) -> str:
 
 
 def verifier(*, jwt_secret: str = "", jwt_public_key: str = "") -> TokenVerifier:
-    return TokenVerifier(Settings(jwt_secret=jwt_secret, jwt_public_key=jwt_public_key))
+    return TokenVerifier(jwt_secret, jwt_public_key)
 
 
 def refused(v: TokenVerifier, token: str, reason: str) -> None:
@@ -188,7 +187,7 @@ def test_missing_alg_header_refused() -> None:
 
 def test_needs_secret_or_key() -> None:
     with pytest.raises(ValueError):
-        TokenVerifier(Settings())
+        TokenVerifier()
 
 
 # --- RS256 / ES256 ----------------------------------------------------------------------

@@ -17,9 +17,9 @@ from websockets.sync.client import ClientConnection, connect
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-from parley.config import Settings
 from parley.core.codes import CloseCode
 from parley.core.limits import Limits
+from parley.settings import Settings
 from tests.conftest import make_token
 from tests.live import LiveBroker, live_broker
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from parley import rules
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.records import ChannelKind, Member, Role
 from parley.core.times import parse_ts, rfc3339
+from parley.domain import rules
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 

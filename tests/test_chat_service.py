@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 import trio
 
-from parley.broker.ports import ChannelOps
-from parley.chat import ChatService
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
+from parley.core.ports import ChannelOps
 from parley.core.records import PostResult
+from parley.domain.chat import ChatService
+from parley.domain.conversation import ConversationService
+from parley.domain.streams import StreamRegistry
+from parley.domain.wsops import WebSocketOps
 from parley.store.base import Store
-from parley.streams import StreamRegistry
 from tests.api_helpers import RecordingSink, open_test_store
 
 BOT = Claims(sub="bot", org="acme", exp=2e9, roles=("service",))
@@ -34,12 +36,16 @@ def sink() -> RecordingSink:
 
 @pytest.fixture
 def chat(store: Store, sink: RecordingSink) -> ChatService:
+    store.set_commit_listener(sink.publish_channel_events)  # as parley.app wires it
     return ChatService(store, sink, recovery_limit=3)
 
 
-async def test_it_is_channel_ops(chat: ChatService) -> None:
-    ops: ChannelOps = chat
-    assert ops is chat
+async def test_websocket_ops_are_channel_ops(
+    store: Store, sink: RecordingSink, chat: ChatService
+) -> None:
+    ops: ChannelOps = WebSocketOps(chat, ConversationService(store, sink))
+    channel_id = await make_channel(chat)
+    assert await ops.user_channel_ids("acme", "bob") == {channel_id}
 
 
 async def make_channel(chat: ChatService) -> str:
@@ -71,7 +77,7 @@ async def test_post_checks_access_in_the_write(chat: ChatService, store: Store) 
     async def hook(result: PostResult) -> None:
         seen.append(result.message.seq)
 
-    chat.post_hooks.append(hook)
+    chat.hooks.add(hook)
     answers = set()
     for org, user, channel in (
         ("acme", "mallory", cid),
@@ -133,6 +139,7 @@ async def test_committed_events_reach_the_sink_in_seq_order(
 
 async def test_idle_streams_expire_lazily_with_a_push(store: Store, sink: RecordingSink) -> None:
     now = [0.0]
+    store.set_commit_listener(sink.publish_channel_events)
     chat = ChatService(store, sink, streams=StreamRegistry(idle_timeout=30.0), clock=lambda: now[0])
     cid = await make_channel(chat)
     opened = await chat.open_stream(BOT, cid)

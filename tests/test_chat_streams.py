@@ -6,7 +6,7 @@ import pytest
 
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
-from parley.streams import StreamRegistry, StreamState
+from parley.domain.streams import StreamRegistry, StreamState
 
 
 def code(exc: pytest.ExceptionInfo[ClientError]) -> ErrorCode:

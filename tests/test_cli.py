@@ -16,7 +16,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from parley.broker.auth import TokenVerifier
-from parley.config import Settings
 from parley.core.codes import CloseCode
 from tests.conftest import SECRET
 
@@ -76,7 +75,7 @@ def served(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
 def test_token_is_signed_with_the_configured_secret(env: dict[str, str]) -> None:
     env["PARLEY_JWT_SECRET"] = SECRET
     tok = parley("token", "--sub", "alice", "--org", "acme", "--role", "service", env=env)
-    claims = TokenVerifier(Settings(jwt_secret=SECRET)).verify(tok)
+    claims = TokenVerifier(SECRET).verify(tok)
     assert (claims.sub, claims.org, claims.roles) == ("alice", "acme", ("service",))
 
 

@@ -6,8 +6,8 @@ import stat
 from dataclasses import replace
 from pathlib import Path
 
-from parley.config import SECRET_FILE, Settings
 from parley.core.limits import Limits
+from parley.settings import SECRET_FILE, Settings
 
 
 def test_secret_generated_once_then_loaded(tmp_path: Path) -> None:

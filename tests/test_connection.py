@@ -12,14 +12,13 @@ import trio
 import trio.testing
 from wsproto.events import Ping, Pong
 
-from parley.broker.auth import TokenVerifier
 from parley.broker.hub import Hub
-from parley.broker.ports import ChannelOps
 from parley.broker.server import BrokerServer
 from parley.broker.session import Session
-from parley.config import Settings
 from parley.core.codes import CloseCode
 from parley.core.limits import Limits
+from parley.core.ports import ChannelOps
+from parley.settings import Settings
 from tests.conftest import make_token
 from tests.wsclient import Closed, MemClient
 
@@ -33,9 +32,9 @@ class Harness:
         t0 = trio.current_time()
         self.hub = Hub()
         self.server = BrokerServer(
-            settings,
+            settings.broker,
             self.hub,
-            TokenVerifier(settings),
+            settings.token_verifier(),
             ops=ops,
             wall_clock=lambda: WALL0 + trio.current_time() - t0,
         )
@@ -320,6 +319,11 @@ class GatedOps:
     ) -> list[Any]:
         raise AssertionError("not used")
 
+    async def conversation_op(
+        self, org: str, user_id: str, op: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        raise AssertionError("not used")
+
 
 async def test_store_ops_queue_is_bounded_and_runs_in_order(
     settings: Settings, autojump_clock: Any
@@ -346,7 +350,7 @@ async def test_idle_socket_connection_holds_no_writer_task(settings: Settings) -
     """Over a real socket (the flusher's direct path) the writer task runs only while there
     is something it must send: none while idle; started again for the close frame. Real
     clock, loopback; nothing here waits for time to pass."""
-    server = BrokerServer(settings, Hub(), TokenVerifier(settings))
+    server = BrokerServer(settings.broker, Hub(), settings.token_verifier())
     async with trio.open_nursery() as nursery:
         port = await nursery.start(server.serve)
         async with await trio.open_tcp_stream("127.0.0.1", port) as stream:

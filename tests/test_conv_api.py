@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parley import convrules
 from parley.broker.hub import Hub
 from parley.broker.session import check_user_pattern
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.topics import parse_pattern
+from parley.domain import convrules
 from tests.api_helpers import Env, chat_env
 from tests.brokerkit import make_conn
 

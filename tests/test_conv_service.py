@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from parley.chat import ChatService
-from parley.conversation import ConversationService
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
+from parley.domain.chat import ChatService
+from parley.domain.conversation import ConversationService
 from parley.store import SqlStore
 from tests.api_helpers import RecordingSink
 
@@ -29,13 +29,14 @@ def sink() -> RecordingSink:
 
 @pytest.fixture
 def chat(store: SqlStore, sink: RecordingSink) -> ChatService:
+    store.set_commit_listener(sink.publish_channel_events)  # as parley.app wires it
     return ChatService(store, sink)
 
 
 @pytest.fixture
 def conv(store: SqlStore, sink: RecordingSink, chat: ChatService) -> ConversationService:
-    service = ConversationService(store, sink)
-    chat.post_hooks.append(service.after_post)
+    service = ConversationService(store, sink, chat.hooks)
+    chat.hooks.add(service.after_post)
     return service
 
 

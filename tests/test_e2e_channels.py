@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from parley.config import Settings
+from parley.settings import Settings
 from tests.conftest import make_token
 from tests.live import LiveApp, live_app
 from tests.store_fixtures import PgSchemas

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from parley.files import FilesConfig, clean_name, image_size, sniff
+from parley.domain.files import clean_name, image_size, sniff
+from parley.settings import Settings
 from parley.store.blobs import HEAD_BYTES, LocalBlobs, TooLarge
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 640, 480) + b"\x08\x02\0\0\0"
@@ -104,6 +105,7 @@ async def test_blob_keys_are_not_paths(tmp_path: Path, key: str) -> None:
 
 
 def test_files_config_from_env(tmp_path: Path) -> None:
-    assert FilesConfig.from_env({}).max_upload_bytes == 25 * 1024 * 1024
-    c = FilesConfig.from_env({"PARLEY_MAX_UPLOAD_BYTES": "10", "PARLEY_BLOB_DIR": str(tmp_path)})
+    assert Settings.from_env({}).files.max_upload_bytes == 25 * 1024 * 1024
+    env = {"PARLEY_MAX_UPLOAD_BYTES": "10", "PARLEY_BLOB_DIR": str(tmp_path)}
+    c = Settings.from_env(env).files
     assert (c.max_upload_bytes, c.blob_dir) == (10, tmp_path)

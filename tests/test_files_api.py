@@ -4,19 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.api_helpers import Env, chat_env
+from parley.domain.files import FilesConfig
+from tests.api_helpers import Env, chat_env, make_settings
 
 
 @pytest.fixture
-async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
-    monkeypatch.setenv("PARLEY_BLOB_DIR", str(tmp_path / "blobs"))
-    monkeypatch.setenv("PARLEY_MAX_UPLOAD_BYTES", "1000")
-    async with chat_env(tmp_path) as e:
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    files = FilesConfig(max_upload_bytes=1000, blob_dir=tmp_path / "blobs")
+    async with chat_env(tmp_path, replace(make_settings(), files=files)) as e:
         yield e
 
 

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
-from parley.config import Settings
+from parley.domain.files import FilesConfig
+from parley.settings import Settings
 from tests.conftest import make_token
 from tests.live import LiveApp, live_app
 from tests.store_fixtures import PgSchemas
@@ -29,9 +30,9 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 3, 2) + b"\x08
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def app(
-    request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, settings: Settings
 ) -> Iterator[LiveApp]:
-    monkeypatch.setenv("PARLEY_MAX_UPLOAD_BYTES", str(LIMIT))
+    settings = replace(settings, files=FilesConfig(max_upload_bytes=LIMIT))
     if request.param == "postgres":
         schemas: PgSchemas = request.getfixturevalue("pg_schemas")
         settings = replace(settings, database_url=schemas.new())

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from parley.config import Settings
+from parley.broker.presence import PresenceConfig
+from parley.settings import Settings
 from tests.live import LiveApp, live_app
 from tests.store_fixtures import PgSchemas
 from tests.test_e2e_channels import TOPIC, Client, dial, rest
@@ -18,9 +19,9 @@ from tests.test_e2e_channels import TOPIC, Client, dial, rest
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def app(
-    request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, settings: Settings
 ) -> Iterator[LiveApp]:
-    monkeypatch.setenv("PARLEY_PRESENCE_FLUSH_INTERVAL", "0.05")
+    settings = replace(settings, presence=PresenceConfig(flush_interval=0.05))
     if request.param == "postgres":
         schemas: PgSchemas = request.getfixturevalue("pg_schemas")
         settings = replace(settings, database_url=schemas.new())

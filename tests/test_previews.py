@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from parley.config import Settings
-from parley.previews import PreviewConfig, Refused, fetch, fetch_sync, parse_html, urls_in
+from parley.domain.previews import PreviewConfig, Refused, fetch, fetch_sync, parse_html, urls_in
+from parley.settings import Settings
 from tests.live import LiveApp, live_app
 from tests.store_fixtures import PgSchemas
 from tests.test_e2e_channels import TOPIC, dial, rest
@@ -115,7 +115,7 @@ def test_not_allowed(server: int, url: str) -> None:
 
 def test_off_by_default() -> None:
     assert not PreviewConfig().enabled
-    assert PreviewConfig.from_env({}).hosts == ()
+    assert Settings.from_env({}).previews.hosts == ()
     with pytest.raises(Refused, match="allow-list"):
         fetch_sync("http://127.0.0.1/page", PreviewConfig())
 
@@ -154,10 +154,9 @@ def test_rules_and_parsing() -> None:
 def app(
     request: pytest.FixtureRequest,
     settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
     server: int,
 ) -> Iterator[LiveApp]:
-    monkeypatch.setenv("PARLEY_PREVIEW_HOSTS", f"127.0.0.1:{server}!private")
+    settings = replace(settings, previews=PreviewConfig(hosts=(f"127.0.0.1:{server}!private",)))
     if request.param == "postgres":
         schemas: PgSchemas = request.getfixturevalue("pg_schemas")
         settings = replace(settings, database_url=schemas.new())

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from parley.config import Settings
+from parley.settings import Settings
 from tests.live import LiveApp, live_app
 from tests.store_fixtures import PgSchemas
 from tests.test_e2e_channels import rest

@@ -12,7 +12,6 @@ import trio
 from parley.broker.auth import TokenVerifier, issue_token
 from parley.broker.hub import Hub
 from parley.broker.session import Deferred, Session
-from parley.config import Settings
 from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import ClientError, CloseConnection
 from parley.core.events import EventName
@@ -22,7 +21,7 @@ from tests.brokerkit import EXP, ORG, Conn, decode_frames, drain, event, make_co
 
 # pyjwt warns (an error here) on HMAC keys below 32 bytes, so not Settings(jwt_secret="s").
 SECRET = "s" * 32
-VERIFIER = TokenVerifier(Settings(jwt_secret=SECRET))
+VERIFIER = TokenVerifier(SECRET)
 CONV = f"events.{ORG}.conversations.>"
 POSTED = f"events.{ORG}.conversations.conversation.message_posted.*"
 
@@ -64,6 +63,13 @@ class RecordingOps:
         if self.during_read is not None:
             self.during_read(channel_id)
         return found
+
+    async def conversation_op(
+        self, org: str, user_id: str, op: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.calls.append(("conversation_op", org, user_id, op, body))
+        await trio.lowlevel.checkpoint()
+        return {"channel": body["channel"], "done": op}
 
 
 class Harness:
@@ -662,3 +668,18 @@ async def test_hello() -> None:
         "keepalive": {"interval": 25.0, "timeout": 10.0},
         "limits": Limits(max_subscriptions=5).as_dict(),
     }
+
+
+async def test_conversation_ops_go_through_the_port() -> None:
+    """react / edit / delete / reply reach ``ChannelOps.conversation_op`` with the body."""
+    ops = RecordingOps()
+    h = Harness(ops=ops)
+    deferred = h.send({"id": 4, "op": "react", "channel": "c1", "message_id": "m", "emoji": "+1"})
+    assert deferred is not None
+    await deferred.run()
+    reply = {"id": 4, "ok": True, "channel": "c1", "done": "react"}
+    assert await h.reply() == reply
+    body = {"channel": "c1", "message_id": "m", "emoji": "+1"}
+    assert ops.calls == [
+        ("conversation_op", "acme", "alice", "react", {"id": 4, "op": "react", **body})
+    ]

@@ -26,3 +26,11 @@ class CloseConnection(Exception):
         super().__init__(f"{int(code)} {reason}")
         self.code = code
         self.reason = reason
+
+
+class AuthError(Exception):
+    """The credentials are refused; ``reason`` goes into the 1008 close or the 401 body."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 #: Longest idempotency key of a post (characters), over WebSocket and REST alike.
 MAX_IDEMPOTENCY_KEY_CHARS = 128
+#: Files one message carries at most.
+MAX_FILES_PER_MESSAGE = 10
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,3 +225,39 @@ def task_data(t: Task) -> dict[str, Any]:
 def snapshot(shared: dict[str, Any]) -> dict[str, Any]:
     """A share as every reader may see it: the text snapshot without the link."""
     return {k: shared.get(k) for k in ("author", "text", "created_at")}
+
+
+# -- files (docs/files.md) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    id: str
+    org: str
+    channel_id: str
+    uploader: str
+    message_id: str | None
+    name: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    sha256: str
+    blob_key: str
+    created_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        """The fields clients see (never the blob key)."""
+        return {
+            "id": self.id,
+            "channel_id": self.channel_id,
+            "uploader": self.uploader,
+            "message_id": self.message_id,
+            "name": self.name,
+            "content_type": self.content_type,
+            "size": self.size,
+            "width": self.width,
+            "height": self.height,
+            "sha256": self.sha256,
+            "created_at": rfc3339(self.created_at),
+        }

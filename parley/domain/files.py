@@ -9,26 +9,22 @@ below. Only members of the channel a file was uploaded to may read it; anyone el
 
 from __future__ import annotations
 
-import os
 import struct
 import unicodedata
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol
 
 import trio
 
-from parley import rules
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
-from parley.core.records import Channel, Member, Message, PostResult
-from parley.store.attachments import Attachment
-from parley.store.blobs import BlobStore, LocalBlobs, TooLarge
+from parley.core.records import Attachment, Channel, Member, Message, PostResult
+from parley.domain import rules
+from parley.domain.hooks import PostHooks
+from parley.store.blobs import BlobStore, TooLarge
 from parley.store.errors import Conflict, NotFound
-
-if TYPE_CHECKING:
-    from parley.chat import ChatService
 
 DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024
 MAX_NAME = 255
@@ -40,16 +36,6 @@ class FilesConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     #: Blob directory (``PARLEY_BLOB_DIR``); default ``{data_dir}/blobs``.
     blob_dir: Path | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> FilesConfig:
-        env = os.environ if env is None else env
-        limit = env.get("PARLEY_MAX_UPLOAD_BYTES")
-        blob_dir = env.get("PARLEY_BLOB_DIR")
-        return cls(
-            max_upload_bytes=int(limit) if limit else DEFAULT_MAX_UPLOAD,
-            blob_dir=Path(blob_dir) if blob_dir else None,
-        )
 
 
 class FileStore(Protocol):
@@ -170,15 +156,13 @@ def clean_name(name: str | None) -> str:
 
 
 class FileService:
-    def __init__(self, chat: ChatService, blobs: BlobStore, config: FilesConfig) -> None:
-        self.chat = chat
-        self.store = cast(FileStore, chat.store)
+    def __init__(
+        self, store: FileStore, blobs: BlobStore, config: FilesConfig, hooks: PostHooks
+    ) -> None:
+        self.store = store
         self.blobs = blobs
         self.config = config
-
-    @classmethod
-    def local(cls, chat: ChatService, data_dir: Path, config: FilesConfig) -> FileService:
-        return cls(chat, LocalBlobs(config.blob_dir or data_dir / "blobs"), config)
+        self.hooks = hooks
 
     async def _membership(self, org: str, user_id: str, channel_id: str) -> tuple[Channel, Member]:
         if rules.is_clean(channel_id):
@@ -266,6 +250,5 @@ class FileService:
             raise ClientError(ErrorCode.CONFLICT, str(exc)) from None
         except ValueError as exc:
             raise ClientError(ErrorCode.BAD_REQUEST, str(exc)) from None
-        for hook in self.chat.post_hooks:
-            await hook(result)
+        await self.hooks.run(result)
         return result, files

@@ -1,7 +1,7 @@
 """Conversation features over the store: threads, mentions and teams, reactions, pins,
 bookmarks, edit/delete with history, shares and tasks (docs/conversation.md).
 
-Same rules as :mod:`parley.chat`: refusals are :class:`ClientError` s, a channel the
+Same rules as :mod:`parley.domain.chat`: refusals are :class:`ClientError` s, a channel the
 caller is not a member of answers ``not_found`` like one that does not exist, and every
 call is scoped to the org of the caller's token. Channel-log events reach the broker
 through the store's commit listener; the mention and task notifications, which are not
@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from parley import convrules, rules
-from parley.broker.ports import EventSink
-from parley.chat import post_reply
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
+from parley.core.ports import EventSink
 from parley.core.records import (
     Bookmark,
     Channel,
@@ -40,6 +38,9 @@ from parley.core.records import (
 )
 from parley.core.times import parse_ts, rfc3339
 from parley.core.topics import is_segment, mention_topic, task_topic
+from parley.domain import convrules, rules
+from parley.domain.chat import post_reply
+from parley.domain.hooks import PostHooks
 from parley.store.base import Store
 from parley.store.conversation import ConversationStoreMixin
 from parley.store.errors import Conflict, NotFound
@@ -94,12 +95,14 @@ class ThreadView:
 
 
 class ConversationService:
-    def __init__(self, store: Store, sink: EventSink) -> None:
+    def __init__(self, store: Store, sink: EventSink, hooks: PostHooks | None = None) -> None:
         if not isinstance(store, ConversationStoreMixin):
             raise TypeError("the store does not implement the conversation features")
         self.store = store
         self.cstore: ConversationStoreMixin = store
         self.sink = sink
+        #: Every post's after-commit steps (the composition root adds :meth:`after_post`).
+        self.hooks = hooks if hooks is not None else PostHooks()
 
     # -- access -----------------------------------------------------------------------
     async def _membership(self, org: str, user_id: str, channel_id: str) -> tuple[Channel, Member]:
@@ -265,7 +268,7 @@ class ConversationService:
                 also_in_channel=also_in_channel,
                 shared=shared,
             )
-        await self.after_post(result)
+        await self.hooks.run(result)
         return result
 
     async def reply(

@@ -16,26 +16,23 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import os
 import re
 import socket
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import trio
 
-from parley import rules
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.events import Ephemeral
+from parley.core.ports import EventSink
 from parley.core.records import PostResult
-
-if TYPE_CHECKING:
-    from parley.chat import ChatService
+from parley.domain import rules
 
 URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 MAX_FIELD = 500
@@ -50,16 +47,6 @@ class PreviewConfig:
     max_bytes: int = 512 * 1024
     max_redirects: int = 3
     max_urls: int = 3
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> PreviewConfig:
-        env = os.environ if env is None else env
-        hosts = tuple(h.strip().lower() for h in env.get("PARLEY_PREVIEW_HOSTS", "").split(","))
-        timeout = env.get("PARLEY_PREVIEW_TIMEOUT")
-        return cls(
-            hosts=tuple(h for h in hosts if h),
-            timeout=float(timeout) if timeout else DEFAULT_TIMEOUT,
-        )
 
     @property
     def enabled(self) -> bool:
@@ -272,22 +259,24 @@ class PreviewStore(Protocol):
 
 
 class PreviewService:
-    def __init__(self, chat: ChatService, config: PreviewConfig) -> None:
-        self.chat = chat
-        self.store = cast(PreviewStore, chat.store)
+    def __init__(
+        self,
+        store: PreviewStore,
+        sink: EventSink,
+        config: PreviewConfig,
+        spawn: Callable[..., None],
+    ) -> None:
+        self.store = store
+        self.sink = sink
         self.config = config
+        #: Starts a background task (the composition root's nursery), so that fetching
+        #: never delays the post.
+        self.spawn = spawn
 
-    def install(self, spawn: Callable[..., None]) -> None:
-        """After every post with a URL, ``spawn(self.run, result)``: a background task
-        (e.g. quart-trio's ``app.add_background_task``), never delaying the post."""
-        if not self.config.enabled:
-            return
-
-        async def hook(result: PostResult) -> None:
-            if result.created and urls_in(result.message.text, 1):
-                spawn(self.run, result)
-
-        self.chat.post_hooks.append(hook)
+    async def after_post(self, result: PostResult) -> None:
+        """A post hook: fetch the previews of a new message's URLs in the background."""
+        if self.config.enabled and result.created and urls_in(result.message.text, 1):
+            self.spawn(self.run, result)
 
     async def run(self, result: PostResult) -> list[Preview]:
         m = result.message
@@ -302,7 +291,7 @@ class PreviewService:
         if previews:
             data = [p.json() for p in previews]
             await self.store.save_previews(m.org, m.id, data)
-            self.chat.sink.publish_channel_ephemeral(
+            self.sink.publish_channel_ephemeral(
                 m.org, m.channel_id, Ephemeral.LINK_PREVIEW, {"message_id": m.id, "previews": data}
             )
         return previews

@@ -7,7 +7,7 @@ Every call is scoped to the org of the caller's token.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +16,11 @@ from typing import Any
 import orjson
 import trio
 
-from parley import rules
-from parley.broker.ports import ConversationOps, EventSink
-from parley.convrules import check_rich_text
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.events import Ephemeral
+from parley.core.ports import EventSink
 from parley.core.records import (
     Channel,
     ChannelEvent,
@@ -38,9 +36,12 @@ from parley.core.records import (
 )
 from parley.core.times import rfc3339
 from parley.core.topics import check_org, parse_topic
+from parley.domain import rules
+from parley.domain.convrules import check_rich_text
+from parley.domain.hooks import PostHooks
+from parley.domain.streams import Stream, StreamRegistry
 from parley.store.base import Store
 from parley.store.errors import Conflict, NotFound
-from parley.streams import Stream, StreamRegistry
 
 #: Largest ``data`` of one service event (encoded JSON bytes) and events in one batch.
 MAX_EVENT_BYTES = 64 * 1024
@@ -96,6 +97,7 @@ class ChatService:
         sink: EventSink,
         *,
         recovery_limit: int = 10_000,
+        hooks: PostHooks | None = None,
         streams: StreamRegistry | None = None,
         clock: Callable[[], float] = trio.current_time,
     ) -> None:
@@ -104,12 +106,8 @@ class ChatService:
         self.recovery_limit = recovery_limit
         self.streams = streams if streams is not None else StreamRegistry()
         self.clock = clock  # stream idle expiry; trio's clock unless a test says otherwise
-        # Committed channel-log events reach the broker in seq order, from the store.
-        store.set_commit_listener(sink.publish_channel_events)
-        #: Awaited after every post (``parley.conversation``: mentions).
-        self.post_hooks: list[Callable[[PostResult], Awaitable[None]]] = []
-        #: The WebSocket conversation ops (``parley.conversation``), when installed.
-        self.conversation: ConversationOps | None = None
+        #: Run after every post (mentions, previews); shared by every service that posts.
+        self.hooks = hooks if hooks is not None else PostHooks()
 
     # -- access ------------------------------------------------------------------
     async def _membership(self, org: str, user_id: str, channel_id: str) -> tuple[Channel, Member]:
@@ -260,8 +258,7 @@ class ChatService:
             raise _no_channel() from None  # no channel, or not a member: the same answer
         except Conflict as exc:
             raise ClientError(ErrorCode.CONFLICT, str(exc) or "conflict") from None
-        for hook in self.post_hooks:
-            await hook(result)
+        await self.hooks.run(result)
         return result
 
     async def list_messages(
@@ -439,8 +436,7 @@ class ChatService:
             s,
             self.streams.finish_complete(s, m.id, m.seq, rfc3339(m.created_at), self.clock()),
         )
-        for hook in self.post_hooks:
-            await hook(result)
+        await self.hooks.run(result)
         return s.snapshot()
 
     async def cancel_stream(

@@ -7,17 +7,17 @@ query, so there is no filtering here that could leak or miss. See docs/search.md
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
-from parley import rules
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.times import rfc3339
+from parley.domain import rules
 from parley.store import codec
 from parley.store.search import MAX_LIMIT, MAX_OFFSET, SearchHit, SearchQuery
 
 if TYPE_CHECKING:
-    from parley.chat import ChatService
+    pass
 
 DEFAULT_LIMIT = 20
 MAX_QUERY_CHARS = 256
@@ -49,8 +49,8 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
 
 
 class SearchService:
-    def __init__(self, chat: ChatService) -> None:
-        self.store = cast(SearchStore, chat.store)
+    def __init__(self, store: SearchStore) -> None:
+        self.store = store
 
     async def search(
         self,

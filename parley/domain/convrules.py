@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from parley.rules import bad, check_clean
+from parley.domain.rules import bad, check_clean
 
 #: Longest language tag of a fenced code block.
 MAX_LANG_CHARS = 32
@@ -84,7 +84,7 @@ def split_code(text: str) -> tuple[str, list[tuple[str, str]]]:
 def check_rich_text(text: str) -> str:
     """Stored as written; this only refuses what a renderer of the subset could not
     render as meant (see docs/conversation.md). Size and NUL are checked by
-    :func:`parley.rules.check_text`."""
+    :func:`parley.domain.rules.check_text`."""
     split_code(text)
     return text
 

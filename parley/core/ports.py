@@ -1,17 +1,23 @@
-"""Narrow interfaces between the broker and the rest of Parley.
+"""The typed ports between Parley's layers.
 
-The broker knows nothing of storage or REST. The chat service (``parley.chat``) implements
-:class:`ChannelOps` for the WebSocket ops that touch channels, and publishes through
-:class:`EventSink`, which the broker's :class:`broker.hub.Hub` implements.
+The broker implements :class:`EventSink` (its hub) and :class:`PresenceLookup`, and
+drives a connection's store-bound ops through :class:`ChannelOps`; the domain implements
+:class:`ChannelOps` and publishes through :class:`EventSink`. Neither imports the other:
+the composition root (``parley.app``) hands each its collaborators. Tokens are checked
+through a :data:`TokenCheck`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from parley.core.claims import Claims
 from parley.core.records import ChannelEvent
+
+#: Verify a bearer token; return its claims or raise :class:`parley.core.errors.AuthError`.
+TokenCheck = Callable[[str], Claims]
 
 
 class EventSink(Protocol):
@@ -26,17 +32,23 @@ class EventSink(Protocol):
         keep the membership filter current (member_added/member_removed)."""
         ...
 
-    def publish_channel_ephemeral(
-        self, org: str, channel_id: str, event: str, data: Any
-    ) -> int:
+    def publish_channel_ephemeral(self, org: str, channel_id: str, event: str, data: Any) -> int:
         """Fan out a channel event that is not in the log (no seq), e.g. ``message_stream``
         chunks, to subscribed members of the channel only."""
         ...
 
 
+class PresenceLookup(Protocol):
+    """Presence as the broker last flushed it (docs/presence.md)."""
+
+    def lookup(self, org: str, user_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """``{"user_id", "status", "last_seen"}`` per user, in the order asked."""
+        ...
+
+
 class ChannelOps(Protocol):
-    """Channel operations available to a WebSocket client. Raise
-    :class:`broker.errors.ClientError` for refusals (not a member, bad input)."""
+    """The store-bound operations of a WebSocket client. Raise
+    :class:`parley.core.errors.ClientError` for refusals (not a member, bad input)."""
 
     async def user_channel_ids(self, org: str, user_id: str) -> set[str]: ...
 
@@ -56,12 +68,9 @@ class ChannelOps(Protocol):
         """Missed log events for recovery; refuses non-members."""
         ...
 
-
-class ConversationOps(Protocol):
-    """The conversation ops a WebSocket client acts with live (``react``, ``edit``,
-    ``delete``, ``reply``; docs/conversation.md). A :class:`ChannelOps` offers them as its
-    ``conversation`` attribute when the server runs them."""
-
-    async def ws_op(self, org: str, user_id: str, op: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Run the op with the command's body; return the reply fields."""
+    async def conversation_op(
+        self, org: str, user_id: str, op: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``react`` / ``edit`` / ``delete`` / ``reply`` with the command's body
+        (docs/conversation.md); return the reply fields."""
         ...

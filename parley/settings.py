@@ -1,14 +1,23 @@
-"""Settings from ``PARLEY_*`` environment variables, overridden by command-line flags."""
+"""Settings from ``PARLEY_*`` environment variables, overridden by command-line flags.
+
+The one place that reads configuration: :meth:`Settings.from_env` reads every variable
+once, and the composition root (``parley.app``) hands each part its own config object."""
 
 from __future__ import annotations
 
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
+from parley.broker.auth import TokenVerifier
+from parley.broker.config import BrokerConfig
+from parley.broker.presence import PresenceConfig
 from parley.core.limits import Limits
+from parley.domain.files import FilesConfig
+from parley.domain.previews import PreviewConfig
 
 DEFAULT_WS_PORT = 8765
 DEFAULT_HTTP_PORT = 8080
@@ -32,6 +41,29 @@ class Settings:
     handshake_timeout: float = 10.0
     shutdown_timeout: float = 5.0
     limits: Limits = field(default_factory=Limits)
+    presence: PresenceConfig = field(default_factory=PresenceConfig)
+    files: FilesConfig = field(default_factory=FilesConfig)
+    previews: PreviewConfig = field(default_factory=PreviewConfig)
+
+    @property
+    def broker(self) -> BrokerConfig:
+        return BrokerConfig(
+            host=self.host,
+            port=self.ws_port,
+            allowed_origins=self.allowed_origins,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            handshake_timeout=self.handshake_timeout,
+            shutdown_timeout=self.shutdown_timeout,
+            limits=self.limits,
+        )
+
+    def token_verifier(self) -> TokenVerifier:
+        return TokenVerifier(self.jwt_secret, self.jwt_public_key)
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.files.blob_dir or self.data_dir / "blobs"
 
     @property
     def sqlite_path(self) -> Path:
@@ -78,6 +110,25 @@ class Settings:
                 lim_kw[name] = type(getattr(lim, name))(v)
         if lim_kw:
             kw["limits"] = replace(lim, **lim_kw)  # type: ignore[arg-type]
+        # PARLEY_PRESENCE_FLUSH_INTERVAL, PARLEY_PRESENCE_IDLE_AFTER, ... (the field names,
+        # upper-cased, after PARLEY_PRESENCE_).
+        presence_kw: dict[str, Any] = {}
+        for f in fields(PresenceConfig):
+            if (v := get(f"PRESENCE_{f.name.upper()}")) is not None:
+                presence_kw[f.name] = int(v) if f.type in ("int", int) else float(v)
+        kw["presence"] = PresenceConfig(**presence_kw)
+        upload, blob_dir = get("MAX_UPLOAD_BYTES"), get("BLOB_DIR")
+        files = FilesConfig()
+        kw["files"] = FilesConfig(
+            max_upload_bytes=int(upload) if upload else files.max_upload_bytes,
+            blob_dir=Path(blob_dir) if blob_dir else None,
+        )
+        hosts = tuple(h.strip().lower() for h in (get("PREVIEW_HOSTS") or "").split(","))
+        timeout = get("PREVIEW_TIMEOUT")
+        kw["previews"] = PreviewConfig(
+            hosts=tuple(h for h in hosts if h),
+            timeout=float(timeout) if timeout else PreviewConfig().timeout,
+        )
         return replace(s, **kw)  # type: ignore[arg-type]
 
     def with_secret(self) -> tuple[Settings, str]:

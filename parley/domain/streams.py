@@ -23,7 +23,7 @@ from typing import Any
 
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
-from parley.rules import MAX_TEXT_BYTES, check_clean
+from parley.domain.rules import MAX_TEXT_BYTES, check_clean
 
 
 class StreamState(StrEnum):

@@ -1,0 +1,22 @@
+"""What the broker is configured with; the composition root (``parley.app``) builds it
+from the settings, tests build it directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from parley.core.limits import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    #: Exact origins allowed (``*`` allows any). Empty: allow requests without an Origin
+    #: header (non-browser clients) and same-host browser origins only.
+    allowed_origins: tuple[str, ...] = ()
+    ping_interval: float = 25.0
+    ping_timeout: float = 10.0
+    handshake_timeout: float = 10.0
+    shutdown_timeout: float = 5.0
+    limits: Limits = field(default_factory=Limits)

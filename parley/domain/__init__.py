@@ -1,0 +1,1 @@
+"""The chat domain: rules and services over the store, used by REST and the broker."""
