@@ -5,9 +5,33 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from parley.api.convschemas import BookmarkIn, BookmarkOut, BookmarkPage, conv
-from parley.api.deps import authenticated_blueprint, claims
-from parley.api.schemas import ErrorOut, PageQuery
+from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.schemas import Body, ErrorOut, MessageOut, Out, PageQuery, Timestamp
+from parley.core.records import Bookmark
+from parley.core.times import rfc3339
+
+
+# -- bookmarks -------------------------------------------------------------------------------
+class BookmarkIn(Body):
+    channel: str
+    message_id: str
+    note: str | None = None
+
+
+class BookmarkOut(Out):
+    message: MessageOut
+    note: str | None = None
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, b: Bookmark) -> BookmarkOut:
+        return cls(message=MessageOut.of(b.message), note=b.note, created_at=rfc3339(b.created_at))
+
+
+class BookmarkPage(Out):
+    items: list[BookmarkOut]
+    next_cursor: str | None = None
+
 
 bp = authenticated_blueprint("bookmarks", __name__)
 tag_blueprint(bp, ["bookmarks"])
@@ -20,7 +44,7 @@ tag_blueprint(bp, ["bookmarks"])
 async def add_bookmark(data: BookmarkIn) -> tuple[BookmarkOut, int]:
     """Save a message of a channel I am in (again: updates the note)."""
     c = claims()
-    b = await conv().bookmark(c.org, c.sub, data.channel, data.message_id, data.note)
+    b = await services().bookmarks.bookmark(c.org, c.sub, data.channel, data.message_id, data.note)
     return BookmarkOut.of(b), 201
 
 
@@ -31,7 +55,7 @@ async def add_bookmark(data: BookmarkIn) -> tuple[BookmarkOut, int]:
 async def list_bookmarks(query_args: PageQuery) -> BookmarkPage:
     """Newest first; messages I can no longer see (left channel, deleted) are hidden."""
     c = claims()
-    items, nxt = await conv().bookmarks(
+    items, nxt = await services().bookmarks.bookmarks(
         c.org, c.sub, limit=query_args.limit, cursor=query_args.cursor
     )
     return BookmarkPage(items=[BookmarkOut.of(b) for b in items], next_cursor=nxt)
@@ -41,5 +65,5 @@ async def list_bookmarks(query_args: PageQuery) -> BookmarkPage:
 @validate_response(ErrorOut, 404)
 async def remove_bookmark(message_id: str) -> Response:
     c = claims()
-    await conv().unbookmark(c.org, c.sub, message_id)
+    await services().bookmarks.unbookmark(c.org, c.sub, message_id)
     return Response("", status=204)

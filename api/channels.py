@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.deps import authenticated_blueprint, claims, services
 from parley.api.schemas import ChannelOut, ChannelPage, CreateChannelIn, ErrorOut, PageQuery
 
 bp = authenticated_blueprint("channels", __name__)
@@ -22,7 +22,7 @@ async def create_channel(data: CreateChannelIn) -> tuple[ChannelOut, int]:
     refused with 409 ``conflict``.
     """
     c = claims()
-    channel = await chat().create_channel(
+    channel = await services().channels.create_channel(
         c.org, c.sub, kind=data.kind, name=data.name, topic=data.topic, members=data.members
     )
     return ChannelOut.of(channel, role="owner", read_seq=0, unread=0), 201
@@ -34,7 +34,7 @@ async def create_channel(data: CreateChannelIn) -> tuple[ChannelOut, int]:
 async def list_channels(query_args: PageQuery) -> ChannelPage:
     """My channels, newest activity first, with unread counts and the last message."""
     c = claims()
-    page = await chat().list_channels(
+    page = await services().channels.list_channels(
         c.org, c.sub, limit=query_args.limit, cursor=query_args.cursor
     )
     return ChannelPage(
@@ -48,7 +48,7 @@ async def list_channels(query_args: PageQuery) -> ChannelPage:
 async def get_channel(channel_id: str) -> ChannelOut:
     """One channel I am a member of (404 otherwise)."""
     c = claims()
-    view = await chat().get_channel(c.org, c.sub, channel_id)
+    view = await services().channels.get_channel(c.org, c.sub, channel_id)
     return ChannelOut.of(
         view.channel, role=str(view.member.role), read_seq=view.member.read_seq, unread=view.unread
     )

@@ -7,7 +7,6 @@ from quart import Blueprint, current_app, g, request
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import AuthError, ClientError
-from parley.domain.chat import ChatService
 from parley.domain.rules import is_clean
 from parley.domain.services import Services
 
@@ -17,10 +16,6 @@ EXTENSION = "parley"
 def services() -> Services:
     svc: Services = current_app.extensions[EXTENSION]
     return svc
-
-
-def chat() -> ChatService:
-    return services().chat
 
 
 def claims() -> Claims:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.deps import authenticated_blueprint, claims, services
 from parley.api.schemas import ErrorOut, EventBatchIn, EventBatchOut, EventIn, EventOut
 
 bp = authenticated_blueprint("events", __name__)
@@ -17,7 +17,7 @@ tag_blueprint(bp, ["events"])
 @validate_response(ErrorOut, 403)
 async def publish(data: EventIn) -> EventOut:
     """Publish one event on ``events.{your org}.…``; ``deliveries`` counts local subscribers."""
-    n = chat().publish_event(claims(), data.topic, data.data)
+    n = services().events.publish_event(claims(), data.topic, data.data)
     return EventOut(topic=data.topic, deliveries=n)
 
 
@@ -27,5 +27,5 @@ async def publish(data: EventIn) -> EventOut:
 @validate_response(ErrorOut, 403)
 async def publish_batch(data: EventBatchIn) -> EventBatchOut:
     """Publish up to 100 events in order; all are validated before any is published."""
-    n = chat().publish_events(claims(), [(e.topic, e.data) for e in data.events])
+    n = services().events.publish_events(claims(), [(e.topic, e.data) for e in data.events])
     return EventBatchOut(deliveries=n)

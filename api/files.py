@@ -24,8 +24,8 @@ from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.limits import MAX_FILES_PER_MESSAGE
 from parley.core.records import Attachment
-from parley.domain.chat import post_reply
 from parley.domain.files import FileService
+from parley.domain.posting import post_reply
 
 #: Multipart framing on top of the file bytes that the body limit allows for.
 MULTIPART_SLACK = 64 * 1024

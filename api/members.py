@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.deps import authenticated_blueprint, claims, services
 from parley.api.schemas import AddMemberIn, ErrorOut, MemberOut, MemberPage, PageQuery
 
 bp = authenticated_blueprint("members", __name__)
@@ -18,7 +18,7 @@ tag_blueprint(bp, ["members"])
 @validate_response(ErrorOut, 404)
 async def list_members(channel_id: str, query_args: PageQuery) -> MemberPage:
     c = claims()
-    page = await chat().list_members(
+    page = await services().members.list_members(
         c.org, c.sub, channel_id, limit=query_args.limit, cursor=query_args.cursor
     )
     return MemberPage(items=[MemberOut.of(m) for m in page.items], next_cursor=page.next_cursor)
@@ -32,7 +32,9 @@ async def list_members(channel_id: str, query_args: PageQuery) -> MemberPage:
 async def add_member(channel_id: str, data: AddMemberIn) -> tuple[MemberOut, int]:
     """Any member may add members; 201 when added, 200 when already a member (unchanged)."""
     c = claims()
-    member, created = await chat().add_member(c.org, c.sub, channel_id, data.user_id, data.role)
+    member, created = await services().members.add_member(
+        c.org, c.sub, channel_id, data.user_id, data.role
+    )
     return MemberOut.of(member), 201 if created else 200
 
 
@@ -41,5 +43,5 @@ async def add_member(channel_id: str, data: AddMemberIn) -> tuple[MemberOut, int
 async def remove_member(channel_id: str, user_id: str) -> Response:
     """Leave (yourself), or remove another member (owners and admins). 204 on success."""
     c = claims()
-    await chat().remove_member(c.org, c.sub, channel_id, user_id)
+    await services().members.remove_member(c.org, c.sub, channel_id, user_id)
     return Response("", status=204)

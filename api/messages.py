@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.deps import authenticated_blueprint, claims, services
 from parley.api.schemas import (
     ErrorOut,
     MessageOut,
@@ -14,7 +14,7 @@ from parley.api.schemas import (
     PostOut,
 )
 from parley.core.times import parse_ts
-from parley.domain.chat import post_reply
+from parley.domain.posting import post_reply
 
 bp = authenticated_blueprint("messages", __name__)
 tag_blueprint(bp, ["messages"])
@@ -29,7 +29,9 @@ async def post_message(channel_id: str, data: PostMessageIn) -> tuple[PostOut, i
     """Post a message: 201 when new; 200 with the original message and seq when the
     ``idempotency_key`` was used before by the same author in this channel."""
     c = claims()
-    result = await chat().post_message(c.org, c.sub, channel_id, data.text, data.idempotency_key)
+    result = await services().messages.post_message(
+        c.org, c.sub, channel_id, data.text, data.idempotency_key
+    )
     return PostOut(**post_reply(result)), 201 if result.created else 200
 
 
@@ -42,7 +44,7 @@ async def list_messages(channel_id: str, query_args: MessagesQuery) -> MessagePa
     8601) bound the creation time, inclusive."""
     c = claims()
     q = query_args
-    page = await chat().list_messages(
+    page = await services().messages.list_messages(
         c.org,
         c.sub,
         channel_id,
@@ -64,4 +66,6 @@ async def list_messages(channel_id: str, query_args: MessagesQuery) -> MessagePa
 @validate_response(ErrorOut, 404)
 async def get_message(channel_id: str, message_id: str) -> MessageOut:
     c = claims()
-    return MessageOut.of(await chat().get_message(c.org, c.sub, channel_id, message_id))
+    return MessageOut.of(
+        await services().messages.get_message(c.org, c.sub, channel_id, message_id)
+    )

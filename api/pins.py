@@ -4,9 +4,35 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_response
 
-from parley.api.convschemas import PinListOut, PinOut, PinResultOut, conv
-from parley.api.deps import authenticated_blueprint, claims
-from parley.api.schemas import ErrorOut
+from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.schemas import ErrorOut, MessageOut, Out, Timestamp
+from parley.core.records import Pin
+from parley.core.times import rfc3339
+
+
+class PinOut(Out):
+    message: MessageOut
+    pinned_by: str
+    pinned_at: Timestamp
+
+    @classmethod
+    def of(cls, p: Pin) -> PinOut:
+        return cls(
+            message=MessageOut.of(p.message),
+            pinned_by=p.pinned_by,
+            pinned_at=rfc3339(p.pinned_at),
+        )
+
+
+class PinListOut(Out):
+    items: list[PinOut]
+
+
+class PinResultOut(Out):
+    message_id: str
+    pinned: bool
+    changed: bool
+
 
 bp = authenticated_blueprint("pins", __name__)
 tag_blueprint(bp, ["pins"])
@@ -17,7 +43,7 @@ tag_blueprint(bp, ["pins"])
 @validate_response(ErrorOut, 404)
 async def pin(channel_id: str, message_id: str) -> PinResultOut:
     c = claims()
-    changed = await conv().pin(c.org, c.sub, channel_id, message_id, on=True)
+    changed = await services().pins.pin(c.org, c.sub, channel_id, message_id, on=True)
     return PinResultOut(message_id=message_id, pinned=True, changed=changed)
 
 
@@ -26,7 +52,7 @@ async def pin(channel_id: str, message_id: str) -> PinResultOut:
 @validate_response(ErrorOut, 404)
 async def unpin(channel_id: str, message_id: str) -> PinResultOut:
     c = claims()
-    changed = await conv().pin(c.org, c.sub, channel_id, message_id, on=False)
+    changed = await services().pins.pin(c.org, c.sub, channel_id, message_id, on=False)
     return PinResultOut(message_id=message_id, pinned=False, changed=changed)
 
 
@@ -36,4 +62,6 @@ async def unpin(channel_id: str, message_id: str) -> PinResultOut:
 async def list_pins(channel_id: str) -> PinListOut:
     """Pinned messages, most recently pinned first."""
     c = claims()
-    return PinListOut(items=[PinOut.of(p) for p in await conv().pins(c.org, c.sub, channel_id)])
+    return PinListOut(
+        items=[PinOut.of(p) for p in await services().pins.pins(c.org, c.sub, channel_id)]
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.deps import authenticated_blueprint, claims, services
 from parley.api.schemas import ErrorOut, ProfileIn, ProfileOut
 
 bp = authenticated_blueprint("profiles", __name__)
@@ -15,7 +15,7 @@ tag_blueprint(bp, ["profiles"])
 @validate_response(ProfileOut)
 async def get_my_profile() -> ProfileOut:
     c = claims()
-    return ProfileOut.of(await chat().get_profile(c.org, c.sub))
+    return ProfileOut.of(await services().profiles.get_profile(c.org, c.sub))
 
 
 @bp.put("/profile")
@@ -25,7 +25,7 @@ async def get_my_profile() -> ProfileOut:
 async def put_my_profile(data: ProfileIn) -> ProfileOut:
     """Replace my profile: a field left out (or null) is cleared."""
     c = claims()
-    profile = await chat().set_profile(
+    profile = await services().profiles.set_profile(
         c.org, c.sub, display_name=data.display_name, avatar_url=data.avatar_url
     )
     return ProfileOut.of(profile)
@@ -36,4 +36,4 @@ async def put_my_profile(data: ProfileIn) -> ProfileOut:
 async def get_profile(user_id: str) -> ProfileOut:
     """Anyone's profile in my org; never set reads as nulls."""
     c = claims()
-    return ProfileOut.of(await chat().get_profile(c.org, user_id))
+    return ProfileOut.of(await services().profiles.get_profile(c.org, user_id))

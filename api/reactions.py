@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from parley.api.convschemas import ReactionIn, ReactionListOut, ReactionOut, conv
-from parley.api.deps import authenticated_blueprint, claims
-from parley.api.schemas import ErrorOut
+from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.schemas import Body, ErrorOut, Out, ReactionOut
+
+
+# -- reactions and pins ----------------------------------------------------------------------
+class ReactionIn(Body):
+    emoji: str
+
+
+class ReactionListOut(Out):
+    message_id: str
+    items: list[ReactionOut]
+
 
 bp = authenticated_blueprint("reactions", __name__)
 tag_blueprint(bp, ["reactions"])
@@ -21,7 +31,9 @@ REACTIONS = "/channels/<channel_id>/messages/<message_id>/reactions"
 async def add_reaction(channel_id: str, message_id: str, data: ReactionIn) -> ReactionListOut:
     """React (one reaction per user per emoji; again is a no-op). Returns the counts."""
     c = claims()
-    got = await conv().react(c.org, c.sub, channel_id, message_id, data.emoji, on=True)
+    got = await services().reactions.react(
+        c.org, c.sub, channel_id, message_id, data.emoji, on=True
+    )
     return ReactionListOut(message_id=message_id, items=[ReactionOut.of(r) for r in got])
 
 
@@ -31,5 +43,5 @@ async def add_reaction(channel_id: str, message_id: str, data: ReactionIn) -> Re
 async def remove_reaction(channel_id: str, message_id: str, emoji: str) -> ReactionListOut:
     """Take my reaction back (URL-encode the emoji). Returns the counts."""
     c = claims()
-    got = await conv().react(c.org, c.sub, channel_id, message_id, emoji, on=False)
+    got = await services().reactions.react(c.org, c.sub, channel_id, message_id, emoji, on=False)
     return ReactionListOut(message_id=message_id, items=[ReactionOut.of(r) for r in got])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, chat, claims
+from parley.api.deps import authenticated_blueprint, claims, services
 from parley.api.schemas import ErrorOut, MarkReadIn, ReadOut, ReceiptList, ReceiptOut
 
 bp = authenticated_blueprint("receipts", __name__)
@@ -19,9 +19,8 @@ async def mark_read(channel_id: str, data: MarkReadIn) -> ReadOut:
     """Move my read position forward (never back, never past the last seq); other members
     get a ``read_receipt`` push when it moves."""
     c = claims()
-    svc = chat()
-    position = await svc.mark_read(c.org, c.sub, channel_id, data.seq)
-    view = await svc.get_channel(c.org, c.sub, channel_id)
+    position = await services().receipts.mark_read(c.org, c.sub, channel_id, data.seq)
+    view = await services().channels.get_channel(c.org, c.sub, channel_id)
     return ReadOut(channel=channel_id, read_seq=position, unread=view.unread)
 
 
@@ -31,5 +30,5 @@ async def mark_read(channel_id: str, data: MarkReadIn) -> ReadOut:
 async def receipts(channel_id: str) -> ReceiptList:
     """Every member's read position."""
     c = claims()
-    items = await chat().receipts(c.org, c.sub, channel_id)
+    items = await services().receipts.receipts(c.org, c.sub, channel_id)
     return ReceiptList(items=[ReceiptOut.of(r) for r in items])

@@ -12,8 +12,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
 
-from parley.core.records import Channel, ChannelSummary, Member, Message, Profile, Receipt
+from parley.core.records import (
+    Channel,
+    ChannelSummary,
+    Member,
+    Message,
+    Profile,
+    ReactionCount,
+    Receipt,
+)
 from parley.core.times import rfc3339, rfc3339_opt
+from parley.domain.views import MessageView
 
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
@@ -288,3 +297,61 @@ class ChunkOut(Out):
 
 class HealthOut(Out):
     status: str
+
+
+# -- messages as a reader sees them --------------------------------------------------------
+class ReactionOut(Out):
+    emoji: str
+    count: int
+    me: bool
+
+    @classmethod
+    def of(cls, r: ReactionCount) -> ReactionOut:
+        return cls(emoji=r.emoji, count=r.count, me=r.me)
+
+
+class ThreadSummaryOut(Out):
+    reply_count: int
+    last_reply_at: Timestamp | None = None
+    participants: list[str]
+
+
+class SharedOut(Out):
+    """A shared message's snapshot; the link (channel, message id, seq) only for readers
+    who are members of the source channel."""
+
+    author: str | None = None
+    text: str | None = None
+    created_at: Timestamp | None = None
+    channel_id: str | None = None
+    message_id: str | None = None
+    seq: int | None = None
+
+
+class MessageViewOut(MessageOut):
+    thread_root: str | None = None
+    also_in_channel: bool = False
+    thread: ThreadSummaryOut | None = None
+    reactions: list[ReactionOut] = Field(default_factory=list)
+    pinned: bool = False
+    shared: SharedOut | None = None
+
+    @classmethod
+    def view(cls, v: MessageView) -> MessageViewOut:
+        base = MessageOut.of(v.message).model_dump()
+        t = v.thread
+        return cls(
+            **base,
+            thread_root=v.meta.thread_root,
+            also_in_channel=v.meta.also_in_channel,
+            thread=None
+            if t is None
+            else ThreadSummaryOut(
+                reply_count=t.reply_count,
+                last_reply_at=rfc3339_opt(t.last_reply_at),
+                participants=t.participants,
+            ),
+            reactions=[ReactionOut.of(r) for r in v.reactions],
+            pinned=v.pinned,
+            shared=None if v.shared is None else SharedOut(**v.shared),
+        )

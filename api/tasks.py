@@ -4,9 +4,53 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from parley.api.convschemas import TaskIn, TaskListOut, TaskOut, conv
-from parley.api.deps import authenticated_blueprint, claims
-from parley.api.schemas import ErrorOut, PageQuery
+from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.schemas import Body, ErrorOut, Out, PageQuery, Timestamp
+from parley.core.records import Task
+from parley.core.times import rfc3339, rfc3339_opt
+
+
+# -- tasks -----------------------------------------------------------------------------------
+class TaskIn(Body):
+    title: str
+    assignee: str | None = None
+    #: ISO 8601; no offset means UTC.
+    due: str | None = None
+
+
+class TaskOut(Out):
+    id: str
+    channel: str
+    message_id: str
+    message_seq: int
+    title: str
+    assignee: str | None = None
+    due_at: Timestamp | None = None
+    created_by: str
+    created_at: Timestamp
+    completed_at: Timestamp | None = None
+    completed_by: str | None = None
+
+    @classmethod
+    def of(cls, t: Task) -> TaskOut:
+        return cls(
+            id=t.id,
+            channel=t.channel_id,
+            message_id=t.message_id,
+            message_seq=t.message_seq,
+            title=t.title,
+            assignee=t.assignee,
+            due_at=rfc3339_opt(t.due_at),
+            created_by=t.created_by,
+            created_at=rfc3339(t.created_at),
+            completed_at=rfc3339_opt(t.completed_at),
+            completed_by=t.completed_by,
+        )
+
+
+class TaskListOut(Out):
+    items: list[TaskOut]
+
 
 bp = authenticated_blueprint("tasks", __name__)
 tag_blueprint(bp, ["tasks"])
@@ -19,7 +63,7 @@ tag_blueprint(bp, ["tasks"])
 async def create_task(channel_id: str, message_id: str, data: TaskIn) -> tuple[TaskOut, int]:
     """A task linked to the message; the assignee must be a member of the channel."""
     c = claims()
-    task = await conv().create_task(
+    task = await services().tasks.create_task(
         c.org,
         c.sub,
         channel_id,
@@ -38,7 +82,10 @@ async def list_tasks(query_args: PageQuery) -> TaskListOut:
     """Tasks assigned to me or created by me, in channels I am in, newest first."""
     c = claims()
     return TaskListOut(
-        items=[TaskOut.of(t) for t in await conv().tasks(c.org, c.sub, limit=query_args.limit)]
+        items=[
+            TaskOut.of(t)
+            for t in await services().tasks.tasks(c.org, c.sub, limit=query_args.limit)
+        ]
     )
 
 
@@ -47,7 +94,7 @@ async def list_tasks(query_args: PageQuery) -> TaskListOut:
 @validate_response(ErrorOut, 404)
 async def get_task(task_id: str) -> TaskOut:
     c = claims()
-    return TaskOut.of(await conv().task(c.org, c.sub, task_id))
+    return TaskOut.of(await services().tasks.task(c.org, c.sub, task_id))
 
 
 @bp.post("/tasks/<task_id>/complete")
@@ -56,4 +103,4 @@ async def get_task(task_id: str) -> TaskOut:
 async def complete_task(task_id: str) -> TaskOut:
     """The assignee, the creator or a channel owner/admin completes (again: unchanged)."""
     c = claims()
-    return TaskOut.of(await conv().complete_task(c.org, c.sub, task_id))
+    return TaskOut.of(await services().tasks.complete_task(c.org, c.sub, task_id))

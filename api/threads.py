@@ -2,24 +2,68 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from parley.api.convschemas import (
-    ConvMessageOut,
-    ReplyIn,
-    ThreadItemOut,
-    ThreadListOut,
-    ThreadOut,
-    ThreadQuery,
-    ThreadReadIn,
-    ThreadReadOut,
-    TimelineOut,
-    TimelineQuery,
-    conv,
-)
-from parley.api.deps import authenticated_blueprint, claims
-from parley.api.schemas import ErrorOut, PageQuery, PostOut
-from parley.domain.chat import post_reply
+from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.schemas import Body, ErrorOut, MessageViewOut, Out, PageQuery, PostOut, Query
+from parley.domain.posting import post_reply
+from parley.domain.views import ThreadView
+
+
+class TimelineQuery(Query):
+    before: int | None = None
+    limit: int | None = None
+
+
+class TimelineOut(Out):
+    items: list[MessageViewOut]
+    next_before: int | None = None
+
+
+# -- threads -------------------------------------------------------------------------------
+class ThreadQuery(Query):
+    after: int | None = None
+    limit: int | None = None
+
+
+class ThreadOut(Out):
+    root: MessageViewOut
+    replies: list[MessageViewOut]
+    unread: int
+
+    @classmethod
+    def of(cls, t: ThreadView) -> ThreadOut:
+        return cls(
+            root=MessageViewOut.view(t.root),
+            replies=[MessageViewOut.view(r) for r in t.replies],
+            unread=t.unread,
+        )
+
+
+class ThreadItemOut(Out):
+    root: MessageViewOut
+    unread: int
+
+
+class ThreadListOut(Out):
+    items: list[ThreadItemOut]
+
+
+class ReplyIn(Body):
+    text: str
+    also_send_to_channel: bool = False
+    idempotency_key: str | None = None
+
+
+class ThreadReadIn(Body):
+    seq: int = Field(ge=0)
+
+
+class ThreadReadOut(Out):
+    root: str
+    read_seq: int
+
 
 bp = authenticated_blueprint("threads", __name__)
 tag_blueprint(bp, ["threads"])
@@ -33,10 +77,10 @@ async def timeline(channel_id: str, query_args: TimelineQuery) -> TimelineOut:
     """The channel view, newest first: thread roots with their summaries, plain messages
     and replies also sent to the channel, each with reactions, pin flag and share."""
     c = claims()
-    items, nxt = await conv().timeline(
+    items, nxt = await services().messages.timeline(
         c.org, c.sub, channel_id, before=query_args.before, limit=query_args.limit
     )
-    return TimelineOut(items=[ConvMessageOut.view(v) for v in items], next_before=nxt)
+    return TimelineOut(items=[MessageViewOut.view(v) for v in items], next_before=nxt)
 
 
 @bp.get("/channels/<channel_id>/threads")
@@ -46,9 +90,9 @@ async def timeline(channel_id: str, query_args: TimelineQuery) -> TimelineOut:
 async def list_threads(channel_id: str, query_args: PageQuery) -> ThreadListOut:
     """The channel's threads, latest reply first, with my unread count in each."""
     c = claims()
-    got = await conv().threads(c.org, c.sub, channel_id, limit=query_args.limit)
+    got = await services().threads.threads(c.org, c.sub, channel_id, limit=query_args.limit)
     return ThreadListOut(
-        items=[ThreadItemOut(root=ConvMessageOut.view(v), unread=n) for v, n in got]
+        items=[ThreadItemOut(root=MessageViewOut.view(v), unread=n) for v, n in got]
     )
 
 
@@ -59,7 +103,7 @@ async def list_threads(channel_id: str, query_args: PageQuery) -> ThreadListOut:
 async def get_thread(channel_id: str, root_id: str, query_args: ThreadQuery) -> ThreadOut:
     """The root, its replies in seq order (above ``after``), and my unread count."""
     c = claims()
-    view = await conv().thread(
+    view = await services().threads.thread(
         c.org, c.sub, channel_id, root_id, after=query_args.after, limit=query_args.limit
     )
     return ThreadOut.of(view)
@@ -74,7 +118,7 @@ async def reply(channel_id: str, root_id: str, data: ReplyIn) -> tuple[PostOut, 
     """Reply in a thread (a reply's id means its thread); ``also_send_to_channel`` shows
     the reply in the channel view too. 200 for an idempotent retry."""
     c = claims()
-    result = await conv().reply(
+    result = await services().threads.reply(
         c.org,
         c.sub,
         channel_id,
@@ -93,5 +137,5 @@ async def reply(channel_id: str, root_id: str, data: ReplyIn) -> tuple[PostOut, 
 async def read_thread(channel_id: str, root_id: str, data: ThreadReadIn) -> ThreadReadOut:
     """Move my read position in the thread forward (never back)."""
     c = claims()
-    pos = await conv().read_thread(c.org, c.sub, channel_id, root_id, data.seq)
+    pos = await services().threads.read_thread(c.org, c.sub, channel_id, root_id, data.seq)
     return ThreadReadOut(root=root_id, read_seq=pos)

@@ -19,16 +19,31 @@ from parley.api.server import serve_http
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
 from parley.core.ports import EventSink, PresenceLookup, TokenCheck
-from parley.domain.chat import ChatService
-from parley.domain.conversation import ConversationService
+from parley.domain.bookmarks import BookmarkService
+from parley.domain.channels import ChannelService
+from parley.domain.edits import EditService
+from parley.domain.events import EventService
 from parley.domain.files import FileService
 from parley.domain.hooks import PostHooks
+from parley.domain.members import MemberService
+from parley.domain.mentions import MentionService
+from parley.domain.messages import MessageService
+from parley.domain.pins import PinService
+from parley.domain.posting import Poster
 from parley.domain.previews import PreviewService
+from parley.domain.profiles import ProfileService
+from parley.domain.reactions import ReactionService
+from parley.domain.receipts import ReceiptService
 from parley.domain.search import SearchService
 from parley.domain.services import Services
+from parley.domain.shares import ShareService
+from parley.domain.streams import StreamService
+from parley.domain.tasks import TaskService
+from parley.domain.teams import TeamService
+from parley.domain.threads import ThreadService
 from parley.domain.wsops import WebSocketOps
 from parley.settings import SECRET_FILE, Settings
-from parley.store import SqlStore, open_store
+from parley.store import Store, open_store
 from parley.store.blobs import LocalBlobs
 
 log = logging.getLogger("parley")
@@ -39,29 +54,43 @@ Spawn = Callable[..., None]
 
 def build_services(
     settings: Settings,
-    store: SqlStore,
+    store: Store,
     sink: EventSink,
     *,
     verify: TokenCheck,
     spawn: Spawn,
     presence: PresenceLookup | None = None,
 ) -> Services:
-    """Wire the domain over an open store. Committed channel-log events go from the store
-    to ``sink`` in seq order; every post, however it is made, runs the same hooks."""
+    """Wire the domain over an open store: every service takes the store and what it
+    publishes to, never another service. Committed channel-log events go from the store
+    to ``sink`` in seq order; every post, however it is made, goes through one
+    :class:`Poster` and runs the same hooks."""
     store.set_commit_listener(sink.publish_channel_events)
     hooks = PostHooks()
-    # +1: recovery asks for one event more than it replays, to know there is more.
-    chat = ChatService(
-        store, sink, hooks=hooks, recovery_limit=settings.limits.recovery_max_events + 1
-    )
-    conversation = ConversationService(store, sink, hooks)
+    poster = Poster(store, hooks)
+    mentions = MentionService(store, sink)
     previews = PreviewService(store, sink, settings.previews, spawn)
-    hooks.add(conversation.after_post)  # mentions
+    hooks.add(mentions.after_post)
     hooks.add(previews.after_post)
     return Services(
-        chat=chat,
-        conversation=conversation,
-        files=FileService(store, LocalBlobs(settings.blob_dir), settings.files, hooks),
+        # +1: recovery asks for one event more than it replays, to know there is more.
+        channels=ChannelService(store, recovery_limit=settings.limits.recovery_max_events + 1),
+        members=MemberService(store),
+        messages=MessageService(store, poster),
+        receipts=ReceiptService(store, sink),
+        profiles=ProfileService(store),
+        events=EventService(sink),
+        streams=StreamService(store, sink, poster),
+        threads=ThreadService(store, poster),
+        shares=ShareService(store, poster),
+        edits=EditService(store),
+        reactions=ReactionService(store),
+        pins=PinService(store),
+        bookmarks=BookmarkService(store),
+        mentions=mentions,
+        teams=TeamService(store),
+        tasks=TaskService(store, sink),
+        files=FileService(store, LocalBlobs(settings.blob_dir), settings.files, poster),
         search=SearchService(store),
         previews=previews,
         verify=verify,
@@ -116,7 +145,7 @@ async def serve(
                 spawn=background.start_soon,
                 presence=hub.presence,
             )
-            ops = WebSocketOps(services.chat, services.conversation)
+            ops = WebSocketOps(services)
             app = create_app(services, allowed_origins=settings.allowed_origins)
         broker = BrokerServer(settings.broker, hub, verifier, ops=ops)
         async with trio.open_nursery() as nursery:

@@ -1,4 +1,4 @@
-"""Parley storage: one :class:`~store.base.Store` interface, SQLite and PostgreSQL backends.
+"""Parley storage: one :class:`~parley.store.bridge.Store` bridge, SQLite and PostgreSQL backends.
 
     async with open_store("sqlite:///data/parley.sqlite3") as store:
         await store.migrate()
@@ -15,12 +15,11 @@ from contextlib import asynccontextmanager
 import trio
 
 from parley.store import migrator
-from parley.store.base import Store
+from parley.store.bridge import SqlStore, Store
 from parley.store.db import Db
 from parley.store.groupcommit import BatchFailed, GroupCommitWriter, StoreClosed
 from parley.store.postgres import PostgresDb, is_postgres_url
 from parley.store.readpool import ReadPool
-from parley.store.sql_store import SqlStore
 from parley.store.sqlite import SqliteDb, path_from_url
 
 __all__ = ["BatchFailed", "SqlStore", "Store", "StoreClosed", "migrate", "open_store"]

@@ -57,6 +57,11 @@ def check_text(*values: str | None) -> None:
             raise ValueError("text must not contain NUL characters")
 
 
+def placeholders(n: int) -> str:
+    """``?, ?, ?`` for an ``IN (...)`` of ``n`` values."""
+    return ", ".join("?" * n)
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
 

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import outcome
 import trio
 
 from parley.core.records import ChannelEvent
-from parley.store.base import CommitListener
 from parley.store.db import Db
 from parley.store.errors import StoreError
 from parley.store.writetx import WriteTx
 
 T = TypeVar("T")
+
+#: Called after each commit with the channel events it wrote, in seq order (never awaits).
+CommitListener = Callable[[Sequence[ChannelEvent]], None]
 
 log = logging.getLogger(__name__)
 

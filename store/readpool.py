@@ -10,7 +10,7 @@ import trio
 
 from parley.store.db import Db, read_tx
 from parley.store.groupcommit import StoreClosed
-from parley.store.threads import run_sync_cancellable
+from parley.store.workers import run_sync_cancellable
 
 T = TypeVar("T")
 

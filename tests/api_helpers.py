@@ -26,10 +26,9 @@ from parley.api.app import create_app
 from parley.app import build_services
 from parley.broker.auth import issue_token
 from parley.core.records import ChannelEvent
-from parley.domain.chat import ChatService
+from parley.domain.services import Services
 from parley.settings import Settings
-from parley.store import SqlStore, open_store
-from parley.store.base import Store
+from parley.store import SqlStore, Store, open_store
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 ORG = "acme"
@@ -99,7 +98,7 @@ def auth(sub: str, org: str = ORG, *, roles: Sequence[str] = ()) -> dict[str, st
 class Env:
     store: Store
     sink: RecordingSink
-    chat: ChatService
+    chat: Services
     app: QuartTrio
     client: TestClientProtocol
 
@@ -196,15 +195,18 @@ def _no_background(*args: Any) -> None:
     raise AssertionError("previews are off in these tests")
 
 
-def make_app(
-    store: SqlStore, sink: RecordingSink, settings: Settings | None = None
-) -> QuartTrio:
+def make_services(
+    store: Store, sink: RecordingSink, settings: Settings | None = None
+) -> Services:
+    """The domain services over ``store`` as the composition root wires them (no broker)."""
+    s = settings if settings is not None else make_settings()
+    return build_services(s, store, sink, verify=s.token_verifier().verify, spawn=_no_background)
+
+
+def make_app(store: Store, sink: RecordingSink, settings: Settings | None = None) -> QuartTrio:
     """The REST app over ``store`` as the composition root wires it (no broker)."""
     s = settings if settings is not None else make_settings()
-    services = build_services(
-        s, store, sink, verify=s.token_verifier().verify, spawn=_no_background
-    )
-    return create_app(services, allowed_origins=s.allowed_origins)
+    return create_app(make_services(store, sink, s), allowed_origins=s.allowed_origins)
 
 
 @asynccontextmanager
@@ -212,6 +214,6 @@ async def chat_env(tmp_path: Path, settings: Settings | None = None) -> AsyncIte
     async with open_test_store(tmp_path) as store:
         sink = RecordingSink()
         app = make_app(store, sink, settings)
-        chat: ChatService = app.extensions["parley"].chat
+        chat: Services = app.extensions["parley"]
         async with app.test_app() as test_app:
             yield Env(store, sink, chat, app, test_app.test_client())

@@ -23,8 +23,9 @@ import pytest
 import trio
 import trio.testing
 
-from parley.core.records import ChannelEvent
-from parley.store import SqlStore, open_store
+from parley.core.records import Attachment, ChannelEvent, ChannelKind, Draft, PostResult, Role
+from parley.store import SqlStore, Store, open_store, sql
+from parley.store.errors import NotFound
 
 PG_ENV = "PARLEY_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgres"]
@@ -156,3 +157,52 @@ class WriterGate:
 @pytest.fixture
 def gate(store: SqlStore) -> WriterGate:
     return WriterGate(store)
+
+
+# -- posting as the store tests do it: through the one store function, sql.messages.post --
+
+
+def anyone(kind: ChannelKind, role: Role | None) -> None:
+    """An access policy that lets every author post (the store tests' trusted caller)."""
+
+
+async def post_message(
+    store: Store,
+    org: str,
+    channel_id: str,
+    *,
+    author: str,
+    text: str,
+    idempotency_key: str | None = None,
+) -> PostResult:
+    draft = Draft(org, channel_id, author, text, idempotency_key=idempotency_key)
+    return await store.write(sql.messages.post, draft, authorize=anyone)
+
+
+async def post_as_member(
+    store: Store,
+    org: str,
+    channel_id: str,
+    *,
+    author: str,
+    text: str,
+    idempotency_key: str | None = None,
+    authorize: Callable[[ChannelKind, Role], None],
+) -> PostResult:
+    """Members only (NotFound otherwise), then ``authorize(kind, role)`` may refuse."""
+
+    def members_only(kind: ChannelKind, role: Role | None) -> None:
+        if role is None:
+            raise NotFound(f"channel {channel_id}")
+        authorize(kind, role)
+
+    draft = Draft(org, channel_id, author, text, idempotency_key=idempotency_key)
+    return await store.write(sql.messages.post, draft, authorize=members_only)
+
+
+async def post_message_with_files(
+    store: Store, org: str, channel_id: str, *, author: str, text: str, file_ids: Sequence[str]
+) -> tuple[PostResult, list[Attachment]]:
+    draft = Draft(org, channel_id, author, text, file_ids=tuple(file_ids))
+    result = await store.write(sql.messages.post, draft, authorize=anyone)
+    return result, list(result.attachments)

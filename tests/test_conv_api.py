@@ -18,7 +18,7 @@ from parley.broker.session import check_user_pattern
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.topics import parse_pattern
-from parley.domain import convrules
+from parley.domain import content
 from tests.api_helpers import Env, chat_env
 from tests.brokerkit import make_conn
 
@@ -130,22 +130,22 @@ async def test_user_topics_reach_only_their_user() -> None:
 
 def test_markdown_subset() -> None:
     text = "**b** _i_ ~~s~~ `c`\n```python\nprint('@x')\n```\n~~~\nraw\n~~~\n````\n```\n````"
-    prose, blocks = convrules.split_code(text)
+    prose, blocks = content.split_code(text)
     assert blocks == [("python", "print('@x')"), ("", "raw"), ("", "```")]
     assert prose == "**b** _i_ ~~s~~ `c`"
-    assert convrules.check_rich_text("inline ```not a fence``` here") is not None
+    assert content.check_rich_text("inline ```not a fence``` here") is not None
     for bad in ("```\nopen", "```bad!lang\nx\n```", "```" + "x" * 40 + "\n```"):
         with pytest.raises(ClientError):
-            convrules.check_rich_text(bad)
+            content.check_rich_text(bad)
 
 
 def test_mention_grammar() -> None:
-    got = convrules.parse_mentions(
+    got = content.parse_mentions(
         "@alice, @bob.smith. @team-x (@carol) mail a@b.c `@code` @Here\n```\n@block\n```"
     )
     assert got.handles == ["alice", "bob.smith", "team-x", "carol"]
     assert got.everyone is True
-    assert convrules.parse_mentions("no one @ all").handles == []
+    assert content.parse_mentions("no one @ all").handles == []
 
 
 FIELDS = [

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 
 from parley.core.records import ChannelKind
-from parley.store import SqlStore
+from parley.store import SqlStore, sql
 from parley.store.errors import Conflict, NotFound
-from parley.store.search import SearchQuery, snippet, terms
+from parley.store.sql.search import SearchQuery, snippet, terms
+from tests.store_fixtures import post_message, post_message_with_files
 
 MY_TABLES = "attachments, link_previews"
 
@@ -24,19 +25,25 @@ async def st(store: SqlStore, store_url: str) -> AsyncIterator[SqlStore]:
 
 
 async def channel(st: SqlStore, owner: str, *members: str, org: str = "acme") -> str:
-    ch, _ = await st.create_channel(
-        org=org, kind=ChannelKind.GROUP, name="c", topic="", created_by=owner, members=members
+    ch, _ = await st.write(
+        sql.channels.create_channel,
+        org=org,
+        kind=ChannelKind.GROUP,
+        name="c",
+        topic="",
+        created_by=owner,
+        members=members,
     )
     return ch.id
 
 
 async def post(st: SqlStore, ch: str, author: str, text: str, org: str = "acme") -> str:
-    res = await st.post_message(org, ch, author=author, text=text)
+    res = await post_message(st, org, ch, author=author, text=text)
     return res.message.id
 
 
 async def ids(st: SqlStore, user: str, text: str, org: str = "acme", **kw: object) -> set[str]:
-    hits = await st.search_messages(org, user, SearchQuery(text, **kw))  # type: ignore[arg-type]
+    hits = await st.read(sql.search.search_messages, org, user, SearchQuery(text, **kw))  # type: ignore[arg-type]
     return {h.message.id for h in hits}
 
 
@@ -52,7 +59,7 @@ async def test_finds_only_what_the_user_may_see(st: SqlStore) -> None:
     assert await ids(st, "bob", "BUDGET") == {m1}
     assert await ids(st, "dave", "budget") == set()  # member of nothing
     # a user removed from the channel no longer finds its messages
-    await st.remove_member("acme", mine, "bob", actor="alice")
+    await st.write(sql.members.remove_member, "acme", mine, "bob", actor="alice")
     assert await ids(st, "bob", "budget") == set()
 
 
@@ -60,7 +67,7 @@ async def test_ranked_with_highlighted_snippets(st: SqlStore) -> None:
     ch = await channel(st, "alice")
     weak = await post(st, ch, "alice", "one mention of deploy among many other words here")
     strong = await post(st, ch, "alice", "deploy deploy deploy")
-    hits = await st.search_messages("acme", "alice", SearchQuery("deploy"))
+    hits = await st.read(sql.search.search_messages, "acme", "alice", SearchQuery("deploy"))
     assert [h.message.id for h in hits] == [strong, weak]
     assert hits[0].rank > hits[1].rank
     hit = hits[1]
@@ -87,7 +94,7 @@ async def test_filters(st: SqlStore) -> None:
     a2 = await post(st, c2, "alice", "status again")
     assert await ids(st, "alice", "status", channel_id=c1) == {a1, b1}
     assert await ids(st, "alice", "status", author="bob") == {b1}
-    msg = await st.get_message("acme", c1, b1)
+    msg = await st.read(sql.messages.get_message, "acme", c1, b1)
     assert msg is not None
     at = msg.created_at
     assert await ids(st, "alice", "status", since=at) == {b1, a2}
@@ -127,7 +134,8 @@ async def test_edits_and_deletes_update_the_index(st: SqlStore) -> None:
 async def test_attachment_names_are_searched(st: SqlStore) -> None:
     ch = await channel(st, "alice", "bob")
     other = await channel(st, "carol")
-    f1 = await st.add_attachment(
+    f1 = await st.write(
+        sql.files.insert_attachment,
         "acme",
         ch,
         uploader="alice",
@@ -139,7 +147,8 @@ async def test_attachment_names_are_searched(st: SqlStore) -> None:
         sha256="0" * 64,
         blob_key="k1",
     )
-    f2 = await st.add_attachment(
+    f2 = await st.write(
+        sql.files.insert_attachment,
         "acme",
         ch,
         uploader="alice",
@@ -151,8 +160,8 @@ async def test_attachment_names_are_searched(st: SqlStore) -> None:
         sha256="1" * 64,
         blob_key="k2",
     )
-    res, files = await st.post_message_with_files(
-        "acme", ch, author="alice", text="see attached", file_ids=[f1.id, f2.id]
+    res, files = await post_message_with_files(
+        st, "acme", ch, author="alice", text="see attached", file_ids=[f1.id, f2.id]
     )
     assert [f.message_id for f in files] == [res.message.id] * 2
     assert res.event is not None
@@ -160,17 +169,18 @@ async def test_attachment_names_are_searched(st: SqlStore) -> None:
         "quarterly-report.pdf",
         "chart.png",
     ]
-    hits = await st.search_messages("acme", "bob", SearchQuery("quarterly"))
+    hits = await st.read(sql.search.search_messages, "acme", "bob", SearchQuery("quarterly"))
     assert [(h.message.id, h.matched) for h in hits] == [(res.message.id, "files")]
     assert hits[0].snippet[slice(*hits[0].highlights[0])].lower() == "quarterly"
     assert await ids(st, "bob", "attached", has_attachment=True) == {res.message.id}
     assert await ids(st, "carol", "quarterly") == set()
-    listed = await st.message_attachments("acme", [res.message.id])
+    listed = await st.read(sql.files.message_attachments, "acme", [res.message.id])
     assert {a.id for a in listed} == {f1.id, f2.id}
     # a file is posted once, by its uploader, in its channel
     with pytest.raises(Conflict):
-        await st.post_message_with_files("acme", ch, author="alice", text="x", file_ids=[f1.id])
-    f3 = await st.add_attachment(
+        await post_message_with_files(st, "acme", ch, author="alice", text="x", file_ids=[f1.id])
+    f3 = await st.write(
+        sql.files.insert_attachment,
         "acme",
         ch,
         uploader="alice",
@@ -183,16 +193,16 @@ async def test_attachment_names_are_searched(st: SqlStore) -> None:
         blob_key="k3",
     )
     with pytest.raises(NotFound):
-        await st.post_message_with_files("acme", ch, author="bob", text="x", file_ids=[f3.id])
+        await post_message_with_files(st, "acme", ch, author="bob", text="x", file_ids=[f3.id])
     with pytest.raises(NotFound):
-        await st.post_message_with_files("acme", other, author="alice", text="x", file_ids=[f3.id])
-    assert await st.get_attachment("globex", f3.id) is None
+        await post_message_with_files(st, "acme", other, author="alice", text="x", file_ids=[f3.id])
+    assert await st.read(sql.files.get_attachment, "globex", f3.id) is None
 
 
 @pytest.mark.parametrize("text", ["", "!!! ???", " ".join(["w"] * 17)])
 async def test_bad_queries_refused(st: SqlStore, text: str) -> None:
     with pytest.raises(ValueError):
-        await st.search_messages("acme", "alice", SearchQuery(text))
+        await st.read(sql.search.search_messages, "acme", "alice", SearchQuery(text))
 
 
 def test_terms_and_highlight() -> None:
@@ -234,7 +244,7 @@ async def test_odd_queries_never_fail(st: SqlStore) -> None:
     m = await post(st, ch, "alice", "Straße école 日本語 x² OR foo")
     for text in NASTY:
         try:
-            hits = await st.search_messages("acme", "alice", SearchQuery(text))
+            hits = await st.read(sql.search.search_messages, "acme", "alice", SearchQuery(text))
         except ValueError:
             continue  # no words: refused, not a crash
         assert {h.message.id for h in hits} <= {m}

@@ -9,8 +9,9 @@ import pytest
 
 from parley.core.events import EventName
 from parley.core.records import Channel, ChannelKind, Role
-from parley.store import SqlStore
+from parley.store import SqlStore, sql
 from parley.store.errors import Conflict, NotFound
+from tests.store_fixtures import post_message
 
 if TYPE_CHECKING:
     from tests.store_fixtures import Recorder
@@ -21,7 +22,8 @@ OTHER = "globex"
 
 
 async def group(st: SqlStore, creator: str = "alice", members: list[str] | None = None) -> Channel:
-    ch, _ = await st.create_channel(
+    ch, _ = await st.write(
+        sql.channels.create_channel,
         org=ORG,
         kind=ChannelKind.GROUP,
         name="general",
@@ -35,7 +37,8 @@ async def group(st: SqlStore, creator: str = "alice", members: list[str] | None 
 async def test_create_channel_returns_channel_and_member_events(
     store: SqlStore, recorder: Recorder
 ) -> None:
-    ch, events = await store.create_channel(
+    ch, events = await store.write(
+        sql.channels.create_channel,
         org=ORG,
         kind=ChannelKind.GROUP,
         name="general",
@@ -62,42 +65,56 @@ async def test_create_channel_returns_channel_and_member_events(
     ]
     assert all(e.actor == "alice" and e.channel_id == ch.id and e.org == ORG for e in events)
     assert recorder.events == events
-    assert await store.get_channel(ORG, ch.id) == ch
-    assert await store.events_after(ORG, ch.id, 0, limit=10) == events
+    assert await store.read(sql.channels.get_channel, ORG, ch.id) == ch
+    assert await store.read(sql.log.events_after, ORG, ch.id, 0, limit=10) == events
 
 
 async def test_channel_of_another_org_is_not_found(store: SqlStore) -> None:
     ch = await group(store)
-    assert await store.get_channel(OTHER, ch.id) is None
-    assert await store.get_channel(ORG, "ch_nope") is None
-    assert await store.get_member(OTHER, ch.id, "alice") is None
-    assert (await store.list_members(OTHER, ch.id, limit=10, cursor=None)).items == []
-    assert await store.user_channel_ids(OTHER, "alice") == set()
-    assert (await store.list_channels(OTHER, "alice", limit=10, cursor=None)).items == []
-    assert await store.events_after(OTHER, ch.id, 0, limit=10) == []
-    assert await store.receipts(OTHER, ch.id) == []
-    assert await store.unread_count(OTHER, ch.id, "bob") == 0
-    assert await store.list_messages(OTHER, ch.id) == []
+    assert await store.read(sql.channels.get_channel, OTHER, ch.id) is None
+    assert await store.read(sql.channels.get_channel, ORG, "ch_nope") is None
+    assert await store.read(sql.members.get_member, OTHER, ch.id, "alice") is None
+    assert (
+        await store.read(sql.members.list_members, OTHER, ch.id, limit=10, cursor=None)
+    ).items == []
+    assert await store.read(sql.channels.user_channel_ids, OTHER, "alice") == set()
+    assert (
+        await store.read(sql.channels.list_channels, OTHER, "alice", limit=10, cursor=None)
+    ).items == []
+    assert await store.read(sql.log.events_after, OTHER, ch.id, 0, limit=10) == []
+    assert await store.read(sql.receipts.receipts, OTHER, ch.id) == []
+    assert await store.read(sql.receipts.unread_count, OTHER, ch.id, "bob") == 0
+    assert await store.read(sql.messages.list_messages, OTHER, ch.id) == []
     with pytest.raises(NotFound):
-        await store.add_member(OTHER, ch.id, "dave", role=Role.MEMBER, actor="alice")
+        await store.write(
+            sql.members.add_member, OTHER, ch.id, "dave", role=Role.MEMBER, actor="alice"
+        )
     with pytest.raises(NotFound):
-        await store.remove_member(OTHER, ch.id, "bob", actor="alice")
+        await store.write(sql.members.remove_member, OTHER, ch.id, "bob", actor="alice")
     with pytest.raises(NotFound):
-        await store.post_message(OTHER, ch.id, author="alice", text="hi")
+        await post_message(store, OTHER, ch.id, author="alice", text="hi")
     with pytest.raises(NotFound):
-        await store.post_message(OTHER, ch.id, author="alice", text="hi", idempotency_key="k")
+        await post_message(store, OTHER, ch.id, author="alice", text="hi", idempotency_key="k")
     with pytest.raises(NotFound):
-        await store.mark_read(OTHER, ch.id, "alice", 1)
-    posted = await store.post_message(ORG, ch.id, author="alice", text="hi")
-    assert await store.get_message(OTHER, ch.id, posted.message.id) is None
+        await store.write(sql.receipts.mark_read, OTHER, ch.id, "alice", 1)
+    posted = await post_message(store, ORG, ch.id, author="alice", text="hi")
+    assert await store.read(sql.messages.get_message, OTHER, ch.id, posted.message.id) is None
     # Nothing the other org tried touched the channel.
-    assert (await store.get_channel(ORG, ch.id)) == dataclasses.replace(ch, last_seq=4)
+    assert (await store.read(sql.channels.get_channel, ORG, ch.id)) == dataclasses.replace(
+        ch, last_seq=4
+    )
 
 
 async def test_direct_channel_is_unique_per_pair(store: SqlStore) -> None:
     async def direct(org: str, a: str, b: str) -> Channel:
-        ch, _ = await store.create_channel(
-            org=org, kind=ChannelKind.DIRECT, name="", topic="", created_by=a, members=[b]
+        ch, _ = await store.write(
+            sql.channels.create_channel,
+            org=org,
+            kind=ChannelKind.DIRECT,
+            name="",
+            topic="",
+            created_by=a,
+            members=[b],
         )
         return ch
 
@@ -112,10 +129,11 @@ async def test_direct_channel_is_unique_per_pair(store: SqlStore) -> None:
     # Group channels with the same pair are not direct channels.
     await group(store, "alice", ["bob"])
     await group(store, "alice", ["bob"])
-    ids = await store.user_channel_ids(ORG, "alice")
+    ids = await store.read(sql.channels.user_channel_ids, ORG, "alice")
     assert len(ids) == 4 and first.id in ids
     with pytest.raises(ValueError):
-        await store.create_channel(
+        await store.write(
+            sql.channels.create_channel,
             org=ORG,
             kind=ChannelKind.DIRECT,
             name="",
@@ -127,39 +145,46 @@ async def test_direct_channel_is_unique_per_pair(store: SqlStore) -> None:
 
 async def test_add_and_remove_member_write_events(store: SqlStore, recorder: Recorder) -> None:
     ch = await group(store)
-    added = await store.add_member(ORG, ch.id, "dave", role=Role.ADMIN, actor="alice")
+    added = await store.write(
+        sql.members.add_member, ORG, ch.id, "dave", role=Role.ADMIN, actor="alice"
+    )
     assert added is not None
     assert (added.event, added.seq, added.actor) == (EventName.MEMBER_ADDED, 4, "alice")
     assert added.data == {"user_id": "dave", "role": "admin", "actor": "alice"}
-    assert await store.add_member(ORG, ch.id, "dave", role=Role.MEMBER, actor="bob") is None
-    member = await store.get_member(ORG, ch.id, "dave")
+    assert (
+        await store.write(sql.members.add_member, ORG, ch.id, "dave", role=Role.MEMBER, actor="bob")
+        is None
+    )
+    member = await store.read(sql.members.get_member, ORG, ch.id, "dave")
     assert member is not None and (member.role, member.read_seq) == (Role.ADMIN, 0)
 
-    removed = await store.remove_member(ORG, ch.id, "dave", actor="bob")
+    removed = await store.write(sql.members.remove_member, ORG, ch.id, "dave", actor="bob")
     assert removed is not None
     assert (removed.event, removed.seq, removed.actor) == (EventName.MEMBER_REMOVED, 5, "bob")
     assert removed.data == {"user_id": "dave", "role": "admin", "actor": "bob"}
-    assert await store.remove_member(ORG, ch.id, "dave", actor="bob") is None
-    assert await store.get_member(ORG, ch.id, "dave") is None
+    assert await store.write(sql.members.remove_member, ORG, ch.id, "dave", actor="bob") is None
+    assert await store.read(sql.members.get_member, ORG, ch.id, "dave") is None
 
-    after = await store.get_channel(ORG, ch.id)
+    after = await store.read(sql.channels.get_channel, ORG, ch.id)
     assert after is not None and (after.member_count, after.last_seq) == (3, 5)
     assert recorder.events[-2:] == [added, removed]
-    assert await store.events_after(ORG, ch.id, 3, limit=10) == [added, removed]
+    assert await store.read(sql.log.events_after, ORG, ch.id, 3, limit=10) == [added, removed]
     with pytest.raises(NotFound):
-        await store.add_member(ORG, "ch_missing", "dave", role=Role.MEMBER, actor="alice")
+        await store.write(
+            sql.members.add_member, ORG, "ch_missing", "dave", role=Role.MEMBER, actor="alice"
+        )
     with pytest.raises(NotFound):
-        await store.remove_member(ORG, "ch_missing", "dave", actor="alice")
+        await store.write(sql.members.remove_member, ORG, "ch_missing", "dave", actor="alice")
 
 
 async def test_list_members_pages_in_join_order(store: SqlStore) -> None:
     ch = await group(store, "alice", ["m3", "m1", "m2"])
-    await store.add_member(ORG, ch.id, "late", role=Role.MEMBER, actor="alice")
+    await store.write(sql.members.add_member, ORG, ch.id, "late", role=Role.MEMBER, actor="alice")
     seen: list[str] = []
     cursor: str | None = None
     pages = 0
     while True:
-        page = await store.list_members(ORG, ch.id, limit=2, cursor=cursor)
+        page = await store.read(sql.members.list_members, ORG, ch.id, limit=2, cursor=cursor)
         pages += 1
         seen += [m.user_id for m in page.items]
         cursor = page.next_cursor
@@ -171,22 +196,24 @@ async def test_list_members_pages_in_join_order(store: SqlStore) -> None:
     assert sorted(seen[:4]) == ["alice", "m1", "m2", "m3"]
     assert len(set(seen)) == 5
     with pytest.raises(ValueError):
-        await store.list_members(ORG, ch.id, limit=2, cursor="garbage!")
+        await store.read(sql.members.list_members, ORG, ch.id, limit=2, cursor="garbage!")
 
 
 async def test_user_channel_ids(store: SqlStore) -> None:
     a = await group(store, "alice", ["bob"])
     b = await group(store, "bob", ["carol"])
-    assert await store.user_channel_ids(ORG, "bob") == {a.id, b.id}
-    assert await store.user_channel_ids(ORG, "alice") == {a.id}
-    await store.remove_member(ORG, a.id, "bob", actor="alice")
-    assert await store.user_channel_ids(ORG, "bob") == {b.id}
-    assert await store.user_channel_ids(ORG, "nobody") == set()
+    assert await store.read(sql.channels.user_channel_ids, ORG, "bob") == {a.id, b.id}
+    assert await store.read(sql.channels.user_channel_ids, ORG, "alice") == {a.id}
+    await store.write(sql.members.remove_member, ORG, a.id, "bob", actor="alice")
+    assert await store.read(sql.channels.user_channel_ids, ORG, "bob") == {b.id}
+    assert await store.read(sql.channels.user_channel_ids, ORG, "nobody") == set()
 
 
 async def test_profiles(store: SqlStore) -> None:
-    assert await store.get_profile(ORG, "alice") is None
-    first = await store.set_profile(ORG, "alice", display_name="Alice", avatar_url=None)
+    assert await store.read(sql.profiles.get_profile, ORG, "alice") is None
+    first = await store.write(
+        sql.profiles.set_profile, ORG, "alice", display_name="Alice", avatar_url=None
+    )
     assert (first.org, first.user_id, first.display_name, first.avatar_url) == (
         ORG,
         "alice",
@@ -194,8 +221,10 @@ async def test_profiles(store: SqlStore) -> None:
         None,
     )
     assert first.updated_at is not None and first.updated_at.utcoffset() is not None
-    assert await store.get_profile(ORG, "alice") == first
-    second = await store.set_profile(ORG, "alice", display_name=None, avatar_url="https://x/a")
-    assert await store.get_profile(ORG, "alice") == second
+    assert await store.read(sql.profiles.get_profile, ORG, "alice") == first
+    second = await store.write(
+        sql.profiles.set_profile, ORG, "alice", display_name=None, avatar_url="https://x/a"
+    )
+    assert await store.read(sql.profiles.get_profile, ORG, "alice") == second
     assert second.display_name is None and second.avatar_url == "https://x/a"
-    assert await store.get_profile(OTHER, "alice") is None
+    assert await store.read(sql.profiles.get_profile, OTHER, "alice") is None

@@ -9,8 +9,9 @@ import pytest
 
 from parley.core.events import EventName
 from parley.core.records import Channel, ChannelKind, Message, Role
-from parley.store import SqlStore
+from parley.store import SqlStore, sql
 from parley.store.errors import NotFound
+from tests.store_fixtures import post_message
 
 if TYPE_CHECKING:
     from tests.store_fixtures import Recorder
@@ -22,20 +23,26 @@ ORG = "acme"
 async def group(
     st: SqlStore, creator: str = "alice", members: tuple[str, ...] = ("bob",)
 ) -> Channel:
-    ch, _ = await st.create_channel(
-        org=ORG, kind=ChannelKind.GROUP, name="g", topic="", created_by=creator, members=members
+    ch, _ = await st.write(
+        sql.channels.create_channel,
+        org=ORG,
+        kind=ChannelKind.GROUP,
+        name="g",
+        topic="",
+        created_by=creator,
+        members=members,
     )
     return ch
 
 
 async def post(st: SqlStore, ch: Channel, author: str, text: str) -> Message:
-    return (await st.post_message(ORG, ch.id, author=author, text=text)).message
+    return (await post_message(st, ORG, ch.id, author=author, text=text)).message
 
 
 async def test_post_message_appends_to_log(store: SqlStore, recorder: Recorder) -> None:
     ch = await group(store)
     text = "  héllo 👋\n<b>as given</b>  "
-    result = await store.post_message(ORG, ch.id, author="bob", text=text)
+    result = await post_message(store, ORG, ch.id, author="bob", text=text)
     msg = result.message
     assert result.created and result.event is not None
     assert msg.id.startswith("msg_") and msg.seq == 3 and msg.text == text
@@ -62,39 +69,41 @@ async def test_post_message_appends_to_log(store: SqlStore, recorder: Recorder) 
     }
     assert event.topic == f"events.{ORG}.conversations.conversation.message_posted.{ch.id}"
     assert recorder.calls[-1] == [event]
-    assert await store.get_message(ORG, ch.id, msg.id) == msg
-    assert await store.get_message(ORG, "ch_other", msg.id) is None
-    assert (await store.events_after(ORG, ch.id, 2, limit=5)) == [event]
-    channel = await store.get_channel(ORG, ch.id)
+    assert await store.read(sql.messages.get_message, ORG, ch.id, msg.id) == msg
+    assert await store.read(sql.messages.get_message, ORG, "ch_other", msg.id) is None
+    assert (await store.read(sql.log.events_after, ORG, ch.id, 2, limit=5)) == [event]
+    channel = await store.read(sql.channels.get_channel, ORG, ch.id)
     assert channel is not None and channel.last_seq == 3
     with pytest.raises(NotFound):
-        await store.post_message(ORG, "ch_missing", author="bob", text="x")
+        await post_message(store, ORG, "ch_missing", author="bob", text="x")
     # PostgreSQL cannot store NUL: both backends refuse it.
     with pytest.raises(ValueError):
-        await store.post_message(ORG, ch.id, author="bob", text="a\x00b")
+        await post_message(store, ORG, ch.id, author="bob", text="a\x00b")
     with pytest.raises(ValueError):
-        await store.set_profile(ORG, "bob", display_name="\x00", avatar_url=None)
-    assert (await store.get_channel(ORG, ch.id)) == channel
+        await store.write(
+            sql.profiles.set_profile, ORG, "bob", display_name="\x00", avatar_url=None
+        )
+    assert (await store.read(sql.channels.get_channel, ORG, ch.id)) == channel
 
 
 async def test_idempotent_repeat_returns_the_original(store: SqlStore, recorder: Recorder) -> None:
     ch = await group(store)
-    first = await store.post_message(ORG, ch.id, author="bob", text="one", idempotency_key="k1")
-    again = await store.post_message(ORG, ch.id, author="bob", text="two", idempotency_key="k1")
+    first = await post_message(store, ORG, ch.id, author="bob", text="one", idempotency_key="k1")
+    again = await post_message(store, ORG, ch.id, author="bob", text="two", idempotency_key="k1")
     assert first.created and not again.created
     assert again.event is None and again.message == first.message
     assert again.message.idempotency_key == "k1" and again.message.text == "one"
     # The key is scoped by author and channel.
-    other_author = await store.post_message(
-        ORG, ch.id, author="alice", text="x", idempotency_key="k1"
+    other_author = await post_message(
+        store, ORG, ch.id, author="alice", text="x", idempotency_key="k1"
     )
     assert other_author.created and other_author.message.seq == first.message.seq + 1
     ch2 = await group(store)
-    other_channel = await store.post_message(
-        ORG, ch2.id, author="bob", text="x", idempotency_key="k1"
+    other_channel = await post_message(
+        store, ORG, ch2.id, author="bob", text="x", idempotency_key="k1"
     )
     assert other_channel.created
-    channel = await store.get_channel(ORG, ch.id)
+    channel = await store.read(sql.channels.get_channel, ORG, ch.id)
     assert channel is not None and channel.last_seq == 4  # the repeat took no seq
     posted = [e for e in recorder.events if e.event is EventName.MESSAGE_POSTED]
     assert len(posted) == 3
@@ -107,7 +116,7 @@ async def test_list_messages_windows(store: SqlStore) -> None:
     assert seqs == [3, 4, 5, 6, 7, 8]
 
     async def listed(**kw: object) -> list[int]:
-        return [m.seq for m in await store.list_messages(ORG, ch.id, **kw)]  # type: ignore[arg-type]
+        return [m.seq for m in await store.read(sql.messages.list_messages, ORG, ch.id, **kw)]  # type: ignore[arg-type]
 
     assert await listed() == [8, 7, 6, 5, 4, 3]
     assert await listed(limit=2) == [8, 7]
@@ -121,7 +130,7 @@ async def test_list_messages_windows(store: SqlStore) -> None:
     # Out-of-range integers behave like the nearest BIGINT on both backends.
     assert await listed(before=2**70, limit=2**70) == [8, 7, 6, 5, 4, 3]
     assert await listed(after=-(2**70), limit=1) == [3]
-    assert await store.events_after(ORG, ch.id, 2**70, limit=2**70) == []
+    assert await store.read(sql.log.events_after, ORG, ch.id, 2**70, limit=2**70) == []
     # since/until bound created_at, inclusively.
     t = [m.created_at for m in msgs]
     assert await listed(since=t[2], until=t[4]) == [
@@ -140,34 +149,34 @@ async def test_events_after_pages_the_log(store: SqlStore) -> None:
     ch = await group(store)
     for i in range(5):
         await post(store, ch, "bob", str(i))
-    all_events = await store.events_after(ORG, ch.id, 0, limit=100)
+    all_events = await store.read(sql.log.events_after, ORG, ch.id, 0, limit=100)
     assert [e.seq for e in all_events] == list(range(1, 8))
     assert [e.event for e in all_events[:2]] == [EventName.MEMBER_ADDED] * 2
-    assert await store.events_after(ORG, ch.id, 2, limit=3) == all_events[2:5]
-    assert await store.events_after(ORG, ch.id, 7, limit=3) == []
-    assert await store.events_after(ORG, ch.id, 0, limit=0) == []
+    assert await store.read(sql.log.events_after, ORG, ch.id, 2, limit=3) == all_events[2:5]
+    assert await store.read(sql.log.events_after, ORG, ch.id, 7, limit=3) == []
+    assert await store.read(sql.log.events_after, ORG, ch.id, 0, limit=0) == []
 
 
 async def test_mark_read_moves_forward_only_and_clamps(store: SqlStore) -> None:
     ch = await group(store)
     for i in range(3):
         await post(store, ch, "alice", str(i))  # seqs 3, 4, 5
-    assert (await store.receipts(ORG, ch.id))[0].updated_at is None
-    assert await store.mark_read(ORG, ch.id, "bob", 4) == 4
-    assert await store.mark_read(ORG, ch.id, "bob", 2) == 4
-    assert await store.mark_read(ORG, ch.id, "bob", 99) == 5
-    assert await store.mark_read(ORG, ch.id, "bob", -1) == 5
-    assert await store.mark_read(ORG, ch.id, "bob", 2**70) == 5
-    member = await store.get_member(ORG, ch.id, "bob")
+    assert (await store.read(sql.receipts.receipts, ORG, ch.id))[0].updated_at is None
+    assert await store.write(sql.receipts.mark_read, ORG, ch.id, "bob", 4) == 4
+    assert await store.write(sql.receipts.mark_read, ORG, ch.id, "bob", 2) == 4
+    assert await store.write(sql.receipts.mark_read, ORG, ch.id, "bob", 99) == 5
+    assert await store.write(sql.receipts.mark_read, ORG, ch.id, "bob", -1) == 5
+    assert await store.write(sql.receipts.mark_read, ORG, ch.id, "bob", 2**70) == 5
+    member = await store.read(sql.members.get_member, ORG, ch.id, "bob")
     assert member is not None and member.read_seq == 5
-    receipts = {r.user_id: r for r in await store.receipts(ORG, ch.id)}
+    receipts = {r.user_id: r for r in await store.read(sql.receipts.receipts, ORG, ch.id)}
     assert set(receipts) == {"alice", "bob"}
     assert receipts["bob"].read_seq == 5 and receipts["bob"].updated_at is not None
     assert receipts["alice"].read_seq == 0 and receipts["alice"].updated_at is None
     with pytest.raises(NotFound):
-        await store.mark_read(ORG, ch.id, "mallory", 1)
+        await store.write(sql.receipts.mark_read, ORG, ch.id, "mallory", 1)
     with pytest.raises(NotFound):
-        await store.mark_read(ORG, "ch_missing", "bob", 1)
+        await store.write(sql.receipts.mark_read, ORG, "ch_missing", "bob", 1)
 
 
 async def test_unread_excludes_own_and_read_messages(store: SqlStore) -> None:
@@ -175,16 +184,16 @@ async def test_unread_excludes_own_and_read_messages(store: SqlStore) -> None:
     await post(store, ch, "alice", "a1")
     await post(store, ch, "bob", "b1")
     await post(store, ch, "alice", "a2")
-    assert await store.unread_count(ORG, ch.id, "bob") == 2
-    assert await store.unread_count(ORG, ch.id, "alice") == 1
-    assert await store.unread_count(ORG, ch.id, "carol") == 3
-    assert await store.unread_count(ORG, ch.id, "stranger") == 0
-    await store.mark_read(ORG, ch.id, "carol", 5)  # alice a1 (4), bob b1 (5)
-    assert await store.unread_count(ORG, ch.id, "carol") == 1
+    assert await store.read(sql.receipts.unread_count, ORG, ch.id, "bob") == 2
+    assert await store.read(sql.receipts.unread_count, ORG, ch.id, "alice") == 1
+    assert await store.read(sql.receipts.unread_count, ORG, ch.id, "carol") == 3
+    assert await store.read(sql.receipts.unread_count, ORG, ch.id, "stranger") == 0
+    await store.write(sql.receipts.mark_read, ORG, ch.id, "carol", 5)  # alice a1 (4), bob b1 (5)
+    assert await store.read(sql.receipts.unread_count, ORG, ch.id, "carol") == 1
     # Member events are not messages: joining adds nothing to count.
-    await store.add_member(ORG, ch.id, "dave", role=Role.MEMBER, actor="alice")
-    assert await store.unread_count(ORG, ch.id, "carol") == 1
-    assert await store.unread_count(ORG, ch.id, "dave") == 3
+    await store.write(sql.members.add_member, ORG, ch.id, "dave", role=Role.MEMBER, actor="alice")
+    assert await store.read(sql.receipts.unread_count, ORG, ch.id, "carol") == 1
+    assert await store.read(sql.receipts.unread_count, ORG, ch.id, "dave") == 3
 
 
 async def test_list_channels_newest_activity_first(store: SqlStore) -> None:
@@ -198,7 +207,7 @@ async def test_list_channels_newest_activity_first(store: SqlStore) -> None:
     await post(store, c, "carol", "c2")
     await post(store, mine, "alice", "not bob's")
 
-    page = await store.list_channels(ORG, "bob", limit=10, cursor=None)
+    page = await store.read(sql.channels.list_channels, ORG, "bob", limit=10, cursor=None)
     assert [s.channel.id for s in page.items] == [c.id, a.id, b.id]
     assert page.next_cursor is None
     by_id = {s.channel.id: s for s in page.items}
@@ -210,16 +219,16 @@ async def test_list_channels_newest_activity_first(store: SqlStore) -> None:
     assert by_id[b.id].last_message is None
     assert by_id[a.id].role is Role.MEMBER and by_id[a.id].read_seq == 0
     assert by_id[c.id].channel.last_seq == 4
-    await store.mark_read(ORG, c.id, "bob", 100)
-    again = await store.list_channels(ORG, "bob", limit=10, cursor=None)
+    await store.write(sql.receipts.mark_read, ORG, c.id, "bob", 100)
+    again = await store.read(sql.channels.list_channels, ORG, "bob", limit=10, cursor=None)
     top = again.items[0]
     assert (top.channel.id, top.unread, top.read_seq) == (c.id, 0, 4)
     # Member changes are not activity: the order stays.
-    await store.add_member(ORG, b.id, "dave", role=Role.MEMBER, actor="alice")
-    await store.remove_member(ORG, b.id, "dave", actor="alice")
-    reordered = await store.list_channels(ORG, "bob", limit=10, cursor=None)
+    await store.write(sql.members.add_member, ORG, b.id, "dave", role=Role.MEMBER, actor="alice")
+    await store.write(sql.members.remove_member, ORG, b.id, "dave", actor="alice")
+    reordered = await store.read(sql.channels.list_channels, ORG, "bob", limit=10, cursor=None)
     assert [s.channel.id for s in reordered.items] == [c.id, a.id, b.id]
-    owner_view = await store.list_channels(ORG, "alice", limit=10, cursor=None)
+    owner_view = await store.read(sql.channels.list_channels, ORG, "alice", limit=10, cursor=None)
     assert {s.channel.id: s.role for s in owner_view.items}[a.id] is Role.OWNER
 
 
@@ -230,13 +239,15 @@ async def test_list_channels_pages_with_cursor(store: SqlStore) -> None:
     seen: list[str] = []
     cursor: str | None = None
     for _ in range(10):
-        page = await store.list_channels(ORG, "bob", limit=2, cursor=cursor)
+        page = await store.read(sql.channels.list_channels, ORG, "bob", limit=2, cursor=cursor)
         assert len(page.items) <= 2
         seen += [s.channel.id for s in page.items]
         cursor = page.next_cursor
         if cursor is None:
             break
     assert seen == [made[2].id, made[1].id, made[0].id, made[4].id, made[3].id]
-    assert (await store.list_channels(ORG, "bob", limit=0, cursor=None)).items == []
+    assert (
+        await store.read(sql.channels.list_channels, ORG, "bob", limit=0, cursor=None)
+    ).items == []
     with pytest.raises(ValueError):
-        await store.list_channels(ORG, "bob", limit=2, cursor="bm90IGEgY3Vyc29y")
+        await store.read(sql.channels.list_channels, ORG, "bob", limit=2, cursor="bm90IGEgY3Vyc29y")

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from parley.core.records import ChannelKind
-from parley.store import migrate, migrator, open_store
+from parley.store import migrate, migrator, open_store, sql
 from parley.store.errors import NotFound
 from parley.store.sqlite import path_from_url
+from tests.store_fixtures import post_message
 
 TABLES = {"channels", "members", "messages", "channel_events", "profiles", "schema_version"}
 
@@ -35,21 +36,27 @@ async def test_migrate_is_idempotent(fresh_url: Callable[[], str]) -> None:
         )
         assert recorded == [(m.version, m.name) for m in migrator.load("sqlite")]
         # The schema works.
-        ch, _ = await store.create_channel(
-            org="o", kind=ChannelKind.GROUP, name="n", topic="", created_by="u", members=[]
+        ch, _ = await store.write(
+            sql.channels.create_channel,
+            org="o",
+            kind=ChannelKind.GROUP,
+            name="n",
+            topic="",
+            created_by="u",
+            members=[],
         )
-        assert (await store.post_message("o", ch.id, author="u", text="t")).message.seq == 2
+        assert (await post_message(store, "o", ch.id, author="u", text="t")).message.seq == 2
 
 
 async def test_auto_migrate_on_open(fresh_url: Callable[[], str]) -> None:
     async with open_store(fresh_url(), auto_migrate=True) as store:
-        assert await store.get_channel("o", "ch_x") is None
+        assert await store.read(sql.channels.get_channel, "o", "ch_x") is None
 
 
 async def test_body_errors_come_out_unwrapped(fresh_url: Callable[[], str]) -> None:
     with pytest.raises(NotFound):
         async with open_store(fresh_url(), auto_migrate=True) as store:
-            await store.post_message("o", "ch_missing", author="u", text="t")
+            await post_message(store, "o", "ch_missing", author="u", text="t")
     with pytest.raises(KeyError):
         async with open_store(fresh_url()):
             raise KeyError("mine")

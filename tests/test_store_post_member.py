@@ -8,8 +8,9 @@ import pytest
 import trio
 
 from parley.core.records import Channel, ChannelKind, PostResult, Role
-from parley.store import SqlStore
+from parley.store import SqlStore, sql
 from parley.store.errors import NotFound
+from tests.store_fixtures import post_as_member, post_message
 
 if TYPE_CHECKING:
     from tests.store_fixtures import Recorder, WriterGate
@@ -35,8 +36,14 @@ class Seen:
 
 
 async def channel(st: SqlStore, kind: ChannelKind = ChannelKind.GROUP) -> Channel:
-    ch, _ = await st.create_channel(
-        org=ORG, kind=kind, name="c", topic="", created_by="alice", members=["bob"]
+    ch, _ = await st.write(
+        sql.channels.create_channel,
+        org=ORG,
+        kind=kind,
+        name="c",
+        topic="",
+        created_by="alice",
+        members=["bob"],
     )
     return ch
 
@@ -46,11 +53,11 @@ async def test_member_posts_and_authorize_sees_kind_and_role(
 ) -> None:
     ch = await channel(store, ChannelKind.BROADCAST)
     seen = Seen()
-    result = await store.post_as_member(ORG, ch.id, author="bob", text="hi", authorize=seen)
+    result = await post_as_member(store, ORG, ch.id, author="bob", text="hi", authorize=seen)
     assert result.created and result.message.seq == 3 and result.event is not None
     assert seen.calls == [(ChannelKind.BROADCAST, Role.MEMBER)]
     assert recorder.events[-1] == result.event
-    assert (await store.list_messages(ORG, ch.id))[0] == result.message
+    assert (await store.read(sql.messages.list_messages, ORG, ch.id))[0] == result.message
 
 
 @pytest.mark.parametrize("who", ["carol", "other-org", "no-channel"])
@@ -67,59 +74,59 @@ async def test_not_found_for_non_members_other_orgs_and_missing_channels(
     else:
         cid = "ch_missing"
     with pytest.raises(NotFound):
-        await store.post_as_member(org, cid, author=author, text="x", authorize=seen)
+        await post_as_member(store, org, cid, author=author, text="x", authorize=seen)
     with pytest.raises(NotFound):  # an idempotency key changes nothing
-        await store.post_as_member(
-            org, cid, author=author, text="x", idempotency_key="k", authorize=seen
+        await post_as_member(
+            store, org, cid, author=author, text="x", idempotency_key="k", authorize=seen
         )
     assert seen.calls == []
-    assert (await store.get_channel(ORG, ch.id)) == ch  # no seq taken
-    assert await store.list_messages(ORG, ch.id) == []
+    assert (await store.read(sql.channels.get_channel, ORG, ch.id)) == ch  # no seq taken
+    assert await store.read(sql.messages.list_messages, ORG, ch.id) == []
 
 
 async def test_refusal_writes_nothing(store: SqlStore, recorder: Recorder) -> None:
     ch = await channel(store, ChannelKind.BROADCAST)
     before = len(recorder.events)
     with pytest.raises(Refused):
-        await store.post_as_member(
-            ORG, ch.id, author="bob", text="x", authorize=Seen(refuse=Role.MEMBER)
+        await post_as_member(
+            store, ORG, ch.id, author="bob", text="x", authorize=Seen(refuse=Role.MEMBER)
         )
     assert len(recorder.events) == before
-    assert await store.list_messages(ORG, ch.id) == []
-    ok = await store.post_as_member(
-        ORG, ch.id, author="alice", text="y", authorize=Seen(refuse=Role.MEMBER)
+    assert await store.read(sql.messages.list_messages, ORG, ch.id) == []
+    ok = await post_as_member(
+        store, ORG, ch.id, author="alice", text="y", authorize=Seen(refuse=Role.MEMBER)
     )
     assert ok.message.seq == 3  # the refused post used no seq
 
 
 async def test_idempotent_repeat_returns_the_original(store: SqlStore) -> None:
     ch = await channel(store)
-    first = await store.post_as_member(
-        ORG, ch.id, author="bob", text="a", idempotency_key="k1", authorize=Seen()
+    first = await post_as_member(
+        store, ORG, ch.id, author="bob", text="a", idempotency_key="k1", authorize=Seen()
     )
-    again = await store.post_as_member(
-        ORG, ch.id, author="bob", text="b", idempotency_key="k1", authorize=Seen()
+    again = await post_as_member(
+        store, ORG, ch.id, author="bob", text="b", idempotency_key="k1", authorize=Seen()
     )
     assert first.created and not again.created and again.event is None
     assert again.message == first.message
     # post_message and post_as_member share the key space
-    plain = await store.post_message(ORG, ch.id, author="bob", text="c", idempotency_key="k1")
+    plain = await post_message(store, ORG, ch.id, author="bob", text="c", idempotency_key="k1")
     assert plain.message == first.message
-    other = await store.post_as_member(
-        ORG, ch.id, author="alice", text="d", idempotency_key="k1", authorize=Seen()
+    other = await post_as_member(
+        store, ORG, ch.id, author="alice", text="d", idempotency_key="k1", authorize=Seen()
     )
     assert other.created and other.message.seq == first.message.seq + 1
 
 
 async def test_removed_member_is_refused_even_with_a_known_key(store: SqlStore) -> None:
     ch = await channel(store)
-    await store.post_as_member(
-        ORG, ch.id, author="bob", text="a", idempotency_key="k", authorize=Seen()
+    await post_as_member(
+        store, ORG, ch.id, author="bob", text="a", idempotency_key="k", authorize=Seen()
     )
-    await store.remove_member(ORG, ch.id, "bob", actor="alice")
+    await store.write(sql.members.remove_member, ORG, ch.id, "bob", actor="alice")
     with pytest.raises(NotFound):
-        await store.post_as_member(
-            ORG, ch.id, author="bob", text="a", idempotency_key="k", authorize=Seen()
+        await post_as_member(
+            store, ORG, ch.id, author="bob", text="a", idempotency_key="k", authorize=Seen()
         )
 
 
@@ -134,14 +141,14 @@ async def test_one_batch_sees_membership_changes_in_queue_order(
 
     async def post(tag: str, author: str, key: str | None) -> None:
         try:
-            out[tag] = await store.post_as_member(
-                ORG, ch.id, author=author, text=tag, idempotency_key=key, authorize=refuse
+            out[tag] = await post_as_member(
+                store, ORG, ch.id, author=author, text=tag, idempotency_key=key, authorize=refuse
             )
         except Exception as exc:
             out[tag] = exc
 
     async def remove() -> None:
-        await store.remove_member(ORG, ch.id, "alice", actor="alice")
+        await store.write(sql.members.remove_member, ORG, ch.id, "alice", actor="alice")
 
     async with gate.one_batch() as nursery:
         for tag, author, key in (("a1", "alice", "k"), ("b1", "bob", None), ("a2", "alice", "k")):

@@ -13,12 +13,13 @@ import trio
 import trio.testing
 
 from parley.core.events import EventName
-from parley.core.records import Channel, ChannelEvent, ChannelKind, PostResult
-from parley.store import BatchFailed, SqlStore, StoreClosed
+from parley.core.records import Channel, ChannelEvent, ChannelKind, PostResult, Role
+from parley.store import BatchFailed, SqlStore, StoreClosed, sql
 from parley.store.errors import Conflict, NotFound
 from parley.store.groupcommit import GroupCommitWriter
 from parley.store.sqlite import SqliteDb
 from parley.store.writetx import WriteTx
+from tests.store_fixtures import post_message
 
 if TYPE_CHECKING:
     from tests.store_fixtures import Recorder, WriterGate
@@ -30,8 +31,14 @@ POSTS_EACH = 8
 
 
 async def group(st: SqlStore) -> Channel:
-    ch, _ = await st.create_channel(
-        org=ORG, kind=ChannelKind.GROUP, name="g", topic="", created_by="owner", members=[]
+    ch, _ = await st.write(
+        sql.channels.create_channel,
+        org=ORG,
+        kind=ChannelKind.GROUP,
+        name="g",
+        topic="",
+        created_by="owner",
+        members=[],
     )
     return ch
 
@@ -48,7 +55,7 @@ async def test_seq_has_no_gaps_under_concurrent_posters(
 
     async def poster(i: int) -> None:
         for j in range(POSTS_EACH):
-            results.append(await store.post_message(ORG, ch.id, author=f"u{i}", text=f"{j}"))
+            results.append(await post_message(store, ORG, ch.id, author=f"u{i}", text=f"{j}"))
 
     async with trio.open_nursery() as nursery:
         for i in range(POSTERS):
@@ -56,14 +63,17 @@ async def test_seq_has_no_gaps_under_concurrent_posters(
 
     total = POSTERS * POSTS_EACH
     assert sorted(r.message.seq for r in results) == list(range(2, total + 2))
-    log = await store.events_after(ORG, ch.id, 0, limit=total + 10)
+    log = await store.read(sql.log.events_after, ORG, ch.id, 0, limit=total + 10)
     assert_gapless(log, 1, total + 1)
     # The listener saw exactly the log, in seq order, in several batches.
     assert recorder.events == log
     assert 1 < len(recorder.calls) < total
     # Each poster's own messages are in the order it posted them.
     for i in range(POSTERS):
-        mine = [m for m in reversed(await store.list_messages(ORG, ch.id, limit=total))]
+        mine = [
+            m
+            for m in reversed(await store.read(sql.messages.list_messages, ORG, ch.id, limit=total))
+        ]
         texts = [m.text for m in mine if m.author == f"u{i}"]
         assert texts == [str(j) for j in range(POSTS_EACH)]
         break
@@ -78,17 +88,19 @@ async def test_seq_per_channel_under_concurrent_posters_on_many_channels(
 
     async def poster(i: int) -> None:
         for ch in plan[i]:
-            await store.post_message(ORG, ch.id, author=f"u{i}", text="x")
+            await post_message(store, ORG, ch.id, author=f"u{i}", text="x")
             if ch is channels[0]:
-                await store.add_member(ORG, ch.id, f"u{i}", role="member", actor="owner")  # type: ignore[arg-type]
+                await store.write(
+                    sql.members.add_member, ORG, ch.id, f"u{i}", role=Role.MEMBER, actor="owner"
+                )
 
     async with trio.open_nursery() as nursery:
         for i in range(POSTERS):
             nursery.start_soon(poster, i)
 
     for ch in channels:
-        log = await store.events_after(ORG, ch.id, 0, limit=10_000)
-        current = await store.get_channel(ORG, ch.id)
+        log = await store.read(sql.log.events_after, ORG, ch.id, 0, limit=10_000)
+        current = await store.read(sql.channels.get_channel, ORG, ch.id)
         assert current is not None
         assert_gapless(log, 1, current.last_seq)
         heard = [e for e in recorder.events if e.channel_id == ch.id]
@@ -106,8 +118,8 @@ async def test_same_key_twice_in_one_batch(
     results: dict[str, PostResult] = {}
 
     async def post(text: str) -> None:
-        results[text] = await store.post_message(
-            ORG, ch.id, author="bob", text=text, idempotency_key="k"
+        results[text] = await post_message(
+            store, ORG, ch.id, author="bob", text=text, idempotency_key="k"
         )
 
     async with gate.one_batch() as nursery:
@@ -129,8 +141,14 @@ async def test_a_failing_request_does_not_fail_its_batch(
     store: SqlStore, recorder: Recorder, gate: WriterGate
 ) -> None:
     ch = await group(store)
-    await store.create_channel(
-        org=ORG, kind=ChannelKind.DIRECT, name="", topic="", created_by="a", members=["b"]
+    await store.write(
+        sql.channels.create_channel,
+        org=ORG,
+        kind=ChannelKind.DIRECT,
+        name="",
+        topic="",
+        created_by="a",
+        members=["b"],
     )
     batches_before = store.writer.batches
     outcomes: dict[str, object] = {}
@@ -143,11 +161,12 @@ async def test_a_failing_request_does_not_fail_its_batch(
 
     async with gate.one_batch() as nursery:
         steps = [
-            ("ok1", lambda: store.post_message(ORG, ch.id, author="u", text="1")),
-            ("missing", lambda: store.post_message(ORG, "ch_missing", author="u", text="x")),
+            ("ok1", lambda: post_message(store, ORG, ch.id, author="u", text="1")),
+            ("missing", lambda: post_message(store, ORG, "ch_missing", author="u", text="x")),
             (
                 "dup",
-                lambda: store.create_channel(
+                lambda: store.write(
+                    sql.channels.create_channel,
                     org=ORG,
                     kind=ChannelKind.DIRECT,
                     name="",
@@ -156,7 +175,7 @@ async def test_a_failing_request_does_not_fail_its_batch(
                     members=["a"],
                 ),
             ),
-            ("ok2", lambda: store.post_message(ORG, ch.id, author="u", text="2")),
+            ("ok2", lambda: post_message(store, ORG, ch.id, author="u", text="2")),
         ]
         for name, fn in steps:
             nursery.start_soon(attempt, name, fn)
@@ -170,8 +189,8 @@ async def test_a_failing_request_does_not_fail_its_batch(
     assert isinstance(ok1, PostResult) and isinstance(ok2, PostResult)
     assert (ok1.message.seq, ok2.message.seq) == (2, 3)
     assert recorder.calls[-1] == [ok1.event, ok2.event]
-    assert_gapless(await store.events_after(ORG, ch.id, 0, limit=10), 1, 3)
-    assert len(await store.user_channel_ids(ORG, "a")) == 1
+    assert_gapless(await store.read(sql.log.events_after, ORG, ch.id, 0, limit=10), 1, 3)
+    assert len(await store.read(sql.channels.user_channel_ids, ORG, "a")) == 1
 
 
 async def test_a_database_error_fails_only_its_request(
@@ -191,7 +210,7 @@ async def test_a_database_error_fails_only_its_request(
         raise RuntimeError("after taking a seq")
 
     def post(text: str) -> Callable[[], Awaitable[object]]:
-        return lambda: store.post_message(ORG, ch.id, author="u", text=text)
+        return lambda: post_message(store, ORG, ch.id, author="u", text=text)
 
     async def attempt(name: str, fn: Callable[[], Awaitable[object]]) -> None:
         try:
@@ -216,11 +235,11 @@ async def test_a_database_error_fails_only_its_request(
     ok1, ok2 = outcomes["ok1"], outcomes["ok2"]
     assert isinstance(ok1, PostResult) and isinstance(ok2, PostResult)
     assert (ok1.message.seq, ok2.message.seq) == (2, 3)
-    log = await store.events_after(ORG, ch.id, 0, limit=10)
+    log = await store.read(sql.log.events_after, ORG, ch.id, 0, limit=10)
     assert [e.data.get("text") for e in log[1:]] == ["1", "2"]
     assert recorder.calls[-1] == log[1:]
-    assert await store.get_profile(ORG, "x") is None
-    channel = await store.get_channel(ORG, ch.id)
+    assert await store.read(sql.profiles.get_profile, ORG, "x") is None
+    channel = await store.read(sql.channels.get_channel, ORG, ch.id)
     assert channel is not None and channel.last_seq == 3
 
 
@@ -232,10 +251,10 @@ async def test_listener_errors_do_not_stop_the_writer(
 
     store.set_commit_listener(broken)
     ch = await group(store)
-    assert (await store.post_message(ORG, ch.id, author="u", text="still")).created
+    assert (await post_message(store, ORG, ch.id, author="u", text="still")).created
     assert "commit listener failed" in caplog.text
     store.set_commit_listener(None)
-    assert (await store.post_message(ORG, ch.id, author="u", text="quiet")).message.seq == 3
+    assert (await post_message(store, ORG, ch.id, author="u", text="quiet")).message.seq == 3
 
 
 async def test_cancelled_while_queued_is_withdrawn(
@@ -246,18 +265,18 @@ async def test_cancelled_while_queued_is_withdrawn(
 
     async def doomed() -> None:
         with scope:
-            await store.post_message(ORG, ch.id, author="u", text="withdrawn")
+            await post_message(store, ORG, ch.id, author="u", text="withdrawn")
 
     async with gate.one_batch() as nursery:
-        nursery.start_soon(lambda: store.post_message(ORG, ch.id, author="u", text="kept"))
+        nursery.start_soon(lambda: post_message(store, ORG, ch.id, author="u", text="kept"))
         await trio.testing.wait_all_tasks_blocked()
         nursery.start_soon(doomed)
         await trio.testing.wait_all_tasks_blocked()
         scope.cancel()
     assert scope.cancelled_caught
-    texts = [m.text for m in await store.list_messages(ORG, ch.id)]
+    texts = [m.text for m in await store.read(sql.messages.list_messages, ORG, ch.id)]
     assert texts == ["kept"]
-    assert_gapless(await store.events_after(ORG, ch.id, 0, limit=10), 1, 2)
+    assert_gapless(await store.read(sql.log.events_after, ORG, ch.id, 0, limit=10), 1, 2)
     assert [e.data["text"] for e in recorder.calls[-1]] == ["kept"]
 
 
@@ -269,7 +288,7 @@ async def test_cancelled_after_the_writer_took_it_still_commits(
 
     async def poster() -> None:
         with scope:
-            await store.post_message(ORG, ch.id, author="u", text="committed anyway")
+            await post_message(store, ORG, ch.id, author="u", text="committed anyway")
 
     def cancel_the_poster(tx: object) -> None:
         # Runs in the writer thread, in the same batch, after the post was written.
@@ -280,7 +299,7 @@ async def test_cancelled_after_the_writer_took_it_still_commits(
         await trio.testing.wait_all_tasks_blocked()
         nursery.start_soon(store.writer.submit, cancel_the_poster)
     assert scope.cancelled_caught
-    log = await store.events_after(ORG, ch.id, 0, limit=10)
+    log = await store.read(sql.log.events_after, ORG, ch.id, 0, limit=10)
     assert_gapless(log, 1, 2)
     assert log[1].data["text"] == "committed anyway"
     assert recorder.calls[-1] == [log[1]]
@@ -303,15 +322,17 @@ async def test_a_cancelled_read_leaves_the_connection_usable(store: SqlStore, ba
     for _ in range(3):  # every reader works again
         assert await readers.run(lambda db: db.one("SELECT 1")) == (1,)
     ch = await group(store)
-    assert await store.get_channel(ORG, ch.id) == ch
+    assert await store.read(sql.channels.get_channel, ORG, ch.id) == ch
 
 
 async def test_writes_after_close_raise_store_closed(store: SqlStore) -> None:
     ch = await group(store)
     await store.aclose()
     with pytest.raises(StoreClosed):
-        await store.post_message(ORG, ch.id, author="u", text="late")
-    assert await store.get_channel(ORG, ch.id) == ch  # reads work until the context exits
+        await post_message(store, ORG, ch.id, author="u", text="late")
+    assert (
+        await store.read(sql.channels.get_channel, ORG, ch.id) == ch
+    )  # reads work until the context exits
 
 
 async def test_a_full_queue_makes_writers_wait(tmp_path: Path) -> None:
@@ -350,7 +371,7 @@ async def test_writes_queued_a_scheduler_pass_later_join_the_batch(
     async def post(delay_ticks: int, text: str) -> None:
         for _ in range(delay_ticks):
             await trio.lowlevel.checkpoint()
-        await store.post_message(ORG, ch.id, author="bob", text=text)
+        await post_message(store, ORG, ch.id, author="bob", text=text)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(post, 0, "now")

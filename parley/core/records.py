@@ -108,11 +108,34 @@ class Profile:
 
 
 @dataclass(frozen=True, slots=True)
+class Draft:
+    """A message about to be posted: every kind of post is one of these (plain, a reply
+    in a thread, a share, a message carrying files, a completed bot stream)."""
+
+    org: str
+    channel_id: str
+    author: str
+    text: str
+    idempotency_key: str | None = None
+    #: Reply in the thread of this message (a reply's id means its thread).
+    thread_root: str | None = None
+    #: A reply also shown in the channel's timeline.
+    also_in_channel: bool = False
+    #: A shared message's snapshot and link: channel_id, message_id, seq, author, text,
+    #: created_at (the link is shown only to readers who can open it).
+    shared: dict[str, Any] | None = None
+    #: Files the author uploaded to this channel that no message carries yet.
+    file_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PostResult:
     message: Message
     #: The log event written with it; ``None`` when an idempotent retry returned the original.
     event: ChannelEvent | None
     created: bool
+    #: The files the message carries (file messages).
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,17 +14,16 @@ import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import trio
 
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
-from parley.core.records import Attachment, Channel, Member, Message, PostResult
-from parley.domain import rules
-from parley.domain.hooks import PostHooks
+from parley.core.records import Attachment, Draft, PostResult
+from parley.domain import access, rules
+from parley.domain.posting import Poster
+from parley.store import Store, sql
 from parley.store.blobs import BlobStore, TooLarge
-from parley.store.errors import Conflict, NotFound
 
 DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024
 MAX_NAME = 255
@@ -36,37 +35,6 @@ class FilesConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     #: Blob directory (``PARLEY_BLOB_DIR``); default ``{data_dir}/blobs``.
     blob_dir: Path | None = None
-
-
-class FileStore(Protocol):
-    """What this module needs of the store (SqlStore implements it)."""
-
-    async def get_channel(self, org: str, channel_id: str) -> Channel | None: ...
-
-    async def get_member(self, org: str, channel_id: str, user_id: str) -> Member | None: ...
-
-    async def add_attachment(
-        self,
-        org: str,
-        channel_id: str,
-        *,
-        uploader: str,
-        name: str,
-        content_type: str,
-        size: int,
-        width: int | None,
-        height: int | None,
-        sha256: str,
-        blob_key: str,
-    ) -> Attachment: ...
-
-    async def post_message_with_files(
-        self, org: str, channel_id: str, *, author: str, text: str, file_ids: Sequence[str]
-    ) -> tuple[PostResult, list[Attachment]]: ...
-
-    async def get_attachment(self, org: str, file_id: str) -> Attachment | None: ...
-
-    async def get_message(self, org: str, channel_id: str, message_id: str) -> Message | None: ...
 
 
 # -- content sniffing ----------------------------------------------------------------------
@@ -156,22 +124,11 @@ def clean_name(name: str | None) -> str:
 
 
 class FileService:
-    def __init__(
-        self, store: FileStore, blobs: BlobStore, config: FilesConfig, hooks: PostHooks
-    ) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, config: FilesConfig, poster: Poster) -> None:
         self.store = store
         self.blobs = blobs
         self.config = config
-        self.hooks = hooks
-
-    async def _membership(self, org: str, user_id: str, channel_id: str) -> tuple[Channel, Member]:
-        if rules.is_clean(channel_id):
-            channel = await self.store.get_channel(org, channel_id)
-            if channel is not None:
-                member = await self.store.get_member(org, channel_id, user_id)
-                if member is not None:
-                    return channel, member
-        raise ClientError(ErrorCode.NOT_FOUND, "no such channel")
+        self.poster = poster
 
     async def upload(
         self,
@@ -182,7 +139,7 @@ class FileService:
         chunks: AsyncIterable[bytes],
     ) -> Attachment:
         """Store a file for a later post in ``channel_id`` (members only)."""
-        await self._membership(org, user_id, channel_id)
+        await access.membership(self.store, org, user_id, channel_id)
         limit = self.config.max_upload_bytes
         try:
             blob = await self.blobs.put(chunks, max_bytes=limit)
@@ -193,7 +150,8 @@ class FileService:
         ctype = sniff(blob.head)
         dims = image_size(blob.head, ctype)
         try:
-            return await self.store.add_attachment(
+            return await self.store.write(
+                sql.files.insert_attachment,
                 org,
                 channel_id,
                 uploader=user_id,
@@ -212,13 +170,17 @@ class FileService:
 
     async def get(self, org: str, user_id: str, file_id: str) -> Attachment:
         """A file's record, for members of the channel it was uploaded to only."""
-        att = await self.store.get_attachment(org, file_id) if rules.is_clean(file_id) else None
-        if att is None or await self.store.get_member(org, att.channel_id, user_id) is None:
-            raise ClientError(ErrorCode.NOT_FOUND, "no such file")
+        att = None
+        if rules.is_clean(file_id):
+            att = await self.store.read(sql.files.get_attachment, org, file_id)
+        if att is None or not await access.is_member(self.store, org, att.channel_id, user_id):
+            raise access.not_found("file")
         if att.message_id is not None:  # a deleted message takes its files with it
-            msg = await self.store.get_message(org, att.channel_id, att.message_id)
+            msg = await self.store.read(
+                sql.messages.get_message, org, att.channel_id, att.message_id
+            )
             if msg is None or msg.deleted:
-                raise ClientError(ErrorCode.NOT_FOUND, "no such file")
+                raise access.not_found("file")
         return att
 
     async def open(
@@ -230,25 +192,8 @@ class FileService:
     async def post(
         self, org: str, user_id: str, channel_id: str, text: str, file_ids: Sequence[str]
     ) -> tuple[PostResult, list[Attachment]]:
-        """Post a message carrying files the caller uploaded to this channel."""
-        if text:
-            rules.check_text(text)
-        channel, member = await self._membership(org, user_id, channel_id)
-        if not rules.can_post(channel.kind, member.role):
-            raise ClientError(
-                ErrorCode.FORBIDDEN, "only owners and admins post in a broadcast channel"
-            )
-        if not all(isinstance(f, str) and rules.is_clean(f) for f in file_ids):
-            raise ClientError(ErrorCode.BAD_REQUEST, "file ids must be strings")
-        try:
-            result, files = await self.store.post_message_with_files(
-                org, channel_id, author=user_id, text=text, file_ids=file_ids
-            )
-        except NotFound as exc:
-            raise ClientError(ErrorCode.NOT_FOUND, f"no such {exc}") from None
-        except Conflict as exc:
-            raise ClientError(ErrorCode.CONFLICT, str(exc)) from None
-        except ValueError as exc:
-            raise ClientError(ErrorCode.BAD_REQUEST, str(exc)) from None
-        await self.hooks.run(result)
-        return result, files
+        """Post a message carrying files the caller uploaded to this channel (through the
+        one post pipeline: the same checks and hooks as every post)."""
+        draft = Draft(org, channel_id, user_id, text, file_ids=tuple(file_ids))
+        result = await self.poster.post(draft, allow_empty=True)
+        return result, list(result.attachments)

@@ -19,20 +19,19 @@ import ipaddress
 import re
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import trio
 
-from parley.core.codes import ErrorCode
-from parley.core.errors import ClientError
 from parley.core.events import Ephemeral
 from parley.core.ports import EventSink
 from parley.core.records import PostResult
-from parley.domain import rules
+from parley.domain import access
+from parley.store import Store, sql
 
 URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
 MAX_FIELD = 500
@@ -246,22 +245,10 @@ async def fetch(url: str, config: PreviewConfig) -> Preview | None:
     return None
 
 
-class PreviewStore(Protocol):
-    async def save_previews(
-        self, org: str, message_id: str, previews: Sequence[dict[str, Any]]
-    ) -> None: ...
-
-    async def get_previews(self, org: str, message_id: str) -> list[dict[str, Any]]: ...
-
-    async def get_member(self, org: str, channel_id: str, user_id: str) -> Any: ...
-
-    async def get_message(self, org: str, channel_id: str, message_id: str) -> Any: ...
-
-
 class PreviewService:
     def __init__(
         self,
-        store: PreviewStore,
+        store: Store,
         sink: EventSink,
         config: PreviewConfig,
         spawn: Callable[..., None],
@@ -290,7 +277,7 @@ class PreviewService:
                 previews.append(p)
         if previews:
             data = [p.json() for p in previews]
-            await self.store.save_previews(m.org, m.id, data)
+            await self.store.write(sql.previews.save_previews, m.org, m.id, data)
             self.sink.publish_channel_ephemeral(
                 m.org, m.channel_id, Ephemeral.LINK_PREVIEW, {"message_id": m.id, "previews": data}
             )
@@ -299,10 +286,6 @@ class PreviewService:
     async def get(
         self, org: str, user_id: str, channel_id: str, message_id: str
     ) -> list[dict[str, Any]]:
-        if not (rules.is_clean(channel_id) and rules.is_clean(message_id)):
-            raise ClientError(ErrorCode.NOT_FOUND, "no such message")
-        if await self.store.get_member(org, channel_id, user_id) is None:
-            raise ClientError(ErrorCode.NOT_FOUND, "no such channel")
-        if await self.store.get_message(org, channel_id, message_id) is None:
-            raise ClientError(ErrorCode.NOT_FOUND, "no such message")
-        return await self.store.get_previews(org, message_id)
+        await access.membership(self.store, org, user_id, channel_id)
+        await access.message(self.store, org, channel_id, message_id, live=False)
+        return await self.store.read(sql.previews.get_previews, org, message_id)

@@ -7,26 +7,17 @@ query, so there is no filtering here that could leak or miss. See docs/search.md
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.times import rfc3339
 from parley.domain import rules
-from parley.store import codec
-from parley.store.search import MAX_LIMIT, MAX_OFFSET, SearchHit, SearchQuery
-
-if TYPE_CHECKING:
-    pass
+from parley.store import Store, codec, sql
+from parley.store.sql.search import MAX_LIMIT, MAX_OFFSET, SearchHit, SearchQuery
 
 DEFAULT_LIMIT = 20
 MAX_QUERY_CHARS = 256
-
-
-class SearchStore(Protocol):
-    async def search_messages(
-        self, org: str, user_id: str, query: SearchQuery
-    ) -> list[SearchHit]: ...
 
 
 def hit_json(hit: SearchHit) -> dict[str, Any]:
@@ -49,7 +40,7 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
 
 
 class SearchService:
-    def __init__(self, store: SearchStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     async def search(
@@ -96,7 +87,7 @@ class SearchService:
             offset=offset,
         )
         try:
-            hits = await self.store.search_messages(org, user_id, query)
+            hits = await self.store.read(sql.search.search_messages, org, user_id, query)
         except ValueError as exc:
             raise ClientError(ErrorCode.BAD_REQUEST, f"q: {exc}") from None
         more = len(hits) > n and offset + n <= MAX_OFFSET

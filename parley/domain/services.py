@@ -1,21 +1,50 @@
-"""The domain services one running Parley holds, as the REST layer receives them."""
+"""The domain services one running Parley holds, one per feature, as the REST layer and
+the WebSocket ops receive them (built by ``parley.app.build_services``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from parley.core.ports import PresenceLookup, TokenCheck
-from parley.domain.chat import ChatService
-from parley.domain.conversation import ConversationService
+from parley.domain.bookmarks import BookmarkService
+from parley.domain.channels import ChannelService
+from parley.domain.edits import EditService
+from parley.domain.events import EventService
 from parley.domain.files import FileService
+from parley.domain.members import MemberService
+from parley.domain.mentions import MentionService
+from parley.domain.messages import MessageService
+from parley.domain.pins import PinService
 from parley.domain.previews import PreviewService
+from parley.domain.profiles import ProfileService
+from parley.domain.reactions import ReactionService
+from parley.domain.receipts import ReceiptService
 from parley.domain.search import SearchService
+from parley.domain.shares import ShareService
+from parley.domain.streams import StreamService
+from parley.domain.tasks import TaskService
+from parley.domain.teams import TeamService
+from parley.domain.threads import ThreadService
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    chat: ChatService
-    conversation: ConversationService
+    channels: ChannelService
+    members: MemberService
+    messages: MessageService
+    receipts: ReceiptService
+    profiles: ProfileService
+    events: EventService
+    streams: StreamService
+    threads: ThreadService
+    shares: ShareService
+    edits: EditService
+    reactions: ReactionService
+    pins: PinService
+    bookmarks: BookmarkService
+    mentions: MentionService
+    teams: TeamService
+    tasks: TaskService
     files: FileService
     search: SearchService
     previews: PreviewService

@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import trio
+
+from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
+from parley.core.events import Ephemeral
+from parley.core.ports import EventSink
+from parley.core.records import Draft
+from parley.core.times import rfc3339
+from parley.domain import access, rules
+from parley.domain.posting import Poster
 from parley.domain.rules import MAX_TEXT_BYTES, check_clean
+from parley.store import Store, sql
 
 
 class StreamState(StrEnum):
@@ -247,3 +258,108 @@ class StreamRegistry:
         self._finish(s, StreamState.CANCELLED)
         self._touch(s, now)
         return s.event("cancelled", reason="cancelled")
+
+
+# -- the service ----------------------------------------------------------------------------
+
+
+class StreamService:
+    """Streams of a channel: members (posters, for writing) and the org's services use
+    them; every step is pushed to the channel as a ``message_stream`` event, and
+    completion posts the text through the one post pipeline."""
+
+    def __init__(
+        self,
+        store: Store,
+        sink: EventSink,
+        poster: Poster,
+        *,
+        registry: StreamRegistry | None = None,
+        clock: Callable[[], float] = trio.current_time,
+    ) -> None:
+        self.store = store
+        self.sink = sink
+        self.poster = poster
+        self.registry = registry if registry is not None else StreamRegistry()
+        self.clock = clock  # idle expiry; trio's clock unless a test says otherwise
+
+    def _expire(self) -> float:
+        now = self.clock()
+        for s, ev in self.registry.expire(now):
+            self.sink.publish_channel_ephemeral(s.org, s.channel_id, Ephemeral.MESSAGE_STREAM, ev)
+        return now
+
+    async def _access(self, claims: Claims, channel_id: str, *, write: bool) -> None:
+        channel = None
+        if rules.is_clean(channel_id):
+            channel = await self.store.read(sql.channels.get_channel, claims.org, channel_id)
+        if channel is None:
+            raise access.no_channel()
+        if claims.is_service:
+            return
+        member = await self.store.read(sql.members.get_member, claims.org, channel_id, claims.sub)
+        if member is None:
+            raise access.no_channel()
+        if write and not rules.can_post(channel.kind, member.role):
+            raise access.forbidden(access.BROADCAST_REFUSAL)
+
+    def _push(self, s: Stream, event: dict[str, Any] | None) -> None:
+        if event is not None:
+            self.sink.publish_channel_ephemeral(
+                s.org, s.channel_id, Ephemeral.MESSAGE_STREAM, event
+            )
+
+    async def open_stream(self, claims: Claims, channel_id: str) -> dict[str, Any]:
+        await self._access(claims, channel_id, write=True)
+        now = self._expire()
+        s = self.registry.open(claims.org, channel_id, claims.sub, now)
+        self._push(s, s.event("open"))
+        return s.snapshot()
+
+    async def get_stream(self, claims: Claims, channel_id: str, stream_id: str) -> dict[str, Any]:
+        await self._access(claims, channel_id, write=False)
+        self._expire()
+        return self.registry.get(claims.org, channel_id, stream_id).snapshot()
+
+    async def append_stream(
+        self, claims: Claims, channel_id: str, stream_id: str, chunk: str, index: int | None
+    ) -> dict[str, Any]:
+        await self._access(claims, channel_id, write=True)
+        now = self._expire()
+        s = self.registry.get_own(claims.org, channel_id, stream_id, claims.sub)
+        self._push(s, self.registry.append(s, chunk, index, now))
+        return {"stream_id": s.id, "index": s.index, "state": str(s.state)}
+
+    async def complete_stream(
+        self, claims: Claims, channel_id: str, stream_id: str
+    ) -> dict[str, Any]:
+        """Persist the text as one message (one seq); a retry answers the same."""
+        await self._access(claims, channel_id, write=True)
+        now = self._expire()
+        s = self.registry.get_own(claims.org, channel_id, stream_id, claims.sub)
+        text = self.registry.begin_complete(s, now)
+        if text is None:
+            return s.snapshot()
+        draft = Draft(s.org, s.channel_id, s.author, text, idempotency_key=f"stream:{s.id}")
+        try:
+            result = await self.poster.post(
+                draft, allow_empty=True, service=claims.is_service, checked_text=True
+            )
+        except BaseException:
+            self.registry.abort_complete(s)
+            raise
+        m = result.message
+        self._push(
+            s,
+            self.registry.finish_complete(s, m.id, m.seq, rfc3339(m.created_at), self.clock()),
+        )
+        return s.snapshot()
+
+    async def cancel_stream(
+        self, claims: Claims, channel_id: str, stream_id: str
+    ) -> dict[str, Any]:
+        await self._access(claims, channel_id, write=True)
+        now = self._expire()
+        s = self.registry.get_own(claims.org, channel_id, stream_id, claims.sub)
+        self._push(s, self.registry.cancel(s, now))
+        return s.snapshot()

@@ -1,35 +1,40 @@
-"""Full-text search over the messages a user can see (docs/search.md).
-
-SQLite: an FTS5 external-content table (``messages_fts``) kept by triggers. PostgreSQL: a
-generated ``tsvector`` column with a GIN index. Both index ``messages.text`` and
-``messages.files_text`` (attachment names), so edits and deletes made anywhere update the
-index with the row. The query joins ``members``: a user finds only messages of channels
-they belong to, in their org, never deleted ones.
-"""
+"""Full-text search (FTS5 on SQLite, tsvector on PostgreSQL), membership inside the query."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from parley.core.records import Message
 from parley.store import codec
 from parley.store.db import Db
-from parley.store.readpool import ReadPool
 
 MAX_TERMS = 16
+
+
 MAX_LIMIT = 100
+
+
 MAX_OFFSET = 1000
+
+
 #: Words of a snippet at most, and how many come before the first match.
 SNIPPET_WORDS = 24
+
+
 SNIPPET_LEAD = 6
+
+
 ELLIPSIS = "…"
+
+
 #: A word, for the index and the query alike: a run of letters, digits and combining accents
 #: (as SQLite's unicode61 tokenizer and the PostgreSQL migration's regexp see it).
 _WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+")
+
+
 _TERM = re.compile(r"(?:[^\W_]|[\u0300-\u036f])+\*?")
 
 
@@ -172,16 +177,3 @@ def search_messages(db: Db, org: str, user_id: str, query: SearchQuery) -> list[
             )
         )
     return hits
-
-
-class SearchMixin:
-    """Search methods of :class:`store.sql_store.SqlStore`."""
-
-    _readers: ReadPool
-
-    async def search_messages(self, org: str, user_id: str, query: SearchQuery) -> list[SearchHit]:
-        """Ranked hits among the messages of the user's channels (ValueError on a bad
-        query: no words, limit or offset out of range)."""
-        terms(query.text)  # refuse before taking a connection
-        fn = partial(search_messages, org=org, user_id=user_id, query=query)
-        return await self._readers.run(fn)

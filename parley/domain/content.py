@@ -1,4 +1,4 @@
-"""Input rules of the conversation features (sans-IO): the Markdown subset, mentions,
+"""Input rules of message content (sans-IO): the Markdown subset, mentions,
 emoji, team names, notes and task titles. See docs/conversation.md.
 
 Every validator raises :class:`ClientError` with the code the client should see.

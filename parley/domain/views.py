@@ -1,0 +1,68 @@
+"""Messages as one reader sees them: thread summary, reactions, pin, and a share's link
+only if the reader can open the shared message's channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from parley.core.records import Message, MessageMeta, ReactionCount, ThreadSummary, snapshot
+from parley.store import Store, sql
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A message as one reader sees it."""
+
+    message: Message
+    meta: MessageMeta = field(default_factory=MessageMeta)
+    thread: ThreadSummary | None = None
+    reactions: list[ReactionCount] = field(default_factory=list)
+    pinned: bool = False
+    #: The share as this reader may see it (the link only if they can open its channel).
+    shared: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    root: MessageView
+    replies: list[MessageView]
+    unread: int
+    read_seq: int = 0
+
+
+async def message_views(
+    store: Store, org: str, user_id: str, messages: list[Message]
+) -> list[MessageView]:
+    if not messages:
+        return []
+    ids = [m.id for m in messages]
+    metas = await store.read(sql.messages.message_metas, org, ids)
+    summaries = await store.read(sql.threads.thread_summaries, org, ids)
+    reactions = await store.read(sql.reactions.reactions, org, ids, user_id)
+    pinned: set[str] = set()
+    for channel_id in {m.channel_id for m in messages}:
+        pinned |= await store.read(sql.pins.pinned_ids, org, channel_id, ids)
+    mine: set[str] | None = None
+    views = []
+    for m in messages:
+        meta = metas.get(m.id, MessageMeta())
+        shared = None
+        if meta.shared is not None and not m.deleted:
+            if mine is None:
+                mine = await store.read(sql.channels.user_channel_ids, org, user_id)
+            shared = snapshot(meta.shared)
+            if meta.shared.get("channel_id") in mine:
+                for k in ("channel_id", "message_id", "seq"):
+                    shared[k] = meta.shared.get(k)
+        views.append(
+            MessageView(
+                message=m,
+                meta=meta,
+                thread=summaries.get(m.id),
+                reactions=reactions.get(m.id, []),
+                pinned=m.id in pinned,
+                shared=shared,
+            )
+        )
+    return views

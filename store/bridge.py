@@ -1,0 +1,107 @@
+"""The store as the domain sees it: a generic typed bridge to the SQL of each feature.
+
+Every feature's SQL is a blocking function in :mod:`parley.store.sql` that takes a read
+connection (:class:`Db`) or the batch's write transaction (:class:`WriteTx`) first.
+:meth:`SqlStore.read` runs one on the read pool, :meth:`SqlStore.write` in the next
+group-commit batch; mypy checks the arguments against the function's own signature, so
+there is no hand-written pass-through per query::
+
+    channel = await store.read(channels.get_channel, org, channel_id)
+    result = await store.write(messages.post, draft, authorize=policy)
+
+Every function is tenant-scoped: an id from another org behaves exactly like an id that
+does not exist. Writes that append to a channel log take the channel's next ``seq`` in
+the same transaction. After each commit the store calls the commit listener,
+synchronously and in commit order, with the channel events that commit wrote (in seq
+order): that is how events reach the broker in seq order. The listener must not await
+or block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+from parley.store.db import Db, Migration
+from parley.store.groupcommit import CommitListener, GroupCommitWriter
+from parley.store.readpool import ReadPool
+from parley.store.writetx import WriteTx
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Store(Protocol):
+    """Persistence: run the feature SQL of :mod:`parley.store.sql`, migrate, close."""
+
+    def set_commit_listener(self, listener: CommitListener | None) -> None: ...
+
+    async def read(
+        self, fn: Callable[Concatenate[Db, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn(db, *args, **kwargs)`` in one read transaction (one snapshot)."""
+        ...
+
+    async def write(
+        self, fn: Callable[Concatenate[WriteTx, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn(tx, *args, **kwargs)`` in the next batch transaction; return its
+        result or raise its error (rolled back alone, to its savepoint)."""
+        ...
+
+    async def migrate(self) -> int:
+        """Apply pending schema migrations; return the schema version now in force."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class SqlStore:
+    """:class:`Store` over SQLite or PostgreSQL: writes go to the group-commit writer (one
+    connection, many writes per transaction), reads to the read pool. A backend only
+    supplies connections (:class:`Db`) and its migrations."""
+
+    def __init__(
+        self, writer: GroupCommitWriter, readers: ReadPool, migrations: Sequence[Migration]
+    ) -> None:
+        self._writer = writer
+        self._readers = readers
+        self._migrations = list(migrations)
+        self._closed = False
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        return self._writer
+
+    def set_commit_listener(self, listener: CommitListener | None) -> None:
+        self._writer.listener = listener
+
+    async def read(
+        self, fn: Callable[Concatenate[Db, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._readers.run(lambda db: fn(db, *args, **kwargs))
+
+    async def write(
+        self, fn: Callable[Concatenate[WriteTx, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self._writer.submit(lambda tx: fn(tx, *args, **kwargs))
+
+    async def migrate(self) -> int:
+        migrations = self._migrations
+
+        def apply(db: Db) -> int:
+            return db.migrate(migrations)
+
+        return await self._writer.exclusive(apply)
+
+    async def aclose(self) -> None:
+        """Stop accepting writes; queued writes still run. Read connections are closed
+        when the ``open_store`` context exits."""
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+
+
+def _conforms(store: SqlStore) -> Store:
+    """Never called: mypy checks here that SqlStore implements the Store protocol."""
+    return store
