@@ -10,7 +10,7 @@ import pytest
 from parley.broker.auth import issue_token
 from parley.settings import Settings
 
-pytest_plugins = ["tests.store_fixtures"]
+pytest_plugins = ["tests.support.store"]
 
 SECRET = "parley-test-secret-0123456789-abcdefghijklmnop"
 

@@ -1,0 +1,73 @@
+"""Bad input to the conversation endpoints: always a JSON 4xx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.api import Env, chat_env
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    async with chat_env(tmp_path) as e:
+        yield e
+
+
+async def test_bad_inputs_are_json_4xx(env: Env) -> None:
+    cid = await env.channel(members=("bob",))
+    mid = (await env.post(cid, "hello"))["message_id"]
+    m = f"/v1/channels/{cid}/messages/{mid}"
+    cases: list[tuple[str, str, Any, int]] = [
+        ("PATCH", m, {"text": ""}, 400),
+        ("PATCH", m, {"text": 5}, 400),
+        ("PATCH", m, {"text": "x", "extra": 1}, 400),
+        ("PATCH", m, {"text": "x" * 20000}, 413),
+        ("PATCH", m, {"text": "```la!ng\ncode\n```"}, 400),
+        ("PATCH", f"/v1/channels/{cid}/messages/msg_none", {"text": "x"}, 404),
+        ("PATCH", f"/v1/channels/{cid}/messages/a%00b", {"text": "x"}, 404),
+        ("POST", f"{m}/reactions", {"emoji": "not an emoji"}, 400),
+        ("POST", f"{m}/reactions", {"emoji": None}, 400),
+        ("POST", f"{m}/reactions", [], 400),
+        ("DELETE", f"{m}/reactions/%F0%9F%91%8D", None, 200),
+        ("DELETE", f"{m}/reactions/xx", None, 400),
+        ("POST", f"/v1/channels/{cid}/threads/{mid}/replies", {"text": "  "}, 400),
+        (
+            "POST",
+            f"/v1/channels/{cid}/threads/{mid}/replies",
+            {"text": "x", "also_send_to_channel": "yes"},
+            400,
+        ),
+        ("POST", f"/v1/channels/{cid}/threads/msg_none/replies", {"text": "x"}, 404),
+        ("POST", f"/v1/channels/{cid}/threads/{mid}/read", {"seq": -1}, 400),
+        ("GET", f"/v1/channels/{cid}/timeline?before=-5", None, 400),
+        ("GET", f"/v1/channels/{cid}/timeline?limit=0", None, 400),
+        ("GET", f"/v1/channels/{cid}/timeline?limit=abc", None, 400),
+        ("GET", f"/v1/channels/{cid}/threads/{mid}?after=-1", None, 400),
+        ("PUT", f"/v1/channels/{cid}/pins/msg_none", None, 404),
+        ("POST", "/v1/bookmarks", {"channel": cid, "message_id": mid, "note": "n" * 1001}, 400),
+        ("POST", "/v1/bookmarks", {"channel": cid}, 400),
+        ("GET", "/v1/bookmarks?cursor=%%%", None, 400),
+        ("DELETE", "/v1/bookmarks/msg_none", None, 404),
+        ("POST", f"{m}/share", {"channel": "ch_none"}, 404),
+        ("POST", f"{m}/share", {"channel": cid, "comment": "\x00"}, 400),
+        ("POST", f"{m}/tasks", {"title": "t", "due": "tomorrow"}, 400),
+        ("POST", f"{m}/tasks", {"title": "t", "due": "2026-13-45"}, 400),
+        ("POST", f"{m}/tasks", {"title": "t", "assignee": "stranger"}, 400),
+        ("POST", f"{m}/tasks", {"title": "x" * 301}, 400),
+        ("GET", "/v1/tasks/task_none", None, 404),
+        ("POST", "/v1/tasks/task_none/complete", None, 404),
+        ("POST", "/v1/teams", {"name": "@bad name"}, 400),
+        ("POST", "/v1/teams", {"name": "channel"}, 400),
+        ("POST", "/v1/teams", {"name": "ok", "members": [""]}, 400),
+        ("GET", "/v1/teams/team_none", None, 404),
+        ("POST", "/v1/teams/team_none/members", {"user_id": "x"}, 404),
+    ]
+    for method, path, body, expected in cases:
+        status, got = await env.call(method, path, "alice", json=body)
+        assert status == expected, (method, path, body, got)
+        if status >= 400:
+            assert set(got["error"]) == {"code", "message"}, got

@@ -1,0 +1,146 @@
+"""Bad input to the search, file, preview and presence endpoints: JSON 4xx, never a 500
+(in-process test client, SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parley.domain.files import FilesConfig
+from tests.support.api import Env, chat_env, make_settings
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    files = FilesConfig(max_upload_bytes=1000, blob_dir=tmp_path / "blobs")
+    async with chat_env(tmp_path, replace(make_settings(), files=files)) as e:
+        yield e
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"files": [1]},
+        {"files": "file_1"},
+        {"files": []},
+        {"files": ["a"] * 11},
+        {"text": 5, "files": ["a"]},
+        {"files": ["a"], "extra": True},
+        {"files": ["a\x00"]},
+        {"text": "a\x00", "files": ["a"]},
+    ],
+)
+async def test_file_message_bad_bodies(env: Env, body: Any) -> None:
+    cid = await env.channel()
+    status, out = await env.call("POST", f"/v1/channels/{cid}/file-messages", json=body)
+    assert status == 400, out
+    assert out["error"]["code"] in ("bad_request", "bad_json")
+
+
+async def test_file_message_not_json(env: Env) -> None:
+    cid = await env.channel()
+    status, out = await env.call("POST", f"/v1/channels/{cid}/file-messages", data=b"{nope")
+    assert (status, out["error"]["code"]) == (400, "bad_json")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"q": ""},
+        {"q": "a\x00"},
+        {"q": "x", "in_thread": "maybe"},
+        {"q": "x", "has_attachment": "2"},
+        {"q": "x", "limit": "many"},
+        {"q": "x", "cursor": "!!"},
+        {"q": "x", "to": "2026-13-01"},
+        {"q": "x" * 300},
+        {"q": "x", "channel": "c\x00"},
+    ],
+)
+async def test_search_bad_queries(env: Env, query: dict[str, str]) -> None:
+    status, out = await env.call("GET", "/v1/search", query=query)
+    assert status == 400, out
+    assert out["error"]["code"] == "bad_request"
+
+
+async def test_search_needs_a_token(env: Env) -> None:
+    status, out = await env.call("GET", "/v1/search", None, query={"q": "x"})
+    assert (status, out["error"]["code"]) == (401, "unauthorized")
+
+
+async def test_upload_and_download_in_process(env: Env) -> None:
+    cid = await env.channel()
+    resp = await env.request(
+        "POST",
+        f"/v1/channels/{cid}/files?name=a.txt",
+        headers={"Content-Type": "text/html"},
+        data=b"hello",
+    )
+    assert resp.status_code == 201
+    (f,) = (await resp.get_json())["files"]
+    assert f["content_type"] == "text/plain; charset=utf-8"
+    got = await env.request("GET", f"/v1/files/{f['id']}/content", "bob")
+    assert (got.status_code, await got.get_data()) == (200, b"hello")
+    assert (await env.call("GET", f"/v1/files/{f['id']}/content", "carol"))[0] == 404
+    big = await env.request("POST", f"/v1/channels/{cid}/files", data=b"x" * 1001)
+    assert big.status_code == 413
+    # a body bigger than the API-wide limit is fine on the upload route only
+    status, _ = await env.call("POST", f"/v1/channels/{cid}/messages", data=b"x" * 300_000)
+    assert status == 413
+
+
+async def test_multipart_without_file_part(env: Env) -> None:
+    cid = await env.channel()
+    body = b'--b\r\nContent-Disposition: form-data; name="other"\r\n\r\nx\r\n--b--\r\n'
+    resp = await env.request(
+        "POST",
+        f"/v1/channels/{cid}/files",
+        data=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert resp.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/v1/files/a%00b", "/v1/files/a%00b/content", "/v1/files/nope"])
+async def test_file_ids_never_500(env: Env, path: str) -> None:
+    status, out = await env.call("GET", path)
+    assert status == 404, out
+
+
+async def test_previews_refusals(env: Env) -> None:
+    cid = await env.channel()
+    msg = await env.post(cid, "hi http://example.com/")
+    path = f"/v1/channels/{cid}/messages/{msg['message_id']}/previews"
+    assert await env.call("GET", path, "bob") == (200, {"previews": []})  # previews are off
+    assert (await env.call("GET", path, "carol"))[0] == 404
+    assert (await env.call("GET", f"/v1/channels/{cid}/messages/nope/previews"))[0] == 404
+    assert (await env.call("GET", f"/v1/channels/{cid}/messages/a%00/previews"))[0] == 404
+
+
+async def test_presence_without_broker_is_unavailable(env: Env) -> None:
+    status, out = await env.call("GET", "/v1/presence", query={"users": "bob"})
+    assert (status, out["error"]["code"]) == (503, "unavailable")
+
+
+async def test_files_of_a_deleted_message_are_gone(env: Env) -> None:
+    cid = await env.channel()
+    resp = await env.request("POST", f"/v1/channels/{cid}/files?name=a.txt", data=b"hello")
+    (f,) = (await resp.get_json())["files"]
+    status, posted = await env.call(
+        "POST", f"/v1/channels/{cid}/file-messages", json={"text": "", "files": [f["id"]]}
+    )
+    assert status == 201, posted
+    assert (await env.call("GET", f"/v1/files/{f['id']}", "bob"))[0] == 200
+    store: Any = env.store
+    await store.writer.exclusive(
+        lambda db: db.run(
+            "UPDATE messages SET deleted = TRUE WHERE id = ?", (posted["message_id"],)
+        )
+    )
+    assert (await env.call("GET", f"/v1/files/{f['id']}", "bob"))[0] == 404
+    assert (await env.call("GET", f"/v1/files/{f['id']}/content", "alice"))[0] == 404

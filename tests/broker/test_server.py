@@ -1,0 +1,295 @@
+"""The broker over loopback with a third-party client (python-websockets, sync API)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import trio
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+
+from parley.core.codes import CloseCode
+from parley.core.limits import Limits
+from parley.settings import Settings
+from tests.conftest import make_token
+from tests.support.live import LiveBroker, live_broker
+
+TIMEOUT = 10  # bounds every blocking receive; tests never measure time
+
+
+def unthrottled(settings: Settings, **limits: Any) -> Settings:
+    return replace(
+        settings,
+        allowed_origins=("https://app.example",),
+        limits=replace(Limits(), publish_rate=1e6, publish_burst=1_000_000, **limits),
+    )
+
+
+@pytest.fixture
+def broker(settings: Settings) -> Iterator[LiveBroker]:
+    with live_broker(unthrottled(settings)) as live:
+        yield live
+
+
+@contextmanager
+def dial(live: LiveBroker, token: str | None = None, **kw: Any) -> Iterator[ClientConnection]:
+    headers = {"Authorization": f"Bearer {token or make_token()}"}
+    with connect(live.url, additional_headers=headers, open_timeout=TIMEOUT, **kw) as ws:
+        hello = json.loads(ws.recv(timeout=TIMEOUT))
+        assert hello["type"] == "hello"
+        yield ws
+
+
+def call(ws: ClientConnection, cmd: dict[str, Any]) -> dict[str, Any]:
+    ws.send(json.dumps(cmd))
+    while True:
+        msg: dict[str, Any] = json.loads(ws.recv(timeout=TIMEOUT))
+        if msg.get("id") == cmd["id"] and "ok" in msg:
+            return msg
+
+
+def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
+    with pytest.raises(ConnectionClosed) as exc:
+        while True:
+            ws.recv(timeout=TIMEOUT)
+    rcvd = exc.value.rcvd
+    return (rcvd.code, rcvd.reason) if rcvd else (None, None)
+
+
+def test_auth_by_header_cookie_and_query(broker: LiveBroker) -> None:
+    tok = make_token("carol")
+    for ws in (
+        connect(broker.url, additional_headers={"Authorization": f"Bearer {tok}"}),
+        connect(broker.url, additional_headers={"Cookie": f"parley_token={tok}"}),
+        connect(f"{broker.url}?access_token={tok}"),
+    ):
+        with ws:
+            hello = json.loads(ws.recv(timeout=TIMEOUT))
+            assert (hello["type"], hello["user"], hello["org"]) == ("hello", "carol", "acme")
+            assert hello["keepalive"] == {"interval": 25.0, "timeout": 10.0}
+            assert call(ws, {"id": 1, "op": "ping"})["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "missing token"),
+        ({"Authorization": "Bearer not.a.jwt"}, "malformed token"),
+        (
+            {"Authorization": "Bearer " + make_token()[:-4] + "AAAA"},
+            "bad token signature",
+        ),
+        ({"Authorization": "Bearer " + make_token(ttl=-5)}, "token expired"),
+        (
+            {"Authorization": "Bearer " + make_token(), "Origin": "https://evil.example"},
+            "origin not allowed: https://evil.example",
+        ),
+    ],
+)
+def test_auth_failures_close_1008_with_reason(
+    broker: LiveBroker, headers: dict[str, str], reason: str
+) -> None:
+    with connect(broker.url, additional_headers=headers, open_timeout=TIMEOUT) as ws:
+        assert closed_with(ws) == (CloseCode.POLICY_VIOLATION, reason)
+
+
+def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
+    with (
+        dial(broker, make_token("sub1")) as star,
+        dial(broker, make_token("sub2")) as tail,
+        dial(broker, make_token("svc", roles=["service"])) as pub,
+        dial(broker, make_token("eve", org="globex", roles=["service"])) as eve,
+    ):
+        assert call(star, {"id": 1, "op": "subscribe", "topic": "events.acme.tasks.*.completed.*"})[
+            "ok"
+        ]
+        assert call(tail, {"id": 1, "op": "subscribe", "topic": "events.acme.tasks.>"})["ok"]
+        refused = call(eve, {"id": 1, "op": "subscribe", "topic": "events.acme.>"})
+        assert refused["error"]["code"] == "forbidden"
+        refused = call(eve, {"id": 2, "op": "subscribe", "topic": "events.*.>"})
+        assert refused["error"]["code"] == "forbidden"
+        refused = call(
+            eve, {"id": 3, "op": "publish", "topic": "events.acme.tasks.t.c.1", "data": 1}
+        )
+        assert refused["error"]["code"] == "forbidden"
+
+        r1 = call(
+            pub,
+            {
+                "id": 5,
+                "op": "publish",
+                "topic": "events.acme.tasks.task.completed.t1",
+                "data": {"n": 1},
+            },
+        )
+        assert r1 == {"id": 5, "ok": True, "deliveries": 2}
+        r2 = call(
+            pub,
+            {
+                "id": 6,
+                "op": "publish",
+                "topic": "events.acme.tasks.task.created.t2",
+                "data": {"n": 2},
+            },
+        )
+        assert r2["deliveries"] == 1
+        ev = json.loads(star.recv(timeout=TIMEOUT))
+        assert (ev["type"], ev["topic"], ev["data"]) == (
+            "event",
+            "events.acme.tasks.task.completed.t1",
+            {"n": 1},
+        )
+        assert ev["ts"].endswith("Z")
+        got = [json.loads(tail.recv(timeout=TIMEOUT))["data"]["n"] for _ in range(2)]
+        assert got == [1, 2]
+
+
+def test_ten_thousand_events_arrive_in_order(broker: LiveBroker) -> None:
+    n = 10_000
+    with (
+        dial(broker, make_token("s")) as sub,
+        dial(broker, make_token("p", roles=["service"])) as pub,
+    ):
+        assert call(sub, {"id": 1, "op": "subscribe", "topic": "events.acme.seq.>"})["ok"]
+        received: list[int] = []
+
+        def read() -> None:
+            while len(received) < n:
+                received.append(json.loads(sub.recv(timeout=TIMEOUT))["data"])
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        batch = 50
+        for start in range(0, n, batch):
+            for i in range(start, start + batch):
+                pub.send(
+                    json.dumps(
+                        {"id": i, "op": "publish", "topic": "events.acme.seq.x.y.z", "data": i}
+                    )
+                )
+            for _ in range(batch):
+                assert json.loads(pub.recv(timeout=TIMEOUT))["ok"] is True
+        reader.join(TIMEOUT * 3)
+        assert received == list(range(n))
+
+
+class StalledClient:
+    """A raw socket that subscribes, then never reads: a consumer as slow as can be.
+
+    (python-websockets keeps reading in a background thread whatever ``max_queue`` says.)
+    A small fixed receive buffer turns off autotuning so the backlog lands on the server."""
+
+    def __init__(self, port: int, token: str, topic: str) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect(("127.0.0.1", port))
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.sock.sendall(
+            self.ws.send(
+                Request(
+                    host="127.0.0.1",
+                    target="/ws",
+                    extra_headers=[(b"authorization", f"Bearer {token}".encode())],
+                )
+            )
+        )
+        self._until(lambda e: isinstance(e, AcceptConnection))
+        self._until(lambda e: isinstance(e, TextMessage) and '"hello"' in e.data)
+        cmd = json.dumps({"id": 1, "op": "subscribe", "topic": topic})
+        self.sock.sendall(self.ws.send(TextMessage(cmd)))
+        self._until(lambda e: isinstance(e, TextMessage) and '"ok":true' in e.data)
+
+    def _until(self, want: Any) -> Any:
+        while True:
+            for event in self.ws.events():
+                if want(event):
+                    return event
+            self.ws.receive_data(self.sock.recv(65536) or None)
+
+    def close_code(self) -> int:
+        """Read everything now and return the close code the server sent."""
+        event = self._until(lambda e: isinstance(e, CloseConnection))
+        self.sock.close()
+        return int(event.code)
+
+
+def test_slow_consumer_disconnected_while_others_receive(settings: Settings) -> None:
+    n, payload = 3_000, "x" * 4000  # 12 MB: more than the server socket's send buffer
+    topic = "events.acme.load.>"
+    with (
+        live_broker(unthrottled(settings, outbox_max_frames=64)) as broker,
+        dial(broker, make_token("fast")) as fast,
+        dial(broker, make_token("p", roles=["service"])) as pub,
+    ):
+        slow = StalledClient(broker.port, make_token("slow"), topic)
+        assert call(fast, {"id": 1, "op": "subscribe", "topic": topic})["ok"]
+        count = 0
+
+        def read() -> None:
+            nonlocal count
+            while count < n:
+                json.loads(fast.recv(timeout=TIMEOUT))
+                count += 1
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        deliveries: list[int] = []
+        batch = 100
+        for start in range(0, n, batch):
+            for i in range(start, start + batch):
+                pub.send(
+                    json.dumps(
+                        {
+                            "id": i,
+                            "op": "publish",
+                            "topic": "events.acme.load.a.b.c",
+                            "data": payload,
+                        }
+                    )
+                )
+            for _ in range(batch):
+                deliveries.append(json.loads(pub.recv(timeout=TIMEOUT))["deliveries"])
+        reader.join(TIMEOUT * 3)
+        assert count == n
+        assert deliveries[0] == 2 and deliveries[-1] == 1
+        assert slow.close_code() == CloseCode.SLOW_CONSUMER
+
+
+def test_oversize_frame_closes_1009(broker: LiveBroker) -> None:
+    with dial(broker) as ws:
+        ws.send(json.dumps({"id": 1, "op": "ping", "pad": "x" * 70_000}))
+        assert closed_with(ws)[0] == CloseCode.MESSAGE_TOO_BIG
+
+
+def test_binary_frame_closes_1003(broker: LiveBroker) -> None:
+    with dial(broker) as ws:
+        ws.send(b"\x00\x01")
+        assert closed_with(ws)[0] == CloseCode.UNSUPPORTED_DATA
+
+
+def test_bad_json_gets_error_reply_and_connection_stays(broker: LiveBroker) -> None:
+    with dial(broker) as ws:
+        ws.send("{nope")
+        reply = json.loads(ws.recv(timeout=TIMEOUT))
+        assert reply == {
+            "id": None,
+            "ok": False,
+            "error": {"code": "bad_json", "message": "frame is not valid JSON"},
+        }
+        assert call(ws, {"id": 2, "op": "ping"})["ok"] is True
+
+
+def test_server_shutdown_closes_1001(settings: Settings) -> None:
+    with live_broker(settings) as live, dial(live) as ws:
+        trio.from_thread.run_sync(live.server.shutdown, trio_token=live.token)
+        assert closed_with(ws)[0] == CloseCode.GOING_AWAY

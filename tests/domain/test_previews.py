@@ -1,0 +1,194 @@
+"""Link previews against a local HTTP server: the allow-list, private addresses (refused
+unless the entry opts in), redirects re-checked, size cap, timeout; then end to end."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from parley.domain.previews import PreviewConfig, Refused, fetch, fetch_sync, parse_html, urls_in
+from parley.settings import Settings
+from tests.e2e.test_channels import TOPIC, dial, rest
+from tests.support.live import LiveApp, live_app
+from tests.support.store import PgSchemas
+
+PAGE = (
+    b"<html><head><title>Fallback</title>"
+    b'<meta property="og:title" content="Launch &amp; Plan">'
+    b'<meta name="description" content="All   about it">'
+    b'<meta property="og:image" content="/img.png"></head><body>hi</body></html>'
+)
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        port = self.server.server_address[1]  # type: ignore[index]
+        routes: dict[str, tuple[int, dict[str, str], bytes]] = {
+            "/page": (200, {"Content-Type": "text/html; charset=utf-8"}, PAGE),
+            "/to-page": (302, {"Location": "/page"}, b""),
+            "/to-localhost": (302, {"Location": f"http://localhost:{port}/page"}, b""),
+            "/loop": (302, {"Location": "/loop"}, b""),
+            "/json": (200, {"Content-Type": "application/json"}, b"{}"),
+            "/big": (
+                200,
+                {"Content-Type": "text/html"},
+                b"<html>" + b" " * 4096 + b"<title>too late</title>",
+            ),
+        }
+        status, headers, body = routes.get(self.path, (404, {}, b""))
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[int]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def cfg(port: int, *, private: bool = True, **kw: object) -> PreviewConfig:
+    entry = f"127.0.0.1:{port}" + ("!private" if private else "")
+    return replace(PreviewConfig(hosts=(entry, "localhost")), **kw)  # type: ignore[arg-type]
+
+
+def test_allowed_local_fetch(server: int) -> None:
+    p = fetch_sync(f"http://127.0.0.1:{server}/page", cfg(server))
+    assert p is not None
+    assert (p.title, p.description) == ("Launch & Plan", "All about it")
+    assert p.image == f"http://127.0.0.1:{server}/img.png"
+    followed = fetch_sync(f"http://127.0.0.1:{server}/to-page", cfg(server))
+    assert followed is not None and followed.url.endswith("/page")
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("/to-localhost", "private address"),  # redirect into a private range
+        ("/loop", "too many redirects"),
+        ("/json", "not HTML"),
+        ("/missing", "status 404"),
+    ],
+)
+def test_refusals(server: int, path: str, why: str) -> None:
+    with pytest.raises(Refused, match=why):
+        fetch_sync(f"http://127.0.0.1:{server}{path}", cfg(server))
+
+
+def test_private_address_needs_opt_in(server: int) -> None:
+    with pytest.raises(Refused, match="private address"):
+        fetch_sync(f"http://127.0.0.1:{server}/page", cfg(server, private=False))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/",
+        "ftp://127.0.0.1/x",
+        "http://user:pw@127.0.0.1/page",
+        "http://10.0.0.1/",
+    ],
+)
+def test_not_allowed(server: int, url: str) -> None:
+    with pytest.raises(Refused):
+        fetch_sync(url, cfg(server))
+
+
+def test_off_by_default() -> None:
+    assert not PreviewConfig().enabled
+    assert Settings.from_env({}).previews.hosts == ()
+    with pytest.raises(Refused, match="allow-list"):
+        fetch_sync("http://127.0.0.1/page", PreviewConfig())
+
+
+def test_size_cap(server: int) -> None:
+    assert fetch_sync(f"http://127.0.0.1:{server}/big", cfg(server, max_bytes=1024)) is None
+    p = fetch_sync(f"http://127.0.0.1:{server}/big", cfg(server, max_bytes=1 << 20))
+    assert p is not None and p.title == "too late"
+
+
+async def test_timeout_refuses() -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        with pytest.raises(Refused):
+            await fetch(f"http://127.0.0.1:{port}/", cfg(port, timeout=0.2))
+
+
+def test_rules_and_parsing() -> None:
+    c = PreviewConfig(hosts=("*.example.com", "docs.test:8080"))
+    assert c.rule("a.example.com", 443) == (True, False)
+    assert c.rule("example.com", 443) == (False, False)
+    assert c.rule("docs.test", 8080) == (True, False)
+    assert c.rule("docs.test", 80) == (False, False)
+    assert urls_in("see https://a.example.com/x, and (http://b.test/y).", 5) == [
+        "https://a.example.com/x",
+        "http://b.test/y",
+    ]
+    assert parse_html("http://x/", b"<p>no meta</p>", None) is None
+    bad_image = parse_html("http://x/", b'<meta property="og:image" content="javascript:x">', None)
+    assert bad_image is None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def app(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    server: int,
+) -> Iterator[LiveApp]:
+    settings = replace(settings, previews=PreviewConfig(hosts=(f"127.0.0.1:{server}!private",)))
+    if request.param == "postgres":
+        schemas: PgSchemas = request.getfixturevalue("pg_schemas")
+        settings = replace(settings, database_url=schemas.new())
+    with live_app(settings) as live:
+        yield live
+
+
+def test_preview_pushed_and_stored(app: LiveApp, server: int) -> None:
+    _, ch = rest(
+        app, "POST", "/v1/channels", "alice", {"kind": "group", "name": "p", "members": ["bob"]}
+    )
+    cid = ch["id"]
+    with ExitStack() as stack:
+        bob = dial(stack, app, "bob")
+        assert bob.call("subscribe", topic=TOPIC)["ok"]
+        alice = dial(stack, app, "alice")
+        url = f"http://127.0.0.1:{server}/page"
+        reply = alice.call("post", channel=cid, text=f"read {url} and http://example.com/")
+        assert reply["ok"]
+        (ev,) = bob.events(1, "link_preview")
+        assert ev["data"]["message_id"] == reply["message_id"]
+        assert [p["title"] for p in ev["data"]["previews"]] == ["Launch & Plan"]
+    path = f"/v1/channels/{cid}/messages/{reply['message_id']}/previews"
+    status, body = rest(app, "GET", path, "bob")
+    assert status == 200
+    assert body["previews"] == [
+        {
+            "url": url,
+            "title": "Launch & Plan",
+            "description": "All about it",
+            "image": f"http://127.0.0.1:{server}/img.png",
+        }
+    ]
+    assert rest(app, "GET", path, "carol")[0] == 404
+    assert rest(app, "GET", path, "bob", org="globex")[0] == 404
