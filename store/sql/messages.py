@@ -237,7 +237,7 @@ def post(tx: WriteTx, draft: Draft, *, authorize: Authorize) -> PostResult:
     if thread_root is not None or draft.shared is not None:
         db.send(
             "INSERT INTO message_meta (org, message_id, channel_id, seq, thread_root,"
-            " also_in_channel, shared) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " also_in_channel, shared, shared_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 org,
                 msg.id,
@@ -246,6 +246,7 @@ def post(tx: WriteTx, draft: Draft, *, authorize: Authorize) -> PostResult:
                 thread_root,
                 also,
                 None if draft.shared is None else codec.dumps(draft.shared),
+                None if draft.shared is None else draft.shared.get("message_id"),
             ),
         )
         data["thread_root"] = thread_root
@@ -261,7 +262,16 @@ def post(tx: WriteTx, draft: Draft, *, authorize: Authorize) -> PostResult:
     if files:
         data["attachments"] = [f.public() for f in posted]
     event = append_event(
-        tx, org, channel_id, msg.seq, EventName.MESSAGE_POSTED, data, now, author, msg.created_at
+        tx,
+        org,
+        channel_id,
+        msg.seq,
+        EventName.MESSAGE_POSTED,
+        data,
+        now,
+        author,
+        msg.created_at,
+        message_id=msg.id,
     )
     return PostResult(message=msg, event=event, created=True, attachments=tuple(posted))
 

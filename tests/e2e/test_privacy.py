@@ -1,0 +1,77 @@
+"""Privacy through real clients against the whole service (issue "access, privacy and
+robustness"), on SQLite and PostgreSQL: what a member could not read over REST never
+reaches them over the WebSocket either."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from parley.settings import Settings
+from tests.e2e.test_channels import Client, dial, rest
+from tests.support.live import LiveApp, live_app
+from tests.support.store import PgSchemas
+
+TOPIC = "events.acme.conversations.conversation.>"
+SECRET = "the password is hunter2"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def app(request: pytest.FixtureRequest, settings: Settings) -> Iterator[LiveApp]:
+    if request.param == "postgres":
+        schemas: PgSchemas = request.getfixturevalue("pg_schemas")
+        settings = replace(settings, database_url=schemas.new())
+    with live_app(settings) as live:
+        yield live
+
+
+def ok(status: int, body: Any, expected: int = 200) -> Any:
+    assert status == expected, body
+    return body
+
+
+def replay(c: Client, cid: str, since: int = 0) -> list[dict[str, Any]]:
+    """Subscribe with ``since`` and return the replayed events (the reply comes after)."""
+    c.ws.send(json.dumps({"id": 77, "op": "subscribe", "topic": TOPIC, "since": {cid: since}}))
+    events: list[dict[str, Any]] = []
+    while True:
+        msg = c.recv()
+        if msg.get("id") == 77:
+            assert msg["ok"] and msg["recovery"][cid]["recovered"] is True, msg
+            return events
+        if msg.get("type") == "event":
+            events.append(msg)
+
+
+def test_deleted_and_edited_text_never_comes_back_through_replay(app: LiveApp) -> None:
+    _, ch = rest(
+        app, "POST", "/v1/channels", "alice", {"kind": "group", "members": ["bob"], "name": "g"}
+    )
+    cid = ch["id"]
+    base = f"/v1/channels/{cid}/messages"
+    secret = ok(*rest(app, "POST", base, "alice", {"text": SECRET}), 201)["message_id"]
+    edited = ok(*rest(app, "POST", base, "alice", {"text": "draft one"}), 201)["message_id"]
+    ok(*rest(app, "PATCH", f"{base}/{secret}", "alice", {"text": "rotated, see vault"}))
+    ok(*rest(app, "PATCH", f"{base}/{edited}", "alice", {"text": "final"}))
+    status, _ = rest(app, "DELETE", f"{base}/{secret}", "alice")
+    assert status in (200, 204)
+    # REST: the deleted message has no text and no versions; bob may not see versions
+    shown = ok(*rest(app, "GET", f"{base}/{secret}", "alice"))
+    assert shown["text"] == "" and shown["deleted"] is True
+    assert rest(app, "GET", f"{base}/{secret}/versions", "alice")[0] == 404
+    assert rest(app, "GET", f"{base}/{edited}/versions", "bob")[0] == 403
+    # frank, added later, replays the whole log; bob (no versions) replays it too
+    ok(*rest(app, "POST", f"/v1/channels/{cid}/members", "alice", {"user_id": "frank"}), 201)
+    with ExitStack() as stack:
+        for user in ("frank", "bob"):
+            events = replay(dial(stack, app, user), cid)
+            text = json.dumps(events)
+            assert "hunter2" not in text and "rotated" not in text and "draft one" not in text
+            posted = {e["data"]["id"]: e["data"] for e in events if e["event"] == "message_posted"}
+            assert posted[secret]["text"] == "" and posted[secret]["deleted"] is True
+            assert posted[edited]["text"] == "final"
