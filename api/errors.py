@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from quart import Quart, Response, current_app, jsonify, request
+from quart.json.provider import DefaultJSONProvider
 from quart_schema import RequestSchemaValidationError
 from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -51,6 +53,17 @@ HTTP_CODES: dict[int, ErrorCode] = {
 
 class BadJson(BadRequest):
     """The request body is not valid JSON."""
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Request bodies are parsed with orjson: standard JSON only (``NaN`` and ``Infinity``
+    are refused), nesting deeper than orjson's limit (1,024) is a 400 rather than a
+    ``RecursionError``. Responses keep the models' field order."""
+
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
 
 
 class ApiRequest(TrioRequest):
@@ -112,6 +125,7 @@ async def _unexpected(error: Exception) -> Response:
 
 
 def install_error_handlers(app: Quart) -> None:
+    app.json = StrictJSONProvider(app)
     app.request_class = ApiRequest
     app.register_error_handler(ClientError, _client_error)
     app.register_error_handler(RequestSchemaValidationError, _validation_error)

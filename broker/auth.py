@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Mapping
 from http.cookies import CookieError, SimpleCookie
+from typing import TypeGuard
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import jwt
@@ -15,6 +17,17 @@ from parley.core.topics import is_segment
 
 #: HS256 secrets shorter than this are refused at startup (RFC 7518 3.2).
 MIN_SECRET_BYTES = 32
+#: The latest instant a time claim may name (year 9999, as RFC 7519 NumericDate in practice):
+#: ``Infinity``, ``NaN`` and absurd values are an issuer's bug, refused with a reason.
+MAX_INSTANT = 253_402_300_799
+
+
+def _is_instant(value: object) -> TypeGuard[int | float]:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return math.isfinite(value) and 0 <= value <= MAX_INSTANT
+
+
 #: Seconds of clock skew tolerated for ``nbf`` from another issuer.
 CLOCK_LEEWAY = 30
 
@@ -89,14 +102,16 @@ def claims_from_payload(payload: Mapping[str, object], *, now: float) -> Claims:
         raise AuthError(f"token claim sub must be 1 to {MAX_SUB_LENGTH} printable characters")
     if not isinstance(org, str) or not is_segment(org):
         raise AuthError("token claim org must be a topic segment [A-Za-z0-9_-]+")
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
-        raise AuthError("token claim exp must be a number")
+    if not _is_instant(exp):
+        raise AuthError(f"token claim exp must be a finite number of seconds below {MAX_INSTANT}")
     if exp <= now:
         raise AuthError("token expired")
     nbf = payload.get("nbf")
     if nbf is not None:
-        if not isinstance(nbf, int | float) or isinstance(nbf, bool):
-            raise AuthError("token claim nbf must be a number")
+        if not _is_instant(nbf):
+            raise AuthError(
+                f"token claim nbf must be a finite number of seconds below {MAX_INSTANT}"
+            )
         if nbf > now + CLOCK_LEEWAY:
             raise AuthError("token not yet valid")
     if roles is None:

@@ -7,8 +7,9 @@ Every validator raises :class:`ClientError` with the code the client should see.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
+
+import emoji
 
 from parley.domain.rules import bad, check_clean
 
@@ -33,7 +34,6 @@ _HANDLE = re.compile(r"(?<![\w@.])@([A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-
 _SHORTCODE = re.compile(r":[a-z0-9_+-]{1,64}:")
 _TEAM_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?")
 #: Joiners and modifiers that may appear inside an emoji sequence.
-_EMOJI_GLUE = {0x200D, 0xFE0E, 0xFE0F, 0x20E3}
 
 
 def split_code(text: str) -> tuple[str, list[tuple[str, str]]]:
@@ -114,31 +114,21 @@ def parse_mentions(text: str) -> Mentions:
     return Mentions(list(handles), everyone)
 
 
-def check_emoji(emoji: object) -> str:
-    """A ``:shortcode:`` (lowercase letters, digits, ``_+-``) or one Unicode emoji
-    (a sequence of symbols, joiners, variation selectors, skin tones, flags, keycaps)."""
-    if not isinstance(emoji, str) or not emoji:
+def check_emoji(value: object) -> str:
+    """A ``:shortcode:`` (lowercase letters, digits, ``_+-``) or exactly one Unicode emoji:
+    one emoji of the Unicode emoji list, with its skin tone, ZWJ sequence, flag or keycap
+    (the ``emoji`` package, which follows the Unicode emoji data, decides). Two emoji are
+    two reactions: ``"👍👍"`` and ``"🇫🇷🇩🇪"`` are refused."""
+    if not isinstance(value, str) or not value:
         raise bad("emoji must be a non-empty string")
-    if _SHORTCODE.fullmatch(emoji):
-        return emoji
-    cps = [ord(c) for c in emoji]
-    if len(cps) > MAX_EMOJI_CODEPOINTS:
+    check_clean(value, "emoji")
+    if _SHORTCODE.fullmatch(value):
+        return value
+    if len(value) > MAX_EMOJI_CODEPOINTS:
         raise bad(f"emoji longer than {MAX_EMOJI_CODEPOINTS} code points")
-    has_symbol = False
-    for i, cp in enumerate(cps):
-        cat = unicodedata.category(chr(cp))
-        if cat in ("So", "Sk") or 0x1F1E6 <= cp <= 0x1F1FF:
-            has_symbol = has_symbol or cat == "So" or 0x1F1E6 <= cp <= 0x1F1FF
-            continue
-        if cp in _EMOJI_GLUE or 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:
-            continue
-        if chr(cp) in "0123456789#*" and i + 1 < len(cps) and cps[i + 1] in (0xFE0F, 0x20E3):
-            has_symbol = True  # keycap
-            continue
+    if not emoji.is_emoji(value):
         raise bad("emoji must be one Unicode emoji or a :shortcode:")
-    if not has_symbol:
-        raise bad("emoji must be one Unicode emoji or a :shortcode:")
-    return emoji
+    return value
 
 
 def check_note(note: str | None) -> str | None:

@@ -91,17 +91,19 @@ def urls_in(text: str, limit: int) -> list[str]:
 
 
 def _public(addr: str) -> bool:
+    """A globally reachable address (the standard library's ``is_global``: not private,
+    shared (100.64.0.0/10, carrier-grade NAT, where cloud metadata services live),
+    loopback, link-local, reserved, documentation...). An IPv6 address that carries an
+    IPv4 one (mapped, 6to4 2002::/16, Teredo) must carry a global one."""
     ip = ipaddress.ip_address(addr.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return _public(str(ip.ipv4_mapped))
+        if ip.sixtofour is not None:
+            return _public(str(ip.sixtofour))
+        if ip.teredo is not None:
+            return all(_public(str(a)) for a in ip.teredo)
+    return ip.is_global and not ip.is_multicast
 
 
 def _resolve(host: str, port: int, allow_private: bool) -> str:

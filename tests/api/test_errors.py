@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
-from tests.support.api import Env, chat_env
+from tests.support.api import SECRET, Env, chat_env
 
 
 @pytest.fixture
@@ -34,6 +35,9 @@ async def test_bad_inputs_are_json_4xx(env: Env) -> None:
         ("POST", f"{m}/reactions", [], 400),
         ("DELETE", f"{m}/reactions/%F0%9F%91%8D", None, 200),
         ("DELETE", f"{m}/reactions/xx", None, 400),
+        ("DELETE", f"{m}/reactions/%FF%FE", None, 400),
+        ("POST", f"{m}/reactions", {"emoji": "\U0001f44d\U0001f44d"}, 400),
+        ("POST", f"{m}/reactions", {"emoji": "\U0001f1eb\U0001f1f7\U0001f1e9\U0001f1ea"}, 400),
         ("POST", f"/v1/channels/{cid}/threads/{mid}/replies", {"text": "  "}, 400),
         (
             "POST",
@@ -71,3 +75,37 @@ async def test_bad_inputs_are_json_4xx(env: Env) -> None:
         assert status == expected, (method, path, body, got)
         if status >= 400:
             assert set(got["error"]) == {"code", "message"}, got
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"topic": "events.acme.billing.invoice.paid.i1", "data": {"x": NaN}}',
+        b'{"topic": "events.acme.billing.invoice.paid.i1", "data": {"x": Infinity}}',
+        b'{"topic": "events.acme.billing.invoice.paid.i1", "data": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+    ],
+    ids=["nan", "infinity", "nested-100k"],
+)
+async def test_non_standard_json_is_400_bad_json(env: Env, body: bytes) -> None:
+    """Standard JSON only: NaN, Infinity and nesting beyond the parser's limit are refused
+    (not republished as null, not a 500), and nothing is published."""
+    status, out = await env.call(
+        "POST",
+        "/v1/events",
+        "svc",
+        roles=("service",),
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert (status, out["error"]["code"]) == (400, "bad_json")
+    assert env.sink.published == []
+
+
+async def test_a_token_with_infinite_exp_is_401(env: Env) -> None:
+    token = jwt.encode({"sub": "alice", "org": "acme", "exp": float("inf")}, SECRET, "HS256")
+    resp = await env.client.get("/v1/channels", headers={"Authorization": f"Bearer {token}"})
+    body = await resp.get_json()
+    assert resp.status_code == 401 and "exp must be a finite number" in body["error"]["message"]

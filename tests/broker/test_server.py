@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import jwt
 import pytest
 import trio
 from websockets.exceptions import ConnectionClosed
@@ -17,10 +18,11 @@ from websockets.sync.client import ClientConnection, connect
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
+from parley.broker.auth import MAX_INSTANT
 from parley.core.codes import CloseCode
 from parley.core.limits import Limits
 from parley.settings import Settings
-from tests.conftest import make_token
+from tests.conftest import SECRET, make_token
 from tests.support.live import LiveBroker, live_broker
 
 TIMEOUT = 10  # bounds every blocking receive; tests never measure time
@@ -89,6 +91,16 @@ def test_auth_by_header_cookie_and_query(broker: LiveBroker) -> None:
             "bad token signature",
         ),
         ({"Authorization": "Bearer " + make_token(ttl=-5)}, "token expired"),
+        (
+            # a validly signed token whose exp is Infinity (an issuer's bug)
+            {
+                "Authorization": "Bearer "
+                + jwt.encode(
+                    {"sub": "alice", "org": "acme", "exp": float("inf")}, SECRET, algorithm="HS256"
+                )
+            },
+            f"token claim exp must be a finite number of seconds below {MAX_INSTANT}",
+        ),
         (
             {"Authorization": "Bearer " + make_token(), "Origin": "https://evil.example"},
             "origin not allowed: https://evil.example",

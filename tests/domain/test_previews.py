@@ -12,7 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from parley.domain.previews import PreviewConfig, Refused, fetch, fetch_sync, parse_html, urls_in
+from parley.domain.previews import (
+    PreviewConfig,
+    Refused,
+    _public,
+    fetch,
+    fetch_sync,
+    parse_html,
+    urls_in,
+)
 from parley.settings import Settings
 from tests.e2e.test_channels import TOPIC, dial, rest
 from tests.support.live import LiveApp, live_app
@@ -92,6 +100,27 @@ def test_allowed_local_fetch(server: int) -> None:
 def test_refusals(server: int, path: str, why: str) -> None:
     with pytest.raises(Refused, match=why):
         fetch_sync(f"http://127.0.0.1:{server}{path}", cfg(server))
+
+
+@pytest.mark.parametrize(
+    ("addr", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:4700::1111", True),
+        ("100.64.0.1", False),  # shared address space (carrier-grade NAT)
+        ("100.100.100.200", False),  # a cloud metadata address inside it
+        ("169.254.169.254", False),
+        ("10.1.2.3", False),
+        ("192.0.2.1", False),  # documentation
+        ("224.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+        ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("2002:5db8:d822::1", True),  # 6to4 of 93.184.216.34
+        ("fe80::1%eth0", False),
+    ],
+)
+def test_only_global_addresses_are_public(addr: str, public: bool) -> None:
+    assert _public(addr) is public
 
 
 def test_private_address_needs_opt_in(server: int) -> None:

@@ -40,7 +40,8 @@ async def test_reactions(svc: Services, sink: RecordingSink, org: str) -> None:
         (":shipit:", 1, True),
         ("👍", 1, True),
     ]
-    for bad in ("", "thumbs", ":Bad Code:", "a👍", "👍" * 17, "\x00"):
+    several = ("👍👍", "😀😀😀", "🇫🇷🇩🇪")  # several emoji are several reactions
+    for bad in ("", "thumbs", ":Bad Code:", "a👍", "👍" * 17, "\x00", *several):
         await refused(
             ErrorCode.BAD_REQUEST, svc.reactions.react(org, "bob", cid, m.id, bad, on=True)
         )
