@@ -4,7 +4,8 @@ import re
 from datetime import UTC, datetime
 
 from parley.broker.client import UserState
-from parley.broker.hub import Hub, channel_event_frame
+from parley.broker.hub import Hub
+from parley.broker.protocol import channel_event_frame
 from parley.core.events import EventName
 from parley.core.topics import channel_topic, parse_pattern
 from tests.brokerkit import ORG, Conn, decode_frames, drain, event, make_conn, post_topic
