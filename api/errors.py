@@ -7,9 +7,9 @@ unexpected exception is logged and answered 500 ``internal``, never with a trace
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from quart import Quart, Response, current_app, jsonify, request
 from quart.json.provider import DefaultJSONProvider
@@ -55,15 +55,23 @@ class BadJson(BadRequest):
     """The request body is not valid JSON."""
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 class StrictJSONProvider(DefaultJSONProvider):
-    """Request bodies are parsed with orjson: standard JSON only (``NaN`` and ``Infinity``
-    are refused), nesting deeper than orjson's limit (1,024) is a 400 rather than a
-    ``RecursionError``. Responses keep the models' field order."""
+    """Standard JSON only: ``NaN`` and ``Infinity`` are refused, and nesting deeper than
+    the parser's recursion limit is a 400 ``bad_json`` rather than a ``RecursionError``
+    (500). Strings that cannot be stored (lone surrogates) parse, and validation refuses
+    them with ``bad_request``. Responses keep the models' field order."""
 
     sort_keys = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return orjson.loads(s)
+        try:
+            return json.loads(s, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 class ApiRequest(TrioRequest):

@@ -2,11 +2,14 @@
 
 wsproto parses the handshake, inbound frames and control frames; outbound data frames are
 pre-built bytes from :mod:`broker.frames` queued in the :class:`Outbox`. The connection's
-own task runs the handshake and then the reader, which also keeps the timers (keepalive
-ping and pong deadline, token expiry): it waits for the peer's next bytes only until the
-earliest of them. One nursery holds the writer and, from the first store-bound op on, the
-op worker (STYLE 8, 9). The reader never awaits the application: store-bound ops go to the
-op worker through a bounded channel, so pongs are always read.
+state and timers (handshake deadline, keepalive ping and pong deadline, token expiry, close
+deadline) live in a sans-IO :class:`~broker.lifecycle.Lifecycle`; this adapter drives it.
+The connection's own task runs the handshake and then the reader, which waits for the
+peer's next bytes only until ``lifecycle.next_deadline()`` and then does what
+``on_deadline()`` says (ping, close with a code, or abort). One nursery holds the writer
+and, from the first store-bound op on, the op worker (STYLE 8, 9). The reader never awaits
+the application: store-bound ops go to the op worker through a bounded channel, so pongs
+are always read.
 
 Idle connections are what a broker holds most of, so the per-connection footprint is kept
 small: one task while idle (the writer runs only while it has something to send on the
@@ -39,6 +42,13 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from parley.broker.auth import extract_token, origin_allowed, redact_target
 from parley.broker.client import Client
+from parley.broker.lifecycle import (
+    Abort,
+    ConnState,
+    Lifecycle,
+    SendPing,
+    StartClose,
+)
 from parley.broker.outbox import Outbox
 from parley.broker.protocol import error_frame
 from parley.broker.session import Deferred, Session, new_session_id
@@ -54,9 +64,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("parley.broker")
 
 READ_SIZE = 64 * 1024
-#: After a close frame is queued, how long the close handshake may take before the
-#: transport is dropped.
-CLOSE_TIMEOUT = 2.0
 WS_PATH = "/ws"
 MAX_REASON_BYTES = 123
 
@@ -64,15 +71,12 @@ MAX_REASON_BYTES = 123
 class Connection:
     __slots__ = (
         "_ops",
-        "_pings",
         "_reading",
         "_tasks",
-        "_timer_at",
-        "_waiting_pong",
+        "_wait",
         "_writing",
         "client",
-        "close_code",
-        "closing",
+        "lifecycle",
         "scope",
         "server",
         "session",
@@ -87,14 +91,20 @@ class Connection:
         #: handshake's HTTP state is not kept; see broker/wsconn.py).
         self.ws: WsServerConnection | None = None
         self.scope = trio.CancelScope()
-        self.closing = False
-        self.close_code: CloseCode | None = None
+        s = server.config
+        #: State and timers (sans-IO); the handshake deadline runs from here.
+        self.lifecycle = Lifecycle(
+            trio.current_time(),
+            handshake_timeout=s.handshake_timeout,
+            ping_interval=s.ping_interval,
+            ping_timeout=s.ping_timeout,
+        )
         self.client: Client | None = None
         self.session: Session | None = None
-        #: Keepalive: the next ping (or, while ``_waiting_pong``, the pong deadline).
-        self._timer_at = float("inf")
-        self._waiting_pong = False
-        self._pings = 0
+        #: The cancel scope the connection's task waits for the peer (or the store) in,
+        #: so that a close started from elsewhere moves its deadline to the close deadline
+        #: (moving the deadline of a scope already left does nothing).
+        self._wait: trio.CancelScope | None = None
         self._tasks: trio.Nursery | None = None
         #: Store-bound ops to the op worker; both created at the first such op.
         self._ops: trio.MemorySendChannel[Deferred] | None = None
@@ -111,15 +121,17 @@ class Connection:
         except Exception:
             log.exception("connection handler failed")
         finally:
+            self.lifecycle.closed()
             if self.client is not None:
                 self.client.outbox.detach_direct()
                 self.server.forget(self)
             await trio.aclose_forcefully(self.stream)
 
     async def _handshake(self) -> Claims | None:
-        """Upgrade and authenticate; the claims, or None if the connection was refused."""
+        """Upgrade and authenticate; the claims, or None if the connection was refused
+        (or the handshake deadline passed)."""
         hs = WSConnection(ConnectionType.SERVER)
-        with trio.move_on_after(self.server.config.handshake_timeout):
+        with trio.move_on_at(self.lifecycle.next_deadline()):
             while True:
                 data = await self._receive()
                 if not data:
@@ -168,16 +180,22 @@ class Connection:
             outbox.attach_direct(
                 partial(os.write, self.stream.socket.fileno()), srv.flusher, self._start_writer
             )
+        now = trio.current_time()
         session = self.session = Session(
-            client, srv.hub, limits, ops=srv.ops, verifier=srv.verifier, now=trio.current_time()
+            client, srv.hub, limits, ops=srv.ops, verifier=srv.verifier, now=now
         )
+        self.lifecycle.open(now, self._expires_at(claims))
         srv.register(self)
         user = srv.hub.attach(client, loading=srv.ops is not None)
         if user.pending is not None and srv.ops is not None:
-            srv.hub.user_loaded(user, await srv.ops.user_channel_ids(claims.org, claims.sub))
+            # A close started meanwhile (close_soon) bounds the load by the close deadline.
+            with trio.CancelScope() as self._wait:
+                channel_ids = await srv.ops.user_channel_ids(claims.org, claims.sub)
+            if self._wait.cancelled_caught:
+                return  # the close deadline passed
+            srv.hub.user_loaded(user, channel_ids)
         s = srv.config
         client.send(session.hello({"interval": s.ping_interval, "timeout": s.ping_timeout}))
-        self._timer_at = trio.current_time() + s.ping_interval
         try:
             async with trio.open_nursery() as nursery:
                 self._tasks = nursery
@@ -191,8 +209,11 @@ class Connection:
                     if self._ops is not None:
                         self._ops.close()  # the worker finishes what is queued meanwhile
                 if self._writing:
-                    # The writer sends what is queued and the close frame, then cancels this.
-                    await trio.sleep_forever()
+                    # The writer sends what is queued and the close frame, then cancels this;
+                    # unless the close deadline passes first.
+                    with trio.move_on_at(self.lifecycle.next_deadline()):
+                        await trio.sleep_forever()
+                    self._on_deadline()
                 nursery.cancel_scope.cancel()
         finally:
             self._tasks = None
@@ -208,13 +229,17 @@ class Connection:
             raise AuthError("missing token")
         return srv.verifier.verify(token, now=srv.wall_clock())
 
+    def _expires_at(self, claims: Claims) -> float:
+        """The token's ``exp`` (a wall-clock time) as a trio time."""
+        return trio.current_time() + (claims.exp - self.server.wall_clock())
+
     async def _refuse(self, code: CloseCode, reason: str) -> None:
         """Close right after the handshake, waiting briefly for the client's close."""
         assert self.ws is not None
-        self.close_code = code
-        await self._send_quietly(self.ws.send(CloseConnection(code, reason)))
-        with trio.move_on_after(CLOSE_TIMEOUT):
-            await self._drain_until_closed()
+        self.lifecycle.start_close(code, trio.current_time())
+        with trio.move_on_at(self.lifecycle.next_deadline()):
+            await self._send_quietly(self.ws.send(CloseConnection(code, reason)))
+        await self._drain_until_closed()
 
     async def _receive(self) -> bytes:
         """Next bytes from the peer; ``b""`` at EOF or when the transport broke."""
@@ -229,64 +254,43 @@ class Connection:
             await self.stream.send_all(data)
 
     def close_soon(self, code: CloseCode, reason: str, *, discard: bool = False) -> None:
-        """Start the close handshake (never awaits). ``discard`` drops queued frames first."""
-        if self.closing or self.client is None or self.ws is None:
+        """Start the close handshake (never awaits). ``discard`` drops queued frames first.
+        Does nothing unless the connection is open."""
+        lc = self.lifecycle
+        if lc.state is not ConnState.OPEN or self.client is None or self.ws is None:
             return
-        self.closing = True
-        self.close_code = code
+        lc.start_close(code, trio.current_time())
         try:
             frame: bytes | None = self.ws.send(CloseConnection(code, reason))
         except LocalProtocolError:
             frame = None
         self.client.outbox.close(frame, discard=discard)
         self.server.hub.detach(self.client)  # no more deliveries to a closing connection
-        self.scope.deadline = min(self.scope.deadline, trio.current_time() + CLOSE_TIMEOUT)
+        if self._wait is not None:
+            self._wait.deadline = lc.next_deadline()  # a wait under way ends at the close deadline
 
     def _overflowed(self) -> None:
         self.close_soon(CloseCode.SLOW_CONSUMER, "slow consumer: outbound queue full", discard=True)
 
-    # -- timers (run by the reader) ---------------------------------------------------
-    def _next_timer(self) -> float:
-        """When the reader must stop waiting for the peer: the keepalive's next step or the
-        token's expiry, whichever is first (trio time)."""
-        if self.closing:
-            return float("inf")
-        return min(self._timer_at, self._expires_at(trio.current_time()))
-
-    def _expires_at(self, now: float) -> float:
-        """The token's ``exp`` (a wall-clock time) as a trio time."""
-        assert self.client is not None
-        return now + (self.client.claims.exp - self.server.wall_clock())
-
-    def _on_timer(self) -> None:
-        """Expire the token, send the next ping, or give up on the pong (never awaits)."""
-        if self.closing:
-            return
-        assert self.client is not None and self.ws is not None
-        now = trio.current_time()
-        if self._expires_at(now) <= now:
-            self.close_soon(CloseCode.TOKEN_EXPIRED, "token expired: refresh and reconnect")
-            return
-        if now < self._timer_at:
-            return  # woken for an expiry that a refresh has since moved
-        s = self.server.config
-        if self._waiting_pong:
-            self.close_soon(CloseCode.PONG_TIMEOUT, "no pong within the keepalive timeout")
-            return
-        self._pings += 1
-        self._waiting_pong = True
-        self._timer_at = now + s.ping_timeout
-        self.client.send(self.ws.send(Ping(self._pings.to_bytes(4, "big"))))
-
-    def _on_pong(self, payload: bytes) -> None:
-        if self._waiting_pong and payload == self._pings.to_bytes(4, "big"):
-            self._waiting_pong = False
-            self._timer_at = trio.current_time() + self.server.config.ping_interval
+    def _on_deadline(self) -> bool:
+        """Do what the lifecycle says is due now (never awaits); False once aborted."""
+        due = self.lifecycle.on_deadline(trio.current_time())
+        if isinstance(due, SendPing):
+            assert self.client is not None and self.ws is not None
+            self.client.send(self.ws.send(Ping(due.payload)))
+        elif isinstance(due, StartClose):
+            self.close_soon(due.code, due.reason)
+        elif isinstance(due, Abort):
+            self.scope.cancel()
+            return False
+        return True
 
     # -- tasks ------------------------------------------------------------------------
     async def _reader(self) -> None:
         assert self.client is not None and self.session is not None and self.ws is not None
         client, session, ws, stream = self.client, self.session, self.ws, self.stream
+        lc = self.lifecycle
+        claims = client.claims
         max_bytes = self.server.config.limits.max_frame_bytes
         parts: list[str] = []
         size = 0
@@ -294,12 +298,13 @@ class Connection:
             while True:
                 data: bytes | bytearray | None = None
                 try:
-                    with trio.move_on_at(self._next_timer()):
+                    with trio.move_on_at(lc.next_deadline()) as self._wait:
                         data = await stream.receive_some(READ_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     data = b""
-                if data is None:  # a timer is due
-                    self._on_timer()
+                if data is None:  # a deadline is due
+                    if not self._on_deadline():
+                        return
                     continue
                 if not data:
                     client.outbox.close()
@@ -309,7 +314,7 @@ class Connection:
                 del data
                 for event in ws.events():
                     if isinstance(event, TextMessage):
-                        if self.closing:
+                        if lc.state is not ConnState.OPEN:
                             continue
                         size += len(event.data)
                         if size * 4 > max_bytes:
@@ -328,6 +333,9 @@ class Connection:
                         parts.clear()
                         size = 0
                         deferred = session.handle_text(text, trio.current_time())
+                        if client.claims is not claims:  # refreshed
+                            claims = client.claims
+                            lc.token_expires(self._expires_at(claims))
                         if deferred is not None:
                             self._defer(deferred)
                     elif isinstance(event, BytesMessage):
@@ -335,13 +343,12 @@ class Connection:
                             CloseCode.UNSUPPORTED_DATA, "binary frames are not supported"
                         )
                     elif isinstance(event, Ping):
-                        if not self.closing:
+                        if lc.state is ConnState.OPEN:
                             client.send(ws.send(event.response()))
                     elif isinstance(event, Pong):
-                        self._on_pong(event.payload)
+                        lc.on_pong(event.payload, trio.current_time())
                     elif isinstance(event, CloseConnection):
-                        if not self.closing:
-                            self.closing = True
+                        if lc.peer_closed(trio.current_time()):
                             client.outbox.close(ws.send(event.response()))
                         return
         except CloseRequest as exc:
@@ -372,18 +379,20 @@ class Connection:
             )
 
     async def _drain_until_closed(self) -> None:
-        """After we started the close, read until the peer's close frame (or EOF)."""
+        """After we started the close, read until the peer's close frame, EOF or the close
+        deadline."""
         assert self.ws is not None
-        while True:
-            data = await self._receive()
-            if not data:
-                return
-            try:
-                self.ws.receive_data(data)
-            except RemoteProtocolError:
-                return
-            if any(isinstance(e, CloseConnection) for e in self.ws.events()):
-                return
+        with trio.move_on_at(self.lifecycle.next_deadline()):
+            while True:
+                data = await self._receive()
+                if not data:
+                    return
+                try:
+                    self.ws.receive_data(data)
+                except RemoteProtocolError:
+                    return
+                if any(isinstance(e, CloseConnection) for e in self.ws.events()):
+                    return
 
     def _start_writer(self) -> None:
         """Start the writer unless it runs (or the connection's tasks are not open)."""

@@ -1,7 +1,8 @@
 """The hub: local subscriptions and synchronous fan-out (STYLE 5, 10).
 
-Publishing serializes an event once, builds its frame once and queues the same bytes on
-every matching connection with a non-blocking put. Channel events (topic
+Publishing serializes an event once, builds its frame once (the encoders are in
+:mod:`broker.protocol`) and queues the same bytes on every matching connection with a
+non-blocking put. Channel events (topic
 ``events.{org}.conversations.conversation.{event}.{channel_id}``) reach only connections
 whose user is a member of the channel; membership changes flowing through the log keep
 that filter current, so removal stops delivery at once and being added starts it.
@@ -13,32 +14,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from parley.broker.client import Client, UserState
-from parley.broker.frames import text_frame
 from parley.broker.presence import Presence, PresenceConfig
+from parley.broker.protocol import channel_ephemeral_frame, channel_event_frame, event_frame
 from parley.broker.trie import TopicTrie
 from parley.core.events import EventName
 from parley.core.records import ChannelEvent
-from parley.core.times import rfc3339, utc_now
+from parley.core.times import utc_now
 from parley.core.topics import channel_topic, user_topic_owner
-
-
-def channel_event_frame(ev: ChannelEvent) -> bytes:
-    return text_frame(
-        orjson.dumps(
-            {
-                "type": "event",
-                "topic": ev.topic,
-                "channel": ev.channel_id,
-                "seq": ev.seq,
-                "event": ev.event,
-                "data": ev.data,
-                "ts": rfc3339(ev.ts),
-            }
-        )
-    )
 
 
 class Hub:
@@ -111,11 +94,7 @@ class Hub:
         subs = self._trie.match(topic)
         if not subs:
             return 0
-        frame = text_frame(
-            orjson.dumps(
-                {"type": "event", "topic": topic, "data": data, "ts": rfc3339(ts or utc_now())}
-            )
-        )
+        frame = event_frame(topic, data, ts or utc_now())
         owner = user_topic_owner(topic)
         n = 0
         for client in subs:
@@ -162,18 +141,7 @@ class Hub:
         subs = self._trie.match(topic)
         if not subs:
             return 0
-        frame = text_frame(
-            orjson.dumps(
-                {
-                    "type": "event",
-                    "topic": topic,
-                    "channel": channel_id,
-                    "event": event,
-                    "data": data,
-                    "ts": rfc3339(utc_now()),
-                }
-            )
-        )
+        frame = channel_ephemeral_frame(topic, channel_id, event, data, utc_now())
         n = 0
         for client in subs:
             if client.member_of(channel_id) and client.claims.sub != except_user:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from parley.broker.client import Client, UserState
-from parley.broker.protocol import PushType, push_frame
+from parley.broker.protocol import presence_entry, presence_frame
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.events import Ephemeral
@@ -332,9 +332,7 @@ class Presence:
                 break
         if not users:
             return None
-        return push_frame(
-            PushType.PRESENCE, {"users": list(users.values()), "truncated": truncated, "ts": ts}
-        )
+        return presence_frame(list(users.values()), truncated, ts)
 
     def _frame(
         self,
@@ -353,9 +351,7 @@ class Presence:
                     truncated = True
                     break
                 users[entry["user_id"]] = entry
-        return push_frame(
-            PushType.PRESENCE, {"users": list(users.values()), "truncated": truncated, "ts": ts}
-        )
+        return presence_frame(list(users.values()), truncated, ts)
 
     def _unindex(self, rec: _User, channel_id: str) -> None:
         key = (rec.org, channel_id)
@@ -371,8 +367,4 @@ class Presence:
 
 
 def _entry(user_id: str, status: Status, seen: datetime | None) -> dict[str, Any]:
-    return {
-        "user_id": user_id,
-        "status": status.value,
-        "last_seen": None if seen is None else rfc3339(seen),
-    }
+    return presence_entry(user_id, status.value, seen)

@@ -2,19 +2,28 @@
 
 Every client command is a JSON object with an integer ``id`` and a string ``op``; it gets
 exactly one reply. Server pushes carry ``type`` and no ``id``. See docs/protocol.md.
+
+Every reply and push the broker sends is encoded here, as the bytes of one WebSocket text
+frame (:mod:`broker.frames`; control frames are wsproto's). A push is serialized once and
+its frame built once; the hub queues the same ``bytes`` on every subscriber. Timestamps come
+in as arguments (no clock is read here).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
 from parley.broker.frames import text_frame
+from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
+from parley.core.records import ChannelEvent
+from parley.core.times import rfc3339
 
 MAX_ID = 2**53 - 1  # ids survive a round trip through JavaScript numbers
 
@@ -43,6 +52,11 @@ class PushType(StrEnum):
     HELLO = "hello"
     EVENT = "event"
     PRESENCE = "presence"
+
+
+# Plain ``str`` values for the fan-out paths: orjson encodes a str subclass more slowly.
+_EVENT = PushType.EVENT.value
+_PRESENCE = PushType.PRESENCE.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +108,89 @@ def error_frame(cid: int | None, code: ErrorCode, message: str) -> bytes:
 
 def push_frame(type_: str, fields: dict[str, Any]) -> bytes:
     return text_frame(orjson.dumps({"type": type_, **fields}))
+
+
+# -- pushes ---------------------------------------------------------------------------------
+def hello_frame(
+    session_id: str,
+    claims: Claims,
+    keepalive: dict[str, float],
+    limits: dict[str, Any],
+    ts: datetime,
+) -> bytes:
+    """The first frame of a connection: who it is, its keepalive and limits."""
+    return push_frame(
+        PushType.HELLO,
+        {
+            "session": session_id,
+            "user": claims.sub,
+            "org": claims.org,
+            "roles": list(claims.roles),
+            "expires_at": int(claims.exp),
+            "keepalive": keepalive,
+            "limits": limits,
+            "ts": rfc3339(ts),
+        },
+    )
+
+
+def event_frame(topic: str, data: Any, ts: datetime) -> bytes:
+    """An event published to ``topic`` (``Hub.publish``)."""
+    return text_frame(
+        orjson.dumps({"type": _EVENT, "topic": topic, "data": data, "ts": rfc3339(ts)})
+    )
+
+
+def channel_event_frame(ev: ChannelEvent) -> bytes:
+    """An event of a channel's log, with its ``seq`` (live or replayed by recovery)."""
+    return text_frame(
+        orjson.dumps(
+            {
+                "type": _EVENT,
+                "topic": ev.topic,
+                "channel": ev.channel_id,
+                "seq": ev.seq,
+                "event": ev.event,
+                "data": ev.data,
+                "ts": rfc3339(ev.ts),
+            }
+        )
+    )
+
+
+def channel_ephemeral_frame(
+    topic: str, channel_id: str, event: str, data: Any, ts: datetime
+) -> bytes:
+    """A channel event that is not kept in the log (typing, read receipts...): no ``seq``."""
+    return text_frame(
+        orjson.dumps(
+            {
+                "type": _EVENT,
+                "topic": topic,
+                "channel": channel_id,
+                "event": event,
+                "data": data,
+                "ts": rfc3339(ts),
+            }
+        )
+    )
+
+
+def presence_entry(user_id: str, status: str, last_seen: datetime | None) -> dict[str, Any]:
+    """One user in a ``presence`` frame (and in the presence lookup)."""
+    return {
+        "user_id": user_id,
+        "status": status,
+        "last_seen": None if last_seen is None else rfc3339(last_seen),
+    }
+
+
+def presence_frame(users: list[dict[str, Any]], truncated: bool, ts: str) -> bytes:
+    """An aggregated presence push of :func:`presence_entry` dicts; ``ts`` is RFC 3339,
+    formatted once per flush."""
+    return text_frame(
+        orjson.dumps({"type": _PRESENCE, "users": users, "truncated": truncated, "ts": ts})
+    )
 
 
 def field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], cid: int) -> Any:

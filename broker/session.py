@@ -14,18 +14,18 @@ from typing import Any
 
 from parley.broker.auth import TokenVerifier
 from parley.broker.client import Client
-from parley.broker.hub import Hub, channel_event_frame
+from parley.broker.hub import Hub
 from parley.broker.protocol import (
     CONVERSATION_OPS,
     Command,
     CommandError,
     Op,
-    PushType,
+    channel_event_frame,
     error_frame,
     field,
+    hello_frame,
     ok_frame,
     parse_command,
-    push_frame,
 )
 from parley.broker.recovery import merge
 from parley.core.claims import Claims
@@ -86,19 +86,8 @@ class Session:
         return self.client.claims
 
     def hello(self, keepalive: dict[str, float]) -> bytes:
-        c = self.claims
-        return push_frame(
-            PushType.HELLO,
-            {
-                "session": self.client.session_id,
-                "user": c.sub,
-                "org": c.org,
-                "roles": list(c.roles),
-                "expires_at": int(c.exp),
-                "keepalive": keepalive,
-                "limits": self.limits.as_dict(),
-                "ts": rfc3339(utc_now()),
-            },
+        return hello_frame(
+            self.client.session_id, self.claims, keepalive, self.limits.as_dict(), utc_now()
         )
 
     # -- entry point ------------------------------------------------------------

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from wsproto.events import Ping, Pong
+from wsproto.events import CloseConnection, Ping, Pong
 
+from parley.broker.connection import Connection
 from parley.broker.hub import Hub
+from parley.broker.lifecycle import CLOSE_TIMEOUT, ConnState
 from parley.broker.server import BrokerServer
 from parley.broker.session import Session
 from parley.core.codes import CloseCode
@@ -211,6 +213,66 @@ async def test_shutdown_closes_everyone_with_1001(settings: Settings, autojump_c
         assert not h.server.connections
         assert trio.current_time() - t0 <= settings.shutdown_timeout
         del dead
+
+
+def state_of(conn: Connection) -> ConnState:
+    return conn.lifecycle.state
+
+
+async def test_close_deadline_drops_a_peer_that_stops_reading(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    """We close; the peer never reads our close frame: dropped CLOSE_TIMEOUT later."""
+    async with harness(settings) as h:
+        await h.connect(lockstep=True)
+        (conn,) = h.server.connections
+        assert state_of(conn) is ConnState.OPEN
+        t0 = trio.current_time()
+        await h.server.drain()
+        assert trio.current_time() - t0 == pytest.approx(CLOSE_TIMEOUT)
+        assert not h.server.connections
+        assert state_of(conn) is ConnState.CLOSED
+        assert conn.lifecycle.close_code == CloseCode.GOING_AWAY
+
+
+async def test_peer_started_close_is_bounded_by_the_close_deadline(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    """The peer closes and then never reads our answer: dropped CLOSE_TIMEOUT later."""
+    async with harness(settings) as h:
+        c = await h.connect(lockstep=True)
+        (conn,) = h.server.connections
+        await c.stream.send_all(c.ws.send(CloseConnection(CloseCode.NORMAL)))
+        t0 = trio.current_time()
+        await trio.testing.wait_all_tasks_blocked()
+        assert state_of(conn) is ConnState.CLOSING
+        assert conn.lifecycle.close_code is None  # the close is the peer's
+        await h.server.drain()  # starts nothing: the connection is already closing
+        assert trio.current_time() - t0 == pytest.approx(CLOSE_TIMEOUT)
+        assert not h.server.connections
+
+
+class StuckLoadOps:
+    """Channel ops whose user load never returns."""
+
+    async def user_channel_ids(self, org: str, user_id: str) -> set[str]:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_close_during_the_user_load_is_bounded(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    async with harness(settings, StuckLoadOps()) as h:  # type: ignore[arg-type]
+        c = await h.connect(hello=False)
+        await trio.testing.wait_all_tasks_blocked()
+        (conn,) = h.server.connections
+        t0 = trio.current_time()
+        await h.server.drain()
+        assert trio.current_time() - t0 == pytest.approx(CLOSE_TIMEOUT)
+        assert not h.server.connections
+        assert conn.lifecycle.close_code == CloseCode.GOING_AWAY
+        assert await c.stream.receive_some(65536) == b""  # no hello; the transport is gone
 
 
 async def test_handler_crash_closes_1011_and_server_survives(

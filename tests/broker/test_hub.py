@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import pytest
 
 from parley.broker.client import UserState
-from parley.broker.hub import Hub, channel_event_frame
+from parley.broker.hub import Hub
+from parley.broker.protocol import channel_event_frame
 from parley.broker.session import check_user_pattern
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError

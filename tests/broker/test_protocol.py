@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,14 +10,25 @@ from parley.broker.protocol import (
     Command,
     CommandError,
     Op,
+    channel_ephemeral_frame,
+    channel_event_frame,
     error_frame,
+    event_frame,
     field,
+    hello_frame,
     ok_frame,
     parse_command,
+    presence_entry,
+    presence_frame,
     push_frame,
 )
+from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
-from tests.support.broker import decode_frames
+from parley.core.events import Ephemeral
+from tests.support.broker import decode_frames, event, post_topic
+
+TS = datetime(2026, 11, 22, 6, 30, 0, 123456, tzinfo=UTC)
+TS_TEXT = "2026-11-22T06:30:00.123456Z"
 
 
 def refused(text: str) -> tuple[int | None, ErrorCode]:
@@ -95,6 +107,76 @@ def test_error_frame_shape() -> None:
 def test_push_frame_shape() -> None:
     assert decode_frames(push_frame("event", {"topic": "t", "data": [1]})) == [
         {"type": "event", "topic": "t", "data": [1]}
+    ]
+
+
+def test_event_frame_shape() -> None:
+    frame = event_frame("events.acme.client.x", {"a": [1]}, TS)
+    assert frame.startswith(b"\x81")  # one final, unmasked text frame
+    assert decode_frames(frame) == [
+        {"type": "event", "topic": "events.acme.client.x", "data": {"a": [1]}, "ts": TS_TEXT}
+    ]
+
+
+def test_channel_event_frame_shape() -> None:
+    assert decode_frames(channel_event_frame(event("c1", 7))) == [
+        {
+            "type": "event",
+            "topic": post_topic("c1"),
+            "channel": "c1",
+            "seq": 7,
+            "event": "message_posted",
+            "data": {"n": 7},
+            "ts": "2026-11-22T06:00:00.000000Z",
+        }
+    ]
+
+
+def test_channel_ephemeral_frame_has_no_seq() -> None:
+    topic = "events.acme.conversations.conversation.typing.c1"
+    frame = channel_ephemeral_frame(topic, "c1", Ephemeral.TYPING, {"user_id": "bob"}, TS)
+    assert decode_frames(frame) == [
+        {
+            "type": "event",
+            "topic": topic,
+            "channel": "c1",
+            "event": "typing",
+            "data": {"user_id": "bob"},
+            "ts": TS_TEXT,
+        }
+    ]
+
+
+def test_hello_frame_shape() -> None:
+    claims = Claims(sub="alice", org="acme", exp=4_000_000_000.5, roles=("service",))
+    frame = hello_frame("s_1", claims, {"interval": 25.0, "timeout": 10.0}, {"max": 3}, TS)
+    assert decode_frames(frame) == [
+        {
+            "type": "hello",
+            "session": "s_1",
+            "user": "alice",
+            "org": "acme",
+            "roles": ["service"],
+            "expires_at": 4_000_000_000,
+            "keepalive": {"interval": 25.0, "timeout": 10.0},
+            "limits": {"max": 3},
+            "ts": TS_TEXT,
+        }
+    ]
+
+
+def test_presence_frame_shape() -> None:
+    users = [presence_entry("bob", "online", TS), presence_entry("eve", "offline", None)]
+    assert decode_frames(presence_frame(users, True, TS_TEXT)) == [
+        {
+            "type": "presence",
+            "users": [
+                {"user_id": "bob", "status": "online", "last_seen": TS_TEXT},
+                {"user_id": "eve", "status": "offline", "last_seen": None},
+            ],
+            "truncated": True,
+            "ts": TS_TEXT,
+        }
     ]
 
 
