@@ -65,7 +65,7 @@ def find_repeat(
     return None if row is None else PostResult(codec.message(row), event=None, created=False)
 
 
-def insert_message(
+def _insert_message(
     tx: WriteTx,
     org: str,
     channel_id: str,
@@ -223,7 +223,7 @@ def post(tx: WriteTx, draft: Draft, *, authorize: Authorize) -> PostResult:
         root = live_message(db, org, channel_id, thread_root)
         thread_root = thread_root_of(db, org, root.id) or root.id  # a reply's thread
     files = _unposted_files(tx, draft) if draft.file_ids else []
-    msg, now = insert_message(
+    msg, now = _insert_message(
         tx,
         org,
         channel_id,
