@@ -27,12 +27,15 @@ from parley.api.deps import EXTENSION
 from parley.api.errors import install_error_handlers
 from parley.api.files import bp as files_bp
 from parley.api.files import install_upload_limit
+from parley.api.openapi import ParleyOpenAPI, install_docs
 from parley.api.presence import bp as presence_bp
 from parley.api.search import bp as search_bp
 from parley.domain.services import Services
 
 #: Largest request body; bigger -> 413 ``payload_too_large`` (message text is capped lower).
 MAX_BODY_BYTES = 256 * 1024
+
+TITLE = "Parley REST API"
 
 BLUEPRINTS = (
     health.bp,
@@ -65,14 +68,17 @@ def create_app(services: Services, *, allowed_origins: tuple[str, ...] = ()) -> 
     app.extensions[EXTENSION] = services
     QuartSchema(
         app,
-        info=Info(title="Parley REST API", version="1"),
+        info=Info(title=TITLE, version="1"),
         security_schemes={
             "bearer": HttpSecurityScheme(scheme="bearer", bearer_format="JWT"),
         },
         security=[{"bearer": []}],
         redoc_ui_path=None,
         scalar_ui_path=None,
+        swagger_ui_path=None,  # install_docs: the same UI, from the package, no CDN
+        openapi_provider_class=ParleyOpenAPI,
     )
+    install_docs(app, TITLE)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
     install_error_handlers(app)
     # After the error handlers: wraps the request class.

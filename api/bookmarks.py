@@ -64,6 +64,7 @@ async def list_bookmarks(query_args: PageQuery) -> BookmarkPage:
 @bp.delete("/bookmarks/<message_id>")
 @validate_response(ErrorOut, 404)
 async def remove_bookmark(message_id: str) -> Response:
+    """Remove my bookmark of a message. 204."""
     c = claims()
     await services().bookmarks.unbookmark(c.org, c.sub, message_id)
     return Response("", status=204)

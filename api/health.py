@@ -13,4 +13,5 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 @validate_response(HealthOut)
 async def healthz() -> HealthOut:
+    """Liveness: 200 while the process serves requests (no token needed)."""
     return HealthOut(status="ok")

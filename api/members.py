@@ -17,6 +17,7 @@ tag_blueprint(bp, ["members"])
 @validate_response(MemberPage)
 @validate_response(ErrorOut, 404)
 async def list_members(channel_id: str, query_args: PageQuery) -> MemberPage:
+    """The channel's members (members only), in pages."""
     c = claims()
     page = await services().members.list_members(
         c.org, c.sub, channel_id, limit=query_args.limit, cursor=query_args.cursor

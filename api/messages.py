@@ -65,6 +65,7 @@ async def list_messages(channel_id: str, query_args: MessagesQuery) -> MessagePa
 @validate_response(MessageOut)
 @validate_response(ErrorOut, 404)
 async def get_message(channel_id: str, message_id: str) -> MessageOut:
+    """One message of a channel I am a member of."""
     c = claims()
     return MessageOut.of(
         await services().messages.get_message(c.org, c.sub, channel_id, message_id)

@@ -42,6 +42,7 @@ tag_blueprint(bp, ["pins"])
 @validate_response(PinResultOut)
 @validate_response(ErrorOut, 404)
 async def pin(channel_id: str, message_id: str) -> PinResultOut:
+    """Pin a message in the channel (again: unchanged)."""
     c = claims()
     changed = await services().pins.pin(c.org, c.sub, channel_id, message_id, on=True)
     return PinResultOut(message_id=message_id, pinned=True, changed=changed)
@@ -51,6 +52,7 @@ async def pin(channel_id: str, message_id: str) -> PinResultOut:
 @validate_response(PinResultOut)
 @validate_response(ErrorOut, 404)
 async def unpin(channel_id: str, message_id: str) -> PinResultOut:
+    """Unpin a message (not pinned: unchanged)."""
     c = claims()
     changed = await services().pins.pin(c.org, c.sub, channel_id, message_id, on=False)
     return PinResultOut(message_id=message_id, pinned=False, changed=changed)

@@ -14,6 +14,7 @@ tag_blueprint(bp, ["profiles"])
 @bp.get("/profile")
 @validate_response(ProfileOut)
 async def get_my_profile() -> ProfileOut:
+    """My profile; fields never set read as null."""
     c = claims()
     return ProfileOut.of(await services().profiles.get_profile(c.org, c.sub))
 

@@ -93,6 +93,7 @@ async def list_tasks(query_args: PageQuery) -> TaskListOut:
 @validate_response(TaskOut)
 @validate_response(ErrorOut, 404)
 async def get_task(task_id: str) -> TaskOut:
+    """One task I can see (assigned to me or created by me, in a channel I am in)."""
     c = claims()
     return TaskOut.of(await services().tasks.task(c.org, c.sub, task_id))
 

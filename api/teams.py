@@ -75,6 +75,7 @@ async def create_team(data: TeamIn) -> tuple[TeamOut, int]:
 @bp.get("/teams")
 @validate_response(TeamListOut)
 async def list_teams() -> TeamListOut:
+    """The teams of my org."""
     c = claims()
     return TeamListOut(items=[TeamOut.of(t) for t in await services().teams.teams(c.org)])
 
@@ -83,6 +84,7 @@ async def list_teams() -> TeamListOut:
 @validate_response(TeamOut)
 @validate_response(ErrorOut, 404)
 async def get_team(team_id: str) -> TeamOut:
+    """One team of my org, with its members."""
     c = claims()
     return TeamOut.of(await services().teams.team(c.org, team_id))
 
@@ -105,6 +107,7 @@ async def add_team_member(team_id: str, data: TeamMemberIn) -> TeamOut:
 @validate_response(TeamOut)
 @validate_response(ErrorOut, 403)
 async def remove_team_member(team_id: str, user_id: str) -> TeamOut:
+    """Remove a member (the team's members, its creator and service tokens)."""
     c = claims()
     return TeamOut.of(
         await services().teams.set_team_member(

@@ -7,9 +7,10 @@ import gc
 import logging
 import signal
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import trio
 from quart_trio import QuartTrio
@@ -42,8 +43,8 @@ from parley.domain.tasks import TaskService
 from parley.domain.teams import TeamService
 from parley.domain.threads import ThreadService
 from parley.domain.wsops import WebSocketOps
-from parley.settings import SECRET_FILE, Settings
-from parley.store import Store, open_store
+from parley.settings import Settings, redact_url
+from parley.store import SqlStore, Store, open_store
 from parley.store.blobs import LocalBlobs
 
 log = logging.getLogger("parley")
@@ -110,6 +111,109 @@ class Running:
         self.broker.shutdown()
 
 
+class StartupError(Exception):
+    """Serving could not start. The message is one line that says why; ``parley serve``
+    prints it and exits 1, before anything said "listening"."""
+
+
+def startup_error(exc: BaseException) -> StartupError | None:
+    """The :class:`StartupError` inside ``exc``, however deep in exception groups."""
+    if isinstance(exc, StartupError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := startup_error(inner)) is not None:
+                return found
+    return None
+
+
+def _leaf(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _leaf(inner, kind)) is not None:
+                return found
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    """One line: an OSError's strerror, else the message with its whitespace folded."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+        if exc.filename:
+            text += f": {exc.filename}"
+        return text
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+#: Backoff between attempts to reach the database at start: first delay, doubling, capped.
+DB_RETRY_FIRST = 0.5
+DB_RETRY_MAX = 5.0
+#: PostgreSQL states worth waiting out: connection exceptions (class 08), "the database
+#: system is starting up", too many connections. Others (bad password, no such database)
+#: fail at once.
+_RETRY_SQLSTATES = ("08", "57P03", "53300")
+
+
+def retryable(exc: BaseException) -> bool:
+    import psycopg
+
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith(_RETRY_SQLSTATES)
+
+
+StoreOpener = Callable[[str], AbstractAsyncContextManager[SqlStore]]
+
+
+async def open_store_retrying(
+    stack: AsyncExitStack, url: str, patience: float, *, opener: StoreOpener = open_store
+) -> SqlStore:
+    """Open the store on ``stack``; while the database is unreachable, try again with
+    backoff for up to ``patience`` seconds. Failure is a :class:`StartupError`."""
+    deadline = trio.current_time() + patience
+    delay = DB_RETRY_FIRST
+    where = redact_url(url)
+    while True:
+        try:
+            return await stack.enter_async_context(opener(url))
+        except Exception as exc:
+            if not retryable(exc):
+                raise StartupError(f"cannot open the database {where}: {one_line(exc)}") from exc
+            remaining = deadline - trio.current_time()
+            if remaining <= 0:
+                raise StartupError(
+                    f"database {where} unreachable for {patience:g}s: {one_line(exc)}"
+                ) from exc
+            if delay == DB_RETRY_FIRST:  # once, not at every attempt
+                log.warning(
+                    "database %s unreachable, retrying for up to %gs: %s",
+                    where,
+                    patience,
+                    one_line(exc),
+                )
+        await trio.sleep(min(delay, remaining))
+        delay = min(delay * 2, DB_RETRY_MAX)
+
+
+def _keep_secret(settings: Settings) -> Settings:
+    try:
+        settings, source = settings.with_secret()
+    except OSError as exc:
+        raise StartupError(
+            f"cannot keep the JWT secret in {settings.secret_path}: {one_line(exc)}"
+        ) from exc
+    if source != "configured":
+        log.warning(
+            "no PARLEY_JWT_SECRET set: %s the JWT secret kept in %s",
+            "generated" if source == "generated" else "using",
+            settings.secret_path,
+        )
+    return settings
+
+
 async def serve(
     settings: Settings,
     *,
@@ -117,26 +221,24 @@ async def serve(
     task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until ``Running.shutdown()`` (or cancellation). No signal handling here, so it
-    also runs in a thread (tests)."""
-    settings, source = settings.with_secret()
-    if source != "configured":
-        log.warning(
-            "no PARLEY_JWT_SECRET set: %s the JWT secret kept in %s",
-            "generated" if source == "generated" else "using",
-            settings.data_dir / SECRET_FILE,
-        )
+    also runs in a thread (tests). Any failure before both servers listen is a
+    :class:`StartupError` (possibly inside exception groups: see :func:`startup_error`)."""
+    settings = _keep_secret(settings)
     hub = Hub(settings.presence)
-    verifier = settings.token_verifier()
+    try:
+        verifier = settings.token_verifier()
+    except ValueError as exc:
+        raise StartupError(f"JWT settings: {exc}") from None
     async with trio.open_nursery() as background, AsyncExitStack() as stack:
         ops = None
         app = None
         if not broker_only:
             url = settings.effective_database_url
             if url.startswith("sqlite"):
-                settings.data_dir.mkdir(parents=True, exist_ok=True)
-            store = await stack.enter_async_context(open_store(url))
-            version = await store.migrate()
-            log.info("store %s at schema version %d", _redact(url), version)
+                _make_data_dir(settings)
+            store = await open_store_retrying(stack, url, settings.database_connect_timeout)
+            version = await _migrate(store, url)
+            log.info("store %s at schema version %d", redact_url(url), version)
             services = build_services(
                 settings,
                 store,
@@ -149,9 +251,11 @@ async def serve(
             app = create_app(services, allowed_origins=settings.allowed_origins)
         broker = BrokerServer(settings.broker, hub, verifier, ops=ops)
         async with trio.open_nursery() as nursery:
-            ws_port: int = await nursery.start(broker.serve)
-            log.info("broker listening on ws://%s:%d/ws", settings.host, ws_port)
+            ws_port: int = await _listen(
+                nursery, broker.serve, f"{settings.host}:{settings.ws_port}", "ws_port"
+            )
             http_port = None
+            http_url = ""
             http_scope = trio.CancelScope()
             if app is not None:
 
@@ -162,16 +266,69 @@ async def serve(
                             host=settings.host,
                             port=settings.http_port,
                             shutdown_timeout=settings.shutdown_timeout,
+                            access_log=settings.access_log,
                             task_status=task_status,
                         )
 
-                binds: list[str] = await nursery.start(http, app)
-                http_port = int(binds[0].rsplit(":", 1)[1])
-                log.info("REST API on %s", binds[0])
+                where = f"{settings.host}:{settings.http_port}"
+                binds: list[str] = await _listen(nursery, partial(http, app), where, "http_port")
+                http_url = binds[0]
+                http_port = int(http_url.rsplit(":", 1)[1])
+            log.info("broker listening on ws://%s:%d/ws", settings.host, ws_port)
+            if http_url:
+                log.info("REST API listening on %s", http_url)
             task_status.started(Running(broker, ws_port, http_port))
             await broker.stopped.wait()
             http_scope.cancel()
         background.cancel_scope.cancel()  # preview fetches still running; then the store closes
+
+
+async def migrate(settings: Settings) -> int:
+    """``parley migrate``: apply pending migrations; return the schema version. Failure,
+    after the same retries as :func:`serve`, is a :class:`StartupError`."""
+    url = settings.effective_database_url
+    try:
+        async with AsyncExitStack() as stack:
+            if url.startswith("sqlite"):
+                _make_data_dir(settings)
+            opener = partial(open_store, readers=1)
+            store = await open_store_retrying(
+                stack, url, settings.database_connect_timeout, opener=opener
+            )
+            return await _migrate(store, url)
+    except BaseExceptionGroup as group:
+        if (error := startup_error(group)) is not None:
+            raise error from error.__cause__
+        raise
+
+
+async def _migrate(store: SqlStore, url: str) -> int:
+    try:
+        return await store.migrate()
+    except Exception as exc:
+        raise StartupError(
+            f"database migration failed on {redact_url(url)}: {one_line(exc)}"
+        ) from exc
+
+
+def _make_data_dir(settings: Settings) -> None:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot create the data dir {settings.data_dir}: {one_line(exc)}"
+        ) from exc
+
+
+async def _listen(nursery: trio.Nursery, serve: Callable[..., Any], where: str, name: str) -> Any:
+    """``nursery.start(serve)``; an address that cannot be bound is a StartupError."""
+    try:
+        return await nursery.start(serve)
+    except BaseException as exc:
+        error = _leaf(exc, OSError)
+        if error is None:
+            raise
+        raise StartupError(f"cannot listen on {where} ({name}): {one_line(error)}") from exc
 
 
 #: Collector thresholds for a long-running server process. Every connection holds a few
@@ -191,21 +348,30 @@ def tune_gc() -> None:
 
 
 async def run(settings: Settings, *, broker_only: bool = False) -> None:
-    """Serve until SIGINT/SIGTERM."""
+    """Serve until SIGINT/SIGTERM (a signal while still starting stops at once). A failure
+    to start comes out as the :class:`StartupError` itself, not inside a group."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            running: Running = await nursery.start(
-                partial(serve, settings, broker_only=broker_only)
-            )
-            tune_gc()
-            async for signum in signals:
-                log.info("signal %s: shutting down", signal.Signals(signum).name)
-                break
-            running.shutdown()
+        try:
+            async with trio.open_nursery() as nursery:
+                running: list[Running] = []
 
+                async def serve_then_stop(task_status: trio.TaskStatus[Running]) -> None:
+                    await serve(settings, broker_only=broker_only, task_status=task_status)
+                    nursery.cancel_scope.cancel()
 
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+                async def on_signal() -> None:
+                    async for signum in signals:
+                        log.info("signal %s: shutting down", signal.Signals(signum).name)
+                        break
+                    if running:
+                        running[0].shutdown()
+                    else:
+                        nursery.cancel_scope.cancel()
+
+                nursery.start_soon(on_signal)
+                running.append(await nursery.start(serve_then_stop))
+                tune_gc()
+        except BaseExceptionGroup as group:
+            if (error := startup_error(group)) is not None:
+                raise error from error.__cause__
+            raise
