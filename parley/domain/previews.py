@@ -14,11 +14,13 @@ message and pushes an ephemeral ``link_preview`` channel event.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import re
 import socket
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -46,6 +48,8 @@ class PreviewConfig:
     max_bytes: int = 512 * 1024
     max_redirects: int = 3
     max_urls: int = 3
+    #: Fetches running at once (their own worker threads, never the store's).
+    max_concurrent: int = 4
 
     @property
     def enabled(self) -> bool:
@@ -120,22 +124,60 @@ def _resolve(host: str, port: int, allow_private: bool) -> str:
     return addrs[0]
 
 
+class _Watchdog:
+    """The wall-clock deadline of one whole fetch (redirects included). The socket timeout
+    only bounds each ``recv``, so a host that sends a byte every half second would hold a
+    thread for ever; at the deadline the watchdog shuts the socket down, which ends any
+    read in progress (plain or TLS) at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                self._shutdown()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 class _Pinned(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, addr: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addr: str, timeout: float, dog: _Watchdog) -> None:
         super().__init__(host, port, timeout=timeout)
         self._addr = addr
+        self._dog = dog
 
     def connect(self) -> None:
         self.sock = socket.create_connection((self._addr, self.port), self.timeout)
+        self._dog.watch(self.sock)
 
 
 class _PinnedTLS(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, addr: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addr: str, timeout: float, dog: _Watchdog) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self._addr = addr
+        self._dog = dog
 
     def connect(self) -> None:
         sock = socket.create_connection((self._addr, self.port), self.timeout)
+        self._dog.watch(sock)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
@@ -192,7 +234,23 @@ def parse_html(url: str, body: bytes, charset: str | None) -> Preview | None:
 
 
 def fetch_sync(url: str, config: PreviewConfig) -> Preview | None:
-    """Fetch and parse one URL (blocking). Refused when policy says no."""
+    """Fetch and parse one URL (blocking), within ``config.timeout`` of wall-clock time
+    in all. Refused when policy says no, and when the deadline passes."""
+    dog = _Watchdog(config.timeout)
+    try:
+        found = _fetch(url, config, dog)
+    except Refused:
+        if dog.expired:
+            raise Refused("timed out") from None
+        raise
+    finally:
+        dog.cancel()
+    if dog.expired:  # the body was cut short: what arrived is not the page
+        raise Refused("timed out")
+    return found
+
+
+def _fetch(url: str, config: PreviewConfig, dog: _Watchdog) -> Preview | None:
     for _ in range(config.max_redirects + 1):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -208,7 +266,7 @@ def fetch_sync(url: str, config: PreviewConfig) -> Preview | None:
             raise Refused(f"{parts.hostname} is not on the allow-list")
         addr = _resolve(parts.hostname, port, private)
         cls = _PinnedTLS if parts.scheme == "https" else _Pinned
-        conn = cls(parts.hostname, port, addr, config.timeout)
+        conn = cls(parts.hostname, port, addr, config.timeout, dog)
         try:
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             conn.request(
@@ -238,10 +296,16 @@ def fetch_sync(url: str, config: PreviewConfig) -> Preview | None:
     raise Refused("too many redirects")
 
 
-async def fetch(url: str, config: PreviewConfig) -> Preview | None:
-    """:func:`fetch_sync` in a thread, under the overall timeout (Refused on expiry)."""
+async def fetch(
+    url: str, config: PreviewConfig, limiter: trio.CapacityLimiter | None = None
+) -> Preview | None:
+    """:func:`fetch_sync` in a worker thread of ``limiter`` (the preview service's own:
+    outside hosts never take the threads the store's calls need), under the overall
+    timeout (Refused on expiry; the thread itself ends by then too, see _Watchdog)."""
     with trio.move_on_after(config.timeout) as scope:
-        return await trio.to_thread.run_sync(fetch_sync, url, config, abandon_on_cancel=True)
+        return await trio.to_thread.run_sync(
+            fetch_sync, url, config, abandon_on_cancel=True, limiter=limiter
+        )
     if scope.cancelled_caught:
         raise Refused("timed out")
     return None
@@ -261,6 +325,9 @@ class PreviewService:
         #: Starts a background task (the composition root's nursery), so that fetching
         #: never delays the post.
         self.spawn = spawn
+        #: The fetches' own worker threads; a slow host waits here, never on the threads
+        #: of trio's default limiter that store calls use.
+        self.limiter = trio.CapacityLimiter(config.max_concurrent)
 
     async def after_post(self, result: PostResult) -> None:
         """A post hook: fetch the previews of a new message's URLs in the background."""
@@ -272,7 +339,7 @@ class PreviewService:
         previews: list[Preview] = []
         for url in urls_in(m.text, self.config.max_urls):
             try:
-                p = await fetch(url, self.config)
+                p = await fetch(url, self.config, self.limiter)
             except Refused:
                 continue
             if p is not None:

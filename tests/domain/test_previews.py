@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import trio
+import trio.lowlevel
 
+from parley.app import build_services
 from parley.domain.previews import (
     PreviewConfig,
     Refused,
@@ -23,6 +28,7 @@ from parley.domain.previews import (
 )
 from parley.settings import Settings
 from tests.e2e.test_channels import TOPIC, dial, rest
+from tests.support.api import RecordingSink, make_settings, open_test_store
 from tests.support.live import LiveApp, live_app
 from tests.support.store import PgSchemas
 
@@ -49,6 +55,20 @@ class Handler(BaseHTTPRequestHandler):
                 b"<html>" + b" " * 4096 + b"<title>too late</title>",
             ),
         }
+        if self.path.startswith(
+            "/drip"
+        ):  # a byte every 50 ms: each recv is quick, the whole is not
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            try:
+                for _ in range(400):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass  # the client gave up
+            return
         status, headers, body = routes.get(self.path, (404, {}, b""))
         self.send_response(status)
         for k, v in headers.items():
@@ -121,6 +141,37 @@ def test_refusals(server: int, path: str, why: str) -> None:
 )
 def test_only_global_addresses_are_public(addr: str, public: bool) -> None:
     assert _public(addr) is public
+
+
+def test_a_dripping_host_is_cut_off_at_the_deadline(server: int) -> None:
+    """The timeout bounds the whole fetch, not each read: the worker thread is free
+    again when the deadline passes, whatever the host sends."""
+    with pytest.raises(Refused, match="timed out"):
+        fetch_sync(f"http://127.0.0.1:{server}/drip", cfg(server, timeout=0.3))
+
+
+async def test_slow_hosts_never_take_the_store_threads(server: int, tmp_path: Path) -> None:
+    """45 posts with 3 URLs of a dripping host each: the fetches wait for the preview
+    service's own threads, and the store keeps answering meanwhile."""
+    sink = RecordingSink()
+    settings = replace(make_settings(), data_dir=tmp_path, previews=cfg(server, timeout=2.0))
+    async with open_test_store(tmp_path) as store, trio.open_nursery() as nursery:
+        svc = build_services(
+            settings, store, sink, verify=settings.token_verifier().verify, spawn=nursery.start_soon
+        )
+        ch = await svc.channels.create_channel(
+            "acme", "alice", kind="group", members=["bob"], name="g"
+        )
+        urls = " ".join(f"http://127.0.0.1:{server}/drip?{i}" for i in range(3))
+        for i in range(45):
+            await svc.messages.post_message("acme", "alice", ch.id, f"{i} {urls}")
+        await trio.lowlevel.checkpoint()  # the fetches start
+        assert svc.previews.limiter.borrowed_tokens == svc.previews.config.max_concurrent
+        with trio.fail_after(10):  # a guard against a hang, not a measurement
+            for i in range(20):
+                await svc.messages.post_message("acme", "bob", ch.id, f"still here {i}")
+                await svc.messages.list_messages("acme", "bob", ch.id, limit=5)
+        nursery.cancel_scope.cancel()
 
 
 def test_private_address_needs_opt_in(server: int) -> None:
