@@ -18,7 +18,7 @@ from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from parley.core.codes import ErrorCode
-from parley.core.errors import ClientError
+from parley.core.errors import ClientError, Unavailable
 
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_JSON: 400,
@@ -127,6 +127,13 @@ async def _http_error(error: HTTPException) -> Response:
     return response
 
 
+async def _unavailable(error: Unavailable) -> Response:
+    """An outage (logged once where it was detected), not a bug: no traceback per request."""
+    response = error_response(ErrorCode.UNAVAILABLE, "the service is unavailable; retry later")
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
 async def _unexpected(error: Exception) -> Response:
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return error_response(ErrorCode.INTERNAL, "internal error")
@@ -139,4 +146,5 @@ def install_error_handlers(app: Quart) -> None:
     app.register_error_handler(RequestSchemaValidationError, _validation_error)
     app.register_error_handler(BadJson, _bad_json)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Unavailable, _unavailable)
     app.register_error_handler(Exception, _unexpected)

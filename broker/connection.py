@@ -55,7 +55,7 @@ from parley.broker.session import Deferred, Session, new_session_id
 from parley.broker.wsconn import WsServerConnection, open_connection
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
-from parley.core.errors import AuthError, ClientError
+from parley.core.errors import AuthError, ClientError, Unavailable
 from parley.core.errors import CloseConnection as CloseRequest
 
 if TYPE_CHECKING:
@@ -189,13 +189,19 @@ class Connection:
         user = srv.hub.attach(client, loading=srv.ops is not None)
         if user.pending is not None and srv.ops is not None:
             # A close started meanwhile (close_soon) bounds the load by the close deadline.
+            channel_ids: set[str] | None = None
             with trio.CancelScope() as self._wait:
-                channel_ids = await srv.ops.user_channel_ids(claims.org, claims.sub)
+                try:
+                    channel_ids = await srv.ops.user_channel_ids(claims.org, claims.sub)
+                except Unavailable:  # an outage, logged once by the store: come back later
+                    self.close_soon(CloseCode.TRY_AGAIN_LATER, "store unavailable, retry later")
             if self._wait.cancelled_caught:
                 return  # the close deadline passed
-            srv.hub.user_loaded(user, channel_ids)
+            if channel_ids is not None:
+                srv.hub.user_loaded(user, channel_ids)
         s = srv.config
-        client.send(session.hello({"interval": s.ping_interval, "timeout": s.ping_timeout}))
+        if self.lifecycle.state is ConnState.OPEN:
+            client.send(session.hello({"interval": s.ping_interval, "timeout": s.ping_timeout}))
         try:
             async with trio.open_nursery() as nursery:
                 self._tasks = nursery
@@ -429,6 +435,9 @@ class Connection:
                     await deferred.run()
                 except ClientError as exc:
                     client.send(error_frame(deferred.cid, exc.code, exc.message))
+                except Unavailable as exc:  # an outage, logged once by the store
+                    message = f"unavailable, retry in {exc.retry_after} s"
+                    client.send(error_frame(deferred.cid, ErrorCode.UNAVAILABLE, message))
                 except Exception:
                     log.exception("op %s failed", deferred.cid)
                     client.send(error_frame(deferred.cid, ErrorCode.INTERNAL, "internal error"))

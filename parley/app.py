@@ -236,7 +236,12 @@ async def serve(
             url = settings.effective_database_url
             if url.startswith("sqlite"):
                 _make_data_dir(settings)
-            store = await open_store_retrying(stack, url, settings.database_connect_timeout)
+            store = await open_store_retrying(
+                stack,
+                url,
+                settings.database_connect_timeout,
+                opener=partial(open_store, statement_timeout=settings.database_statement_timeout),
+            )
             version = await _migrate(store, url)
             log.info("store %s at schema version %d", redact_url(url), version)
             services = build_services(

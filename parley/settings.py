@@ -76,6 +76,7 @@ class Settings:
     database_url: str = ""  # empty: SQLite file in data_dir
     #: Seconds start-up keeps retrying an unreachable database before giving up.
     database_connect_timeout: float = 30.0
+    database_statement_timeout: float = 30.0
     jwt_secret: str = ""
     jwt_public_key: str = ""  # PEM; enables RS256/ES256
     #: Exact origins allowed (``*`` allows any). Empty: allow requests without an Origin
@@ -216,6 +217,11 @@ class SettingsModel(BaseSettings):
     )
     database_connect_timeout: Positive = _setting(
         30.0, "Seconds start-up retries an unreachable database (with backoff) before failing."
+    )
+    database_statement_timeout: Positive = _setting(
+        30.0,
+        "Seconds a PostgreSQL statement may run before the server cancels it; the request "
+        "then fails as an outage (503 / `unavailable`).",
     )
     blob_dir: Path | None = _setting(None, "Directory of uploaded files; default DATA_DIR/blobs.")
     max_upload_bytes: Count = _setting(
@@ -402,6 +408,7 @@ class SettingsModel(BaseSettings):
             data_dir=self.data_dir,
             database_url=self.database_url.get_secret_value(),
             database_connect_timeout=self.database_connect_timeout,
+            database_statement_timeout=self.database_statement_timeout,
             jwt_secret=secret,
             jwt_public_key=self.jwt_public_key or self._file_pem,
             allowed_origins=self.allowed_origins,

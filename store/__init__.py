@@ -14,37 +14,63 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from parley.store import migrator
+from parley.store import migrator, postgres, sqlite
 from parley.store.bridge import SqlStore, Store
 from parley.store.db import Db
+from parley.store.errors import StoreUnavailable
 from parley.store.groupcommit import BatchFailed, GroupCommitWriter, StoreClosed
 from parley.store.postgres import PostgresDb, is_postgres_url
 from parley.store.readpool import ReadPool
 from parley.store.sqlite import SqliteDb, path_from_url
 
-__all__ = ["BatchFailed", "SqlStore", "Store", "StoreClosed", "migrate", "open_store"]
+__all__ = [
+    "BatchFailed",
+    "SqlStore",
+    "Store",
+    "StoreClosed",
+    "StoreUnavailable",
+    "migrate",
+    "open_store",
+]
 
 DEFAULT_READERS = 4
 
 
-def _connectors(url: str) -> tuple[str, Callable[[], Db], Callable[[], Db]]:
+def _connectors(
+    url: str, statement_timeout: float
+) -> tuple[str, Callable[[], Db], Callable[[], Db], Callable[[BaseException], bool]]:
     if is_postgres_url(url):
-        return "postgres", lambda: PostgresDb(url), lambda: PostgresDb(url)
+
+        def connect() -> Db:
+            return PostgresDb(url, statement_timeout=statement_timeout)
+
+        return "postgres", connect, connect, postgres.is_unavailable
     path = path_from_url(url)
-    return "sqlite", lambda: SqliteDb.open_writer(path), lambda: SqliteDb.open_reader(path)
+    return (
+        "sqlite",
+        lambda: SqliteDb.open_writer(path),
+        lambda: SqliteDb.open_reader(path),
+        sqlite.is_unavailable,
+    )
 
 
 @asynccontextmanager
 async def open_store(
-    url: str, *, readers: int = DEFAULT_READERS, auto_migrate: bool = False
+    url: str,
+    *,
+    readers: int = DEFAULT_READERS,
+    auto_migrate: bool = False,
+    statement_timeout: float = postgres.STATEMENT_TIMEOUT,
 ) -> AsyncIterator[SqlStore]:
     """Open the store at ``url`` (``sqlite:///path``, a plain path, or ``postgresql://…``).
 
     Runs the group-commit writer in its own nursery; on exit, queued writes finish and
     every connection is closed. With ``auto_migrate`` the schema is migrated first.
     Errors from the body come out as themselves, not wrapped in an ExceptionGroup.
+    ``statement_timeout``: seconds a PostgreSQL statement may run before the server
+    cancels it (the request then fails with StoreUnavailable).
     """
-    dialect, connect_writer, connect_reader = _connectors(url)
+    dialect, connect_writer, connect_reader, is_unavailable = _connectors(url, statement_timeout)
     migrations = migrator.load(dialect)
     # The writer first: for SQLite it creates the file and turns WAL on.
     writer_db = await trio.to_thread.run_sync(connect_writer)
@@ -58,7 +84,7 @@ async def open_store(
         raise
     writer = GroupCommitWriter(writer_db)
     pool = ReadPool(reader_dbs)
-    store = SqlStore(writer, pool, migrations)
+    store = SqlStore(writer, pool, migrations, is_unavailable)
     unwrapped: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:

@@ -19,13 +19,19 @@ or block.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+import trio
+
 from parley.store.db import Db, Migration
+from parley.store.errors import StoreUnavailable
 from parley.store.groupcommit import CommitListener, GroupCommitWriter
 from parley.store.readpool import ReadPool
 from parley.store.writetx import WriteTx
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,18 +62,50 @@ class Store(Protocol):
     async def aclose(self) -> None: ...
 
 
+class Outage:
+    """Turns a backend's "cannot reach the database" errors into :class:`StoreUnavailable`
+    and logs an outage once when it starts and once when it ends, however many requests
+    fail meanwhile (not a traceback per request)."""
+
+    def __init__(self, is_unavailable: Callable[[BaseException], bool]) -> None:
+        self._is_unavailable = is_unavailable
+        self.since: float | None = None
+
+    def failed(self, exc: Exception) -> Exception:
+        """What the caller should raise for ``exc``."""
+        if not isinstance(exc, StoreUnavailable) and not self._is_unavailable(exc):
+            return exc
+        if self.since is None:
+            self.since = trio.current_time()
+            log.warning("store unavailable: %s", exc)
+        if isinstance(exc, StoreUnavailable):
+            return exc
+        return StoreUnavailable(f"database unavailable: {exc}")
+
+    def ok(self) -> None:
+        if self.since is not None:
+            log.warning("store available again after %.1f s", trio.current_time() - self.since)
+            self.since = None
+
+
 class SqlStore:
     """:class:`Store` over SQLite or PostgreSQL: writes go to the group-commit writer (one
     connection, many writes per transaction), reads to the read pool. A backend only
-    supplies connections (:class:`Db`) and its migrations."""
+    supplies connections (:class:`Db`), its migrations and which of its errors mean "the
+    database cannot be reached" (:class:`StoreUnavailable`)."""
 
     def __init__(
-        self, writer: GroupCommitWriter, readers: ReadPool, migrations: Sequence[Migration]
+        self,
+        writer: GroupCommitWriter,
+        readers: ReadPool,
+        migrations: Sequence[Migration],
+        is_unavailable: Callable[[BaseException], bool] = lambda exc: False,
     ) -> None:
         self._writer = writer
         self._readers = readers
         self._migrations = list(migrations)
         self._closed = False
+        self.outage = Outage(is_unavailable)
 
     @property
     def writer(self) -> GroupCommitWriter:
@@ -79,12 +117,28 @@ class SqlStore:
     async def read(
         self, fn: Callable[Concatenate[Db, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        return await self._readers.run(lambda db: fn(db, *args, **kwargs))
+        try:
+            result = await self._readers.run(lambda db: fn(db, *args, **kwargs))
+        except Exception as exc:
+            error = self.outage.failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        self.outage.ok()
+        return result
 
     async def write(
         self, fn: Callable[Concatenate[WriteTx, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        return await self._writer.submit(lambda tx: fn(tx, *args, **kwargs))
+        try:
+            result = await self._writer.submit(lambda tx: fn(tx, *args, **kwargs))
+        except Exception as exc:
+            error = self.outage.failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        self.outage.ok()
+        return result
 
     async def migrate(self) -> int:
         migrations = self._migrations

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from parley.core.errors import Unavailable
+
 
 class StoreError(Exception):
     """Base class."""
+
+
+class StoreUnavailable(StoreError, Unavailable):
+    """The database cannot be reached (connection refused or lost, server shutting down,
+    statement timeout, SQLite busy or its file unreadable). Nothing of the request was
+    committed; retrying later may succeed."""
 
 
 class NotFound(StoreError):

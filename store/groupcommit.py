@@ -25,7 +25,7 @@ import trio
 
 from parley.core.records import ChannelEvent
 from parley.store.db import Db
-from parley.store.errors import StoreError
+from parley.store.errors import StoreError, StoreUnavailable
 from parley.store.writetx import WriteTx
 
 T = TypeVar("T")
@@ -40,7 +40,7 @@ class StoreClosed(StoreError):
     """The store was closed before the write could run."""
 
 
-class BatchFailed(StoreError):
+class BatchFailed(StoreUnavailable):
     """The batch transaction failed as a whole (e.g. lost connection); nothing committed.
     The cause is chained."""
 

@@ -26,6 +26,18 @@ DIALECT = "postgres"
 MIGRATION_LOCK_KEY = 0x7061726C6579  # "parley"
 
 
+#: Seconds a statement may run before the server cancels it (a stalled database must not
+#: hold requests for ever), and seconds a (re)connect may take.
+STATEMENT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The server cannot be reached or gave up on us: connection refused or lost, shutting
+    down, too many connections, a statement timeout. Not a bad query or a constraint."""
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
@@ -44,8 +56,9 @@ class PostgresDb:
 
     for_update = " FOR UPDATE"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, statement_timeout: float = STATEMENT_TIMEOUT) -> None:
         self._url = url
+        self._statement_timeout_ms = max(1, int(statement_timeout * 1000))
         self._sql: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stale = False
@@ -56,7 +69,11 @@ class PostgresDb:
         self._conn = self._connect()
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
-        conn = psycopg.Connection.connect(self._url, autocommit=True)
+        conn = psycopg.Connection.connect(
+            self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+        )
+        # A SET rather than the ``options`` parameter, which would replace the URL's own.
+        conn.execute(f"SET statement_timeout = {self._statement_timeout_ms}")
         set_json_loads(orjson.loads, conn)
         return conn
 

@@ -15,6 +15,25 @@ DIALECT = "sqlite"
 BUSY_TIMEOUT_MS = 10_000
 
 
+#: sqlite3 errors that mean the database cannot be used now (not a bad statement).
+_UNAVAILABLE = (
+    "database is locked",
+    "unable to open",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+    "database is busy",
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The file cannot be opened, written or locked now (another process holds it, the disk
+    is full or gone). A bad statement or constraint is not an outage."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        words in str(exc).lower() for words in _UNAVAILABLE
+    )
+
+
 def path_from_url(url: str) -> Path:
     """``sqlite:///rel/path``, ``sqlite:////abs/path`` or a plain path."""
     if url.startswith("sqlite:///"):

@@ -20,6 +20,7 @@ class CloseCode(IntEnum):
     POLICY_VIOLATION = 1008  # bad auth, bad origin, too many bad frames
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # the database is unreachable: reconnect with backoff
 
     # 4000-4499: reconnect (with backoff)
     SLOW_CONSUMER = 4000

@@ -34,3 +34,14 @@ class AuthError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Unavailable(Exception):
+    """A dependency (the database) cannot be reached now: not the client's fault, and not
+    a bug. The REST layer answers 503 ``unavailable`` with ``Retry-After``, the broker an
+    ``unavailable`` error reply; the outage is logged once, where it is detected."""
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after

@@ -9,6 +9,7 @@ from typing import Any
 import jwt
 import pytest
 
+from parley.store import StoreUnavailable
 from tests.support.api import SECRET, Env, chat_env
 
 
@@ -109,3 +110,24 @@ async def test_a_token_with_infinite_exp_is_401(env: Env) -> None:
     resp = await env.client.get("/v1/channels", headers={"Authorization": f"Bearer {token}"})
     body = await resp.get_json()
     assert resp.status_code == 401 and "exp must be a finite number" in body["error"]["message"]
+
+
+async def test_an_outage_is_503_with_retry_after(
+    env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store cannot be reached: 503 ``unavailable`` with Retry-After, no traceback."""
+    cid = await env.channel()
+
+    async def down(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable("database unavailable: connection refused")
+
+    monkeypatch.setattr(env.store, "read", down)
+    monkeypatch.setattr(env.store, "write", down)
+    for method, path, body in (
+        ("GET", f"/v1/channels/{cid}/messages", None),
+        ("POST", f"/v1/channels/{cid}/messages", {"text": "hi"}),
+    ):
+        resp = await env.request(method, path, "alice", json=body)
+        assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+        assert (await resp.get_json())["error"]["code"] == "unavailable"
+    assert "Traceback" not in caplog.text

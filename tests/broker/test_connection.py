@@ -18,6 +18,7 @@ from parley.broker.lifecycle import CLOSE_TIMEOUT, ConnState
 from parley.broker.server import BrokerServer
 from parley.broker.session import Session
 from parley.core.codes import CloseCode
+from parley.core.errors import Unavailable
 from parley.core.limits import Limits
 from parley.core.ports import ChannelOps
 from parley.settings import Settings
@@ -427,3 +428,44 @@ async def test_idle_socket_connection_holds_no_writer_task(settings: Settings) -
             server.shutdown()
             assert (await c.expect_close()).code == CloseCode.GOING_AWAY
     assert server.stopped.is_set()
+
+
+class DownOps(GatedOps):
+    """Channel ops whose store is down (an outage, not a bug)."""
+
+    def __init__(self, *, on_connect: bool) -> None:
+        super().__init__()
+        self.on_connect = on_connect
+
+    async def user_channel_ids(self, org: str, user_id: str) -> set[str]:
+        if self.on_connect:
+            raise Unavailable("database unavailable")
+        return set()
+
+    async def post(
+        self, org: str, user_id: str, channel_id: str, text: str, idempotency_key: str | None
+    ) -> dict[str, Any]:
+        raise Unavailable("database unavailable", retry_after=7)
+
+
+async def test_an_outage_at_connect_closes_1013(settings: Settings, autojump_clock: Any) -> None:
+    """The user's channels cannot be loaded: close 1013 (try again later), no hello."""
+    async with harness(settings, DownOps(on_connect=True)) as h:
+        c = await h.connect(hello=False)
+        closed = await c.expect_close()
+        assert (closed.code, closed.reason) == (
+            CloseCode.TRY_AGAIN_LATER,
+            "store unavailable, retry later",
+        )
+
+
+async def test_an_outage_during_an_op_is_an_unavailable_reply(
+    settings: Settings, autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not ``internal`` and no traceback: the connection stays open and says when to retry."""
+    async with harness(settings, DownOps(on_connect=False)) as h:
+        c = await h.connect()
+        reply = await c.call({"id": 1, "op": "post", "channel": "c1", "text": "hi"})
+        assert reply["error"] == {"code": "unavailable", "message": "unavailable, retry in 7 s"}
+        assert (await c.call({"id": 2, "op": "ping"}))["ok"] is True
+    assert "Traceback" not in caplog.text and "op 1 failed" not in caplog.text
