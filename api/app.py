@@ -7,6 +7,8 @@ from quart_schema import HttpSecurityScheme, Info, QuartSchema
 from quart_trio import QuartTrio
 
 from parley.api import (
+    accounts,
+    blocks,
     bookmarks,
     channels,
     edits,
@@ -18,6 +20,7 @@ from parley.api import (
     profiles,
     reactions,
     receipts,
+    retention,
     streams,
     tasks,
     teams,
@@ -56,6 +59,9 @@ BLUEPRINTS = (
     search_bp,
     files_bp,
     presence_bp,
+    blocks.bp,
+    accounts.bp,
+    retention.bp,
 )
 
 

@@ -335,6 +335,8 @@ class MessageViewOut(MessageOut):
     reactions: list[ReactionOut] = Field(default_factory=list)
     pinned: bool = False
     shared: SharedOut | None = None
+    #: From someone I blocked: show collapsed (docs/privacy.md).
+    collapsed: bool = False
 
     @classmethod
     def view(cls, v: MessageView) -> MessageViewOut:
@@ -354,4 +356,5 @@ class MessageViewOut(MessageOut):
             reactions=[ReactionOut.of(r) for r in v.reactions],
             pinned=v.pinned,
             shared=None if v.shared is None else SharedOut(**v.shared),
+            collapsed=v.collapsed,
         )

@@ -17,9 +17,13 @@ from quart_trio import QuartTrio
 
 from parley.api.app import create_app
 from parley.api.server import serve_http
+from parley.broker.auth import TokenVerifier
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
+from parley.core.claims import Claims
 from parley.core.ports import EventSink, PresenceLookup, TokenCheck
+from parley.domain.accounts import AccountService
+from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
 from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
@@ -35,6 +39,7 @@ from parley.domain.previews import PreviewService
 from parley.domain.profiles import ProfileService
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
+from parley.domain.retention import RetentionService
 from parley.domain.search import SearchService
 from parley.domain.services import Services
 from parley.domain.shares import ShareService
@@ -73,6 +78,8 @@ def build_services(
     previews = PreviewService(store, sink, settings.previews, spawn)
     hooks.add(mentions.after_post)
     hooks.add(previews.after_post)
+    blobs = LocalBlobs(settings.blob_dir)
+    accounts = AccountService(store, blobs)
     return Services(
         # +1: recovery asks for one event more than it replays, to know there is more.
         channels=ChannelService(store, recovery_limit=settings.limits.recovery_max_events + 1),
@@ -91,12 +98,29 @@ def build_services(
         mentions=mentions,
         teams=TeamService(store),
         tasks=TaskService(store, sink),
-        files=FileService(store, LocalBlobs(settings.blob_dir), settings.files, poster),
+        files=FileService(store, blobs, settings.files, poster),
         search=SearchService(store),
         previews=previews,
-        verify=verify,
+        blocks=BlockService(store),
+        accounts=accounts,
+        retention=RetentionService(store, blobs),
+        verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
     )
+
+
+class AccountGuardedVerifier(TokenVerifier):
+    """The broker's verifier, refusing a deleted account's tokens (``refuse`` raises
+    :class:`AuthError`), so a deleted user cannot connect or re-authenticate."""
+
+    def __init__(self, inner: TokenVerifier, refuse: Callable[[Claims], None]) -> None:
+        self._inner = inner
+        self._refuse = refuse
+
+    def verify(self, token: str, *, now: float | None = None) -> Claims:
+        claims = self._inner.verify(token, now=now)
+        self._refuse(claims)
+        return claims
 
 
 @dataclass(frozen=True)
@@ -254,6 +278,12 @@ async def serve(
             )
             ops = WebSocketOps(services)
             app = create_app(services, allowed_origins=settings.allowed_origins)
+            # Privacy (docs/privacy.md): deleted accounts are known before serving, and
+            # their tokens are refused by the broker too; the two background jobs.
+            await services.accounts.load()
+            verifier = AccountGuardedVerifier(verifier, services.accounts.refuse)
+            background.start_soon(services.accounts.run)
+            background.start_soon(services.retention.run)
         broker = BrokerServer(settings.broker, hub, verifier, ops=ops)
         async with trio.open_nursery() as nursery:
             ws_port: int = await _listen(

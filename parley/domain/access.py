@@ -8,7 +8,7 @@ of the caller's token. Posting checks membership and role inside the write trans
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from parley.core.codes import ErrorCode
@@ -80,6 +80,20 @@ async def message(
     if msg is None or (live and msg.deleted):
         raise not_found("message")
     return msg
+
+
+async def check_reachable(store: Store, org: str, actor: str, targets: Sequence[str]) -> None:
+    """Refuse to add ``targets`` to a channel (or open a direct channel with them) when one
+    of them deleted their account or blocked ``actor``: ``not_found`` ("no such user"),
+    the same answer for both, so a block is never revealed (docs/privacy.md)."""
+    others = [t for t in dict.fromkeys(targets) if t != actor]
+    if not others:
+        return
+    if await store.read(sql.blocks.blockers_of, org, actor, others):
+        raise not_found("user")
+    for target in others:
+        if await store.read(sql.accounts.is_deleted, org, target):
+            raise not_found("user")
 
 
 def is_moderator(member: Member | None) -> bool:

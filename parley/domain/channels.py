@@ -47,6 +47,7 @@ class ChannelService:
         name = rules.check_channel_name(ckind, name)
         topic = rules.check_channel_topic(topic)
         others = rules.check_initial_members(ckind, user_id, list(members))
+        await access.check_reachable(self.store, org, user_id, others)  # blocks, deletions
         try:
             channel, _ = await self.store.write(
                 sql.channels.create_channel,

@@ -35,6 +35,7 @@ class MemberService:
             raise rules.bad("role must be one of: owner, admin, member") from None
         channel, actor = await access.membership(self.store, org, user_id, channel_id)
         rules.check_add_member(channel.kind, actor, trole)
+        await access.check_reachable(self.store, org, user_id, [target])  # blocks, deletions
         async with access.store_errors():
             event = await self.store.write(
                 sql.members.add_member, org, channel_id, target, role=trole, actor=user_id

@@ -53,6 +53,8 @@ class MentionService:
             for user, how in via.items()
             if how == "channel" or await access.is_member(self.store, org, cid, user)
         ]
+        blockers = await self.store.read(sql.blocks.blockers_of, org, m.author, recipients)
+        recipients = [user for user in recipients if user not in blockers]  # docs/privacy.md
         if not recipients:
             return
         await self.store.write(sql.mentions.add_mentions, org, cid, m.seq, m.id, recipients)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parley.core.ports import PresenceLookup, TokenCheck
+from parley.domain.accounts import AccountService
+from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
 from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
@@ -19,6 +21,7 @@ from parley.domain.previews import PreviewService
 from parley.domain.profiles import ProfileService
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
+from parley.domain.retention import RetentionService
 from parley.domain.search import SearchService
 from parley.domain.shares import ShareService
 from parley.domain.streams import StreamService
@@ -48,6 +51,10 @@ class Services:
     files: FileService
     search: SearchService
     previews: PreviewService
+    #: Privacy (docs/privacy.md).
+    blocks: BlockService
+    accounts: AccountService
+    retention: RetentionService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.

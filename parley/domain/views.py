@@ -21,6 +21,8 @@ class MessageView:
     pinned: bool = False
     #: The share as this reader may see it (the link only if they can open its channel).
     shared: dict[str, Any] | None = None
+    #: The author is someone this reader blocked: clients show it collapsed.
+    collapsed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ async def message_views(
     for channel_id in {m.channel_id for m in messages}:
         pinned |= await store.read(sql.pins.pinned_ids, org, channel_id, ids)
     mine: set[str] | None = None
+    blocked = await store.read(sql.blocks.blocked_ids, org, user_id)
     views = []
     for m in messages:
         meta = metas.get(m.id, MessageMeta())
@@ -63,6 +66,7 @@ async def message_views(
                 reactions=reactions.get(m.id, []),
                 pinned=m.id in pinned,
                 shared=shared,
+                collapsed=m.author in blocked,
             )
         )
     return views

@@ -4,6 +4,8 @@
 bridge: ``await store.read(sql.channels.get_channel, org, channel_id)``, ``store.write``."""
 
 from parley.store.sql import (
+    accounts,
+    blocks,
     bookmarks,
     channels,
     edits,
@@ -17,6 +19,7 @@ from parley.store.sql import (
     profiles,
     reactions,
     receipts,
+    retention,
     search,
     tasks,
     teams,
@@ -24,6 +27,8 @@ from parley.store.sql import (
 )
 
 __all__ = [
+    "accounts",
+    "blocks",
     "bookmarks",
     "channels",
     "edits",
@@ -37,6 +42,7 @@ __all__ = [
     "profiles",
     "reactions",
     "receipts",
+    "retention",
     "search",
     "tasks",
     "teams",

@@ -57,7 +57,9 @@ def list_channels(
     rows = db.all(
         f"SELECT {codec.CHANNEL_COLS}, c.last_activity_us, m.role, m.read_seq,"
         " (SELECT COUNT(*) FROM messages x WHERE x.org = c.org AND x.channel_id = c.id"
-        "  AND x.seq > m.read_seq AND x.author <> m.user_id AND x.deleted = FALSE)"
+        "  AND x.seq > m.read_seq AND x.author <> m.user_id AND x.deleted = FALSE"
+        "  AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.org = x.org"  # blocked: no unread
+        "  AND b.blocker = m.user_id AND b.blocked = x.author))"
         " FROM members m JOIN channels c ON c.org = m.org AND c.id = m.channel_id"
         f" WHERE {where} ORDER BY c.last_activity_us DESC, c.id DESC LIMIT ?",
         (*params, limit + 1),

@@ -52,7 +52,9 @@ def unread_count(db: Db, org: str, channel_id: str, user_id: str) -> int:
         "SELECT COUNT(*) FROM members r JOIN messages x"
         " ON x.org = r.org AND x.channel_id = r.channel_id AND x.seq > r.read_seq"
         " WHERE r.org = ? AND r.channel_id = ? AND r.user_id = ?"
-        " AND x.author <> r.user_id AND x.deleted = FALSE",
+        " AND x.author <> r.user_id AND x.deleted = FALSE"
+        " AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.org = x.org"  # blocked: no unread
+        " AND b.blocker = r.user_id AND b.blocked = x.author)",
         (org, channel_id, user_id),
     )
     return 0 if row is None else int(row[0])

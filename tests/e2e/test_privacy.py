@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from parley.settings import Settings
 from tests.e2e.test_channels import Client, dial, rest
@@ -75,3 +76,57 @@ def test_deleted_and_edited_text_never_comes_back_through_replay(app: LiveApp) -
             posted = {e["data"]["id"]: e["data"] for e in events if e["event"] == "message_posted"}
             assert posted[secret]["text"] == "" and posted[secret]["deleted"] is True
             assert posted[edited]["text"] == "final"
+
+
+def test_blocked_user_cannot_reach_me_and_never_learns_it(app: LiveApp) -> None:
+    _, ch = rest(
+        app, "POST", "/v1/channels", "alice", {"kind": "group", "members": ["mallory"], "name": "g"}
+    )
+    cid = ch["id"]
+    assert rest(app, "PUT", "/v1/blocks/mallory", "alice")[0] == 204
+    # mallory: a direct channel or an invitation is answered as for a deleted account
+    status, body = rest(
+        app, "POST", "/v1/channels", "mallory", {"kind": "direct", "members": ["alice"]}
+    )
+    assert (status, body["error"]["message"]) == (404, "no such user")
+    assert ok(*rest(app, "GET", "/v1/blocks", "mallory")) == {"items": []}
+    mid = ok(
+        *rest(app, "POST", f"/v1/channels/{cid}/messages", "mallory", {"text": "@alice hi"}), 201
+    )["message_id"]
+    timeline = ok(*rest(app, "GET", f"/v1/channels/{cid}/timeline", "alice"))
+    assert [(m["id"], m["collapsed"]) for m in timeline["items"][:1]] == [(mid, True)]
+    assert ok(*rest(app, "GET", f"/v1/channels/{cid}", "alice"))["unread"] == 0
+    assert ok(*rest(app, "GET", f"/v1/channels/{cid}/mentions", "alice"))["unread"] == 0
+    # what mallory sees of the channel and of alice is what it was
+    view = ok(*rest(app, "GET", f"/v1/channels/{cid}/messages/{mid}/view", "mallory"))
+    assert view["collapsed"] is False
+
+
+def test_deleted_account_is_refused_everywhere_and_leaves_no_text(app: LiveApp) -> None:
+    _, ch = rest(
+        app, "POST", "/v1/channels", "alice", {"kind": "group", "members": ["bob"], "name": "g"}
+    )
+    cid = ch["id"]
+    base = f"/v1/channels/{cid}/messages"
+    mid = ok(*rest(app, "POST", base, "alice", {"text": SECRET}), 201)["message_id"]
+    archive = ok(*rest(app, "GET", "/v1/users/alice/export", "alice"))
+    assert [m["text"] for m in archive["messages"]] == [SECRET]
+    with ExitStack() as stack:
+        alice = dial(stack, app, "alice")
+        assert alice.call("subscribe", topic=TOPIC)["ok"]
+        erased = ok(*rest(app, "DELETE", "/v1/users/alice", "alice"))["erased"]
+        assert erased["messages"] == 1 and erased["channels"] == 1
+        # her open connection sees the channel's last events up to her leaving, no more
+        seen = alice.events(1, "member_removed")
+        assert seen[0]["data"]["user_id"] == "alice"
+        # new connections and REST calls with her token are refused
+        with pytest.raises(ConnectionClosed) as exc:
+            dial(stack, app, "alice")
+        assert exc.value.rcvd is not None and exc.value.rcvd.code == 1008
+        assert exc.value.rcvd.reason == "account deleted"
+        assert rest(app, "GET", "/v1/channels", "alice")[0] == 401
+        # bob: a tombstone, and nothing of the text in the replayed log
+        shown = ok(*rest(app, "GET", f"{base}/{mid}", "bob"))
+        assert shown["deleted"] is True and shown["text"] == ""
+        events = replay(dial(stack, app, "bob"), cid)
+        assert "hunter2" not in json.dumps(events)

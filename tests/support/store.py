@@ -29,7 +29,10 @@ from parley.store.errors import NotFound
 
 PG_ENV = "PARLEY_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgres"]
-TABLES = "attachments, link_previews, channel_events, messages, members, profiles, channels"
+TABLES = (
+    "attachments, link_previews, channel_events, messages, members, profiles, channels,"
+    " blocks, deleted_accounts, retention"
+)
 
 
 def _with_schema(url: str, schema: str) -> str:
