@@ -24,7 +24,7 @@ SCHEMA_VERSION_TABLE = (
 
 def load(dialect: str) -> list[Migration]:
     """The migrations for ``dialect`` (``sqlite`` or ``postgres``), ordered by version."""
-    folder = resources.files("store").joinpath("migrations", dialect)
+    folder = resources.files(__package__ or "parley.store").joinpath("migrations", dialect)
     found: list[Migration] = []
     for entry in folder.iterdir():
         match = _NAME.match(entry.name)
