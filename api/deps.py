@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, g, request
+from quart import current_app, g, request
 
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
@@ -44,10 +44,3 @@ async def authenticate() -> None:
     if not is_clean(c.sub):
         raise ClientError(ErrorCode.UNAUTHORIZED, "token claim sub has invalid characters")
     g.claims = c
-
-
-def authenticated_blueprint(name: str, import_name: str) -> Blueprint:
-    """A resource blueprint under ``/v1`` whose every route needs a valid token."""
-    bp = Blueprint(name, import_name, url_prefix="/v1")
-    bp.before_request(authenticate)
-    return bp

@@ -6,7 +6,8 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.blueprints import authenticated_blueprint
+from parley.api.deps import claims, services
 from parley.api.schemas import Body, ErrorOut, MessageOut, MessageViewOut, Out, PostOut, Timestamp
 from parley.core.records import Version
 from parley.core.times import rfc3339

@@ -18,7 +18,8 @@ from pydantic import Field
 from quart import Quart, Response, request
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.blueprints import authenticated_blueprint
+from parley.api.deps import claims, services
 from parley.api.schemas import Body, ErrorOut, Out, Query
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError

@@ -5,7 +5,8 @@ from __future__ import annotations
 from quart import Response
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.blueprints import authenticated_blueprint
+from parley.api.deps import claims, services
 from parley.api.schemas import AddMemberIn, ErrorOut, MemberOut, MemberPage, PageQuery
 
 bp = authenticated_blueprint("members", __name__)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_response
 
-from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.blueprints import authenticated_blueprint
+from parley.api.deps import claims, services
 from parley.api.schemas import ErrorOut, MessageOut, Out, Timestamp
 from parley.core.records import Pin
 from parley.core.times import rfc3339

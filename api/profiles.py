@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.blueprints import authenticated_blueprint
+from parley.api.deps import claims, services
 from parley.api.schemas import ErrorOut, ProfileIn, ProfileOut
 
 bp = authenticated_blueprint("profiles", __name__)

@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from quart_schema import tag_blueprint, validate_querystring, validate_response
 
-from parley.api.deps import authenticated_blueprint, claims, services
+from parley.api.blueprints import authenticated_blueprint
+from parley.api.deps import claims, services
 from parley.api.schemas import ErrorOut, Out, Query
 from parley.core.times import parse_ts
 from parley.domain.search import SearchService, hit_json

@@ -29,6 +29,7 @@ from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
 from parley.domain.events import EventService
 from parley.domain.files import FileService
+from parley.domain.idempotency import IdempotencyService
 from parley.domain.hooks import PostHooks
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
@@ -104,6 +105,7 @@ def build_services(
         blocks=BlockService(store),
         accounts=accounts,
         retention=RetentionService(store, blobs),
+        idempotency=IdempotencyService(store),
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
     )

@@ -13,6 +13,7 @@ from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
 from parley.domain.events import EventService
 from parley.domain.files import FileService
+from parley.domain.idempotency import IdempotencyService
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
@@ -55,6 +56,7 @@ class Services:
     blocks: BlockService
     accounts: AccountService
     retention: RetentionService
+    idempotency: IdempotencyService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.
