@@ -99,7 +99,14 @@ BINARY_RESPONSE = {
     "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
 }
 EXTRA_BODIES = {"files.upload": UPLOAD_BODY}
-EXTRA_SUCCESS = {"files.download": {"200": BINARY_RESPONSE}}
+METRICS_RESPONSE = {
+    "description": "The metrics in Prometheus' text exposition format.",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
+EXTRA_SUCCESS = {
+    "files.download": {"200": BINARY_RESPONSE},
+    "health.metrics": {"200": METRICS_RESPONSE},
+}
 
 _RST_LITERAL = re.compile(r"``(.+?)``")
 _RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")

@@ -85,7 +85,9 @@ async def test_errors_declared_with_the_error_schema(env: Env) -> None:
             assert {400, 413} <= statuses, f"{method} {path}"
         for status in statuses:
             schema = op["responses"][str(status)]["content"]["application/json"]["schema"]
-            assert schema["title"] == "ErrorOut", f"{method} {path} {status}"
+            # /readyz answers 503 with its checks, not an error.
+            expected = "ReadyOut" if path == "/readyz" else "ErrorOut"
+            assert schema["title"] == expected, f"{method} {path} {status}"
     streams = doc["paths"]["/v1/channels/{channel_id}/streams"]["post"]["responses"]
     assert {"403", "404", "429", "503"} <= set(streams)
     assert "503" in doc["paths"]["/v1/presence"]["get"]["responses"]
@@ -96,7 +98,9 @@ async def test_errors_declared_with_the_error_schema(env: Env) -> None:
 async def test_health_needs_no_security_and_uploads_have_a_body(env: Env) -> None:
     doc = await openapi(env)
     assert doc["security"] == [{"bearer": []}]
-    assert doc["paths"]["/healthz"]["get"]["security"] == []
+    for path in ("/healthz", "/livez", "/readyz", "/metrics"):
+        assert doc["paths"][path]["get"]["security"] == [], path
+    assert "text/plain" in doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     upload = doc["paths"]["/v1/channels/{channel_id}/files"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
     content = doc["paths"]["/v1/files/{file_id}/content"]["get"]["responses"]["200"]
