@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from parley.api.openapi import ERROR_DESCRIPTIONS
+from parley.api.openapi import ERROR_DESCRIPTIONS, EXTRA_ERRORS
 from parley.settings import Settings
 from tests.support.api import Env, chat_env
 from tests.support.live import live_app
@@ -155,3 +155,25 @@ def test_docs_render_offline_in_chromium(settings: Settings) -> None:
     assert title.startswith("Parley REST API")
     assert "/v1/channels" in [p.replace("\u200b", "") for p in shown]
     assert len(shown) == len(list(operations(doc)))  # every operation is listed
+
+
+async def test_extra_errors_match_the_domain_raise_sites(env: Env) -> None:
+    """The hand-written table names real endpoints, and declares 409 only where the domain
+    or the store can conflict (api/openapi.py says where)."""
+    endpoints = set(env.app.view_functions)
+    assert set(EXTRA_ERRORS) <= endpoints, set(EXTRA_ERRORS) - endpoints
+    conflicts = {e for e, statuses in EXTRA_ERRORS.items() if 409 in statuses}
+    assert conflicts == {
+        "channels.create_channel",
+        "members.add_member",
+        "streams.append_chunk",
+        "streams.complete_stream",
+        "streams.cancel_stream",
+        "teams.create_team",
+        "files.post_files",
+    }
+    doc = await openapi(env)
+    react = doc["paths"]["/v1/channels/{channel_id}/messages/{message_id}/reactions"]["post"]
+    assert "409" not in react["responses"]
+    post = doc["paths"]["/v1/channels/{channel_id}/messages"]["post"]["responses"]
+    assert "403" in post and "409" not in post
