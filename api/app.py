@@ -30,9 +30,11 @@ from parley.api.deps import EXTENSION
 from parley.api.errors import install_error_handlers
 from parley.api.files import bp as files_bp
 from parley.api.files import install_upload_limit
+from parley.api.health import install_request_observer
 from parley.api.openapi import ParleyOpenAPI, install_docs
 from parley.api.presence import bp as presence_bp
 from parley.api.search import bp as search_bp
+from parley.core.ports import OpsEndpoints
 from parley.domain.services import Services
 
 #: Largest request body; bigger -> 413 ``payload_too_large`` (message text is capped lower).
@@ -65,10 +67,16 @@ BLUEPRINTS = (
 )
 
 
-def create_app(services: Services, *, allowed_origins: tuple[str, ...] = ()) -> QuartTrio:
+def create_app(
+    services: Services,
+    *,
+    allowed_origins: tuple[str, ...] = (),
+    ops: OpsEndpoints | None = None,
+) -> QuartTrio:
     """Register the blueprints over ``services`` (built, opened and closed by the
     composition root, ``parley.app``). ``allowed_origins``: browsers that may call the
-    API (CORS), the list the broker checks ``Origin`` against."""
+    API (CORS), the list the broker checks ``Origin`` against. ``ops``: what answers
+    ``/readyz`` and ``/metrics`` and is told each request's timing."""
     app = QuartTrio("parley")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[EXTENSION] = services
@@ -87,6 +95,7 @@ def create_app(services: Services, *, allowed_origins: tuple[str, ...] = ()) -> 
     install_docs(app, TITLE)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
     install_error_handlers(app)
+    install_request_observer(app, ops)
     # After the error handlers: wraps the request class.
     install_upload_limit(app, services.files.config.max_upload_bytes)
     for bp in BLUEPRINTS:

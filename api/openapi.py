@@ -38,35 +38,36 @@ ERROR_DESCRIPTIONS = {
 }
 
 #: Errors beyond the ones every operation of its kind gets (see :meth:`ParleyOpenAPI.errors`),
-#: by endpoint: where the domain refuses with 403, 409, 429 or 503.
+#: by endpoint: where the domain refuses with 403, 409, 429 or 503. Checked against the raise
+#: sites: 403 is ``access.forbidden`` / ``ErrorCode.FORBIDDEN`` (broadcast posting through
+#: ``access.post_policy``, ``rules.check_add_member`` / ``check_remove_member``, authorship
+#: in edits, task completion, team membership, service-only events, stream writes); 409 is
+#: a store ``Conflict`` (only ``channels.create_channel`` for a direct pair,
+#: ``messages.post`` for an already-posted file, ``teams.create_team`` for a taken name) or
+#: ``ErrorCode.CONFLICT`` in the domain (``members.add_member`` racing a removal, a stream's
+#: state or chunk index); 429 and 503 only when opening a stream, and 503 for presence
+#: without a broker. ``access.store_errors`` maps a Conflict where one cannot occur, which
+#: is no reason to declare it. tests/api/test_openapi.py pins this table.
 EXTRA_ERRORS: dict[str, tuple[int, ...]] = {
     "channels.create_channel": (409,),
     "members.add_member": (403, 409),
-    "members.remove_member": (403, 409),
-    "messages.post_message": (403, 409),
-    "receipts.mark_read": (409,),
+    "members.remove_member": (403,),
+    "messages.post_message": (403,),
     "events.publish": (403,),
     "events.publish_batch": (403,),
     "streams.open_stream": (403, 429, 503),
     "streams.append_chunk": (403, 409),
     "streams.complete_stream": (403, 409),
     "streams.cancel_stream": (403, 409),
-    "threads.reply": (403, 409),
-    "threads.read_thread": (409,),
-    "edits.edit_message": (403, 409),
-    "edits.delete_message": (403, 409),
+    "threads.reply": (403,),
+    "edits.edit_message": (403,),
+    "edits.delete_message": (403,),
     "edits.list_versions": (403,),
-    "edits.share_message": (403, 409),
-    "reactions.add_reaction": (409,),
-    "reactions.remove_reaction": (409,),
-    "pins.pin": (409,),
-    "pins.unpin": (409,),
-    "bookmarks.add_bookmark": (409,),
+    "edits.share_message": (403,),
     "teams.create_team": (409,),
-    "teams.add_team_member": (403, 409),
-    "teams.remove_team_member": (403, 409),
-    "tasks.create_task": (403, 409),
-    "tasks.complete_task": (403, 409),
+    "teams.add_team_member": (403,),
+    "teams.remove_team_member": (403,),
+    "tasks.complete_task": (403,),
     "files.post_files": (403, 409),
     "presence.presence": (503,),
 }
@@ -99,7 +100,14 @@ BINARY_RESPONSE = {
     "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
 }
 EXTRA_BODIES = {"files.upload": UPLOAD_BODY}
-EXTRA_SUCCESS = {"files.download": {"200": BINARY_RESPONSE}}
+METRICS_RESPONSE = {
+    "description": "The metrics in Prometheus' text exposition format.",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
+EXTRA_SUCCESS = {
+    "files.download": {"200": BINARY_RESPONSE},
+    "health.metrics": {"200": METRICS_RESPONSE},
+}
 
 _RST_LITERAL = re.compile(r"``(.+?)``")
 _RST_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")

@@ -299,6 +299,13 @@ class HealthOut(Out):
     status: str
 
 
+class ReadyOut(Out):
+    """Readiness: ``ready`` or ``unready``, and each check's result."""
+
+    status: str
+    checks: dict[str, str]
+
+
 # -- messages as a reader sees them --------------------------------------------------------
 class ReactionOut(Out):
     emoji: str

@@ -42,6 +42,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from parley.broker.auth import extract_token, origin_allowed, redact_target
 from parley.broker.client import Client
+from parley.broker.health import http_response, ops_path
 from parley.broker.lifecycle import (
     Abort,
     ConnState,
@@ -136,6 +137,8 @@ class Connection:
                 data = await self._receive()
                 if not data:
                     return None
+                if await self._answer_ops(data):
+                    return None
                 try:
                     hs.receive_data(data)
                     for event in hs.events():
@@ -146,6 +149,18 @@ class Connection:
                     await self._send_quietly(hs.send(hint))
                     return None
         return None
+
+    async def _answer_ops(self, data: bytes) -> bool:
+        """Answer a plain ``GET /readyz`` (etc., broker/health.py) instead of a handshake."""
+        ops = self.server.ops_endpoints
+        path = ops_path(data) if ops is not None else None
+        if path is None or ops is None:
+            return False
+        reply = await ops.respond(path)
+        if reply is None:
+            return False
+        await self._send_quietly(http_response(reply))
+        return True
 
     async def _accept(self, hs: WSConnection, request: Request) -> Claims | None:
         path = request.target.split("?", 1)[0]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 
+import structlog
 import trio
 
 from parley.broker.auth import TokenVerifier
@@ -16,7 +17,7 @@ from parley.broker.connection import Connection
 from parley.broker.flusher import Flusher
 from parley.broker.hub import Hub
 from parley.core.codes import CloseCode
-from parley.core.ports import ChannelOps
+from parley.core.ports import ChannelOps, OpsEndpoints
 
 log = logging.getLogger("parley.broker")
 
@@ -34,6 +35,7 @@ class BrokerServer:
         *,
         ops: ChannelOps | None = None,
         wall_clock: Callable[[], float] = time.time,
+        ops_endpoints: OpsEndpoints | None = None,
     ) -> None:
         self.config = config
         self.hub = hub
@@ -51,13 +53,54 @@ class BrokerServer:
         self._idle = trio.Event()
         self._idle.set()
         self.port: int | None = None
+        #: ``GET /livez`` etc. on the broker port (broker/health.py), if given.
+        self.ops_endpoints = ops_endpoints
+        #: Counters read by the metrics collector (parley/ops/metrics.py): connections
+        #: accepted (open: ``len(connections)``), and closed by our close code (``peer``:
+        #: the client closed first or the transport broke).
+        self.accepted = 0
+        self.closed_by_code: dict[str, int] = {}
 
     # -- registry ---------------------------------------------------------------------
     def register(self, conn: Connection) -> None:
+        """An accepted connection (called in the connection's own task: the connection
+        id bound here goes on every log line of that task and its children)."""
         self.connections.add(conn)
         self._idle = trio.Event() if self._idle.is_set() else self._idle
+        self.accepted += 1
+        if conn.client is not None:
+            claims = conn.client.claims
+            structlog.contextvars.bind_contextvars(conn_id=conn.client.session_id)
+            remote = _remote(conn.stream)
+            log.info(
+                "connected user=%s org=%s remote=%s",
+                claims.sub,
+                claims.org,
+                remote,
+                extra={"user": claims.sub, "org": claims.org, "remote": remote},
+            )
 
     def forget(self, conn: Connection) -> None:
+        if conn in self.connections:
+            code = conn.lifecycle.close_code
+            label = "peer" if code is None else str(int(code))
+            self.closed_by_code[label] = self.closed_by_code.get(label, 0) + 1
+            if conn.client is not None:
+                claims = conn.client.claims
+                remote = _remote(conn.stream)
+                log.info(
+                    "disconnected user=%s org=%s remote=%s close_code=%s",
+                    claims.sub,
+                    claims.org,
+                    remote,
+                    label,
+                    extra={
+                        "user": claims.sub,
+                        "org": claims.org,
+                        "remote": remote,
+                        "close_code": label,
+                    },
+                )
         self.connections.discard(conn)
         if conn.client is not None:
             self.hub.detach(conn.client)
@@ -112,3 +155,14 @@ class BrokerServer:
 
     def shutdown(self) -> None:
         self._stop.set()
+
+
+def _remote(stream: trio.abc.Stream) -> str:
+    """``host:port`` of the peer of a TCP stream; ``-`` for other transports."""
+    if isinstance(stream, trio.SocketStream):
+        try:
+            peer = stream.socket.getpeername()
+        except OSError:
+            return "-"
+        return f"{peer[0]}:{peer[1]}"
+    return "-"

@@ -8,7 +8,7 @@ import logging
 import signal
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -29,8 +29,8 @@ from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
 from parley.domain.events import EventService
 from parley.domain.files import FileService
-from parley.domain.idempotency import IdempotencyService
 from parley.domain.hooks import PostHooks
+from parley.domain.idempotency import IdempotencyService
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
@@ -49,6 +49,8 @@ from parley.domain.tasks import TaskService
 from parley.domain.teams import TeamService
 from parley.domain.threads import ThreadService
 from parley.domain.wsops import WebSocketOps
+from parley.ops.health import Ops, Readiness
+from parley.ops.metrics import Metrics
 from parley.settings import Settings, redact_url
 from parley.store import SqlStore, Store, open_store
 from parley.store.blobs import LocalBlobs
@@ -67,14 +69,18 @@ def build_services(
     verify: TokenCheck,
     spawn: Spawn,
     presence: PresenceLookup | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
     """Wire the domain over an open store: every service takes the store and what it
     publishes to, never another service. Committed channel-log events go from the store
     to ``sink`` in seq order; every post, however it is made, goes through one
-    :class:`Poster` and runs the same hooks."""
+    :class:`Poster` and runs the same hooks. With ``metrics``, publishes and posts are
+    timed."""
+    if metrics is not None:
+        sink = metrics.sink(sink)
     store.set_commit_listener(sink.publish_channel_events)
     hooks = PostHooks()
-    poster = Poster(store, hooks)
+    poster = Poster(store, hooks) if metrics is None else metrics.poster(store, hooks)
     mentions = MentionService(store, sink)
     previews = PreviewService(store, sink, settings.previews, spawn)
     hooks.add(mentions.after_post)
@@ -127,14 +133,21 @@ class AccountGuardedVerifier(TokenVerifier):
 
 @dataclass(frozen=True)
 class Running:
-    """What :func:`serve` started. ``shutdown()`` closes clients with 1001 and stops."""
+    """What :func:`serve` started. ``shutdown()`` starts a graceful shutdown: ``/readyz``
+    turns unready at once; after ``drain_delay`` (or at a second ``shutdown()``) clients
+    are closed with 1001 and the servers stop."""
 
     broker: BrokerServer
     ws_port: int
     http_port: int | None
+    readiness: Readiness = field(default_factory=Readiness)
+    stopping: trio.Event = field(default_factory=trio.Event)
+    stop_now: trio.Event = field(default_factory=trio.Event)
 
     def shutdown(self) -> None:
-        self.broker.shutdown()
+        if self.stopping.is_set():
+            self.stop_now.set()
+        self.stopping.set()
 
 
 class StartupError(Exception):
@@ -255,9 +268,13 @@ async def serve(
         verifier = settings.token_verifier()
     except ValueError as exc:
         raise StartupError(f"JWT settings: {exc}") from None
+    metrics = Metrics()
+    readiness = Readiness()
+    endpoints = Ops(readiness, metrics)
     async with trio.open_nursery() as background, AsyncExitStack() as stack:
         ops = None
         app = None
+        services: Services | None = None
         if not broker_only:
             url = settings.effective_database_url
             if url.startswith("sqlite"):
@@ -270,6 +287,8 @@ async def serve(
             )
             version = await _migrate(store, url)
             log.info("store %s at schema version %d", redact_url(url), version)
+            readiness.store = store
+            metrics.watch(store=store)
             services = build_services(
                 settings,
                 store,
@@ -277,16 +296,16 @@ async def serve(
                 verify=verifier.verify,
                 spawn=background.start_soon,
                 presence=hub.presence,
+                metrics=metrics,
             )
             ops = WebSocketOps(services)
-            app = create_app(services, allowed_origins=settings.allowed_origins)
+            app = create_app(services, allowed_origins=settings.allowed_origins, ops=endpoints)
             # Privacy (docs/privacy.md): deleted accounts are known before serving, and
-            # their tokens are refused by the broker too; the two background jobs.
+            # their tokens are refused by the broker too.
             await services.accounts.load()
             verifier = AccountGuardedVerifier(verifier, services.accounts.refuse)
-            background.start_soon(services.accounts.run)
-            background.start_soon(services.retention.run)
-        broker = BrokerServer(settings.broker, hub, verifier, ops=ops)
+        broker = BrokerServer(settings.broker, hub, verifier, ops=ops, ops_endpoints=endpoints)
+        metrics.watch(hub=hub, server=broker)
         async with trio.open_nursery() as nursery:
             ws_port: int = await _listen(
                 nursery, broker.serve, f"{settings.host}:{settings.ws_port}", "ws_port"
@@ -314,7 +333,21 @@ async def serve(
             log.info("broker listening on ws://%s:%d/ws", settings.host, ws_port)
             if http_url:
                 log.info("REST API listening on %s", http_url)
-            task_status.started(Running(broker, ws_port, http_port))
+            if services is not None:  # the privacy jobs, once both servers are up
+                background.start_soon(services.accounts.run)
+                background.start_soon(services.retention.run)
+            running = Running(broker, ws_port, http_port, readiness)
+            task_status.started(running)
+            await running.stopping.wait()
+            readiness.begin_shutdown()
+            if settings.drain_delay > 0:
+                log.info(
+                    "shutting down: /readyz unready; closing connections in %gs",
+                    settings.drain_delay,
+                )
+                with trio.move_on_after(settings.drain_delay):
+                    await running.stop_now.wait()
+            broker.shutdown()
             await broker.stopped.wait()
             http_scope.cancel()
         background.cancel_scope.cancel()  # preview fetches still running; then the store closes
@@ -397,13 +430,14 @@ async def run(settings: Settings, *, broker_only: bool = False) -> None:
                     nursery.cancel_scope.cancel()
 
                 async def on_signal() -> None:
+                    # The first signal starts a graceful shutdown (drain_delay, then 1001);
+                    # a second one skips what is left of the drain delay.
                     async for signum in signals:
                         log.info("signal %s: shutting down", signal.Signals(signum).name)
-                        break
-                    if running:
+                        if not running:
+                            nursery.cancel_scope.cancel()
+                            return
                         running[0].shutdown()
-                    else:
-                        nursery.cancel_scope.cancel()
 
                 nursery.start_soon(on_signal)
                 running.append(await nursery.start(serve_then_stop))

@@ -67,6 +67,11 @@ def configure_logging(
     stream = sys.stderr if stream is None else stream
     pretty = use_pretty(log_format, stream)
     shared: list[Processor] = [
+        # The request or connection id bound in the task (contextvars stay per task
+        # under trio: each task runs in a copy of its parent's context).
+        structlog.contextvars.merge_contextvars,
+        # Fields passed as ``extra=`` to a standard-library log call.
+        structlog.stdlib.ExtraAdder(),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -86,6 +86,7 @@ class Settings:
     ping_timeout: float = 10.0
     handshake_timeout: float = 10.0
     shutdown_timeout: float = 5.0
+    drain_delay: float = 0.0
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"
     access_log: bool = False
@@ -247,6 +248,11 @@ class SettingsModel(BaseSettings):
     handshake_timeout: Positive = _setting(10.0, "Seconds a WebSocket handshake may take.")
     shutdown_timeout: Annotated[float, Field(ge=0, allow_inf_nan=False)] = _setting(
         5.0, "Seconds in-flight requests and connections get to finish on shutdown."
+    )
+    drain_delay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = _setting(
+        0.0,
+        "Seconds a graceful shutdown keeps serving with `/readyz` unready before it closes "
+        "connections, so a load balancer drains the node (a second signal skips the wait).",
     )
     # Logging
     log_level: LogLevel = _setting("info", "Least severe log level written.")
@@ -416,6 +422,7 @@ class SettingsModel(BaseSettings):
             ping_timeout=self.ping_timeout,
             handshake_timeout=self.handshake_timeout,
             shutdown_timeout=self.shutdown_timeout,
+            drain_delay=self.drain_delay,
             log_level=self.log_level,
             log_format=self.log_format,
             access_log=self.access_log,

@@ -111,6 +111,24 @@ class SqlStore:
     def writer(self) -> GroupCommitWriter:
         return self._writer
 
+    @property
+    def readers(self) -> ReadPool:
+        return self._readers
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has run (writes are refused from then on)."""
+        return self._closed
+
+    @property
+    def latest_version(self) -> int:
+        """The schema version the shipped migrations lead to."""
+        return max((m.version for m in self._migrations), default=0)
+
+    async def schema_version(self) -> int:
+        """The schema version in force in the database (one read; readiness checks)."""
+        return await self.read(_schema_version)
+
     def set_commit_listener(self, listener: CommitListener | None) -> None:
         self._writer.listener = listener
 
@@ -154,6 +172,11 @@ class SqlStore:
         if not self._closed:
             self._closed = True
             self._writer.close()
+
+
+def _schema_version(db: Db) -> int:
+    row = db.one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+    return 0 if row is None else int(row[0])
 
 
 def _conforms(store: SqlStore) -> Store:

@@ -16,6 +16,7 @@ listener. The writer's own thread hop is never abandoned, so a batch is never cu
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -86,6 +87,14 @@ class GroupCommitWriter:
         self.requests = 0
         #: Batches that fell back from the optimistic path to one savepoint per request.
         self.retried = 0
+        #: Called after each committed batch with its size and the seconds it took in the
+        #: writer thread (metrics); must not block or await.
+        self.on_batch: Callable[[int, float], None] | None = None
+
+    @property
+    def queued(self) -> int:
+        """Writes waiting for a batch (for metrics)."""
+        return len(self._queue)
 
     async def submit(self, fn: Callable[[WriteTx], T]) -> T:
         """Run ``fn`` in the next batch transaction; return its result or raise its error."""
@@ -178,12 +187,15 @@ class GroupCommitWriter:
         todo = [r for r in batch if not r.abandoned]
         if not todo:
             return
+        started = time.perf_counter()
         if todo[0].exclusive:
             results, events = await trio.to_thread.run_sync(self._exclusive_in_thread, todo[0])
         else:
             results, events = await trio.to_thread.run_sync(self._batch_in_thread, todo)
         self.batches += 1
         self.requests += len(todo)
+        if self.on_batch is not None:
+            self.on_batch(len(todo), time.perf_counter() - started)
         if events and self.listener is not None:
             try:
                 self.listener(events)

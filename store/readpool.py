@@ -22,6 +22,16 @@ class ReadPool:
         self._limiter = trio.CapacityLimiter(max(1, len(dbs)))
         self._closed = False
 
+    @property
+    def size(self) -> int:
+        """Read connections in the pool."""
+        return len(self._all)
+
+    @property
+    def in_use(self) -> int:
+        """Read connections running a read now (for metrics)."""
+        return len(self._all) - len(self._free)
+
     async def run(self, fn: Callable[[Db], T]) -> T:
         """Run ``fn`` in a read transaction on a free connection, in a worker thread.
         Cancellable: the running statement is interrupted (see run_sync_cancellable)."""

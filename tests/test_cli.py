@@ -232,7 +232,16 @@ def test_help_is_plain_text_with_defaults(cwd: Path, capsys: pytest.CaptureFixtu
     for text in texts:
         assert "``" not in text and ":class:" not in text
     serve = texts[1]
-    for flag in ("--log-level", "--allowed-origins", "--max-connections", "--config", "--set"):
+    for flag in (
+        "--log-level",
+        "--allowed-origins",
+        "--max-connections",
+        "--config",
+        "--set",
+        "--drain-delay",
+        "--shutdown-timeout",
+        "--jwt-public-key-file",
+    ):
         assert flag in serve
     assert "default 8765" in serve
     assert "default 3600" in texts[2]
@@ -259,4 +268,4 @@ def test_port_in_use_is_one_line_before_listening(env: dict[str, str]) -> None:
         "Address already in use"
     )
     for line in out.stderr.splitlines()[:-1]:
-        assert json.loads(line)["level"] in ("info", "warning")  # only log lines before it
+        assert json.loads(line)["level"] in ("info", "warning"), line  # only log lines before it

@@ -10,6 +10,7 @@ through a :data:`TokenCheck`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -74,3 +75,32 @@ class ChannelOps(Protocol):
         """``react`` / ``edit`` / ``delete`` / ``reply`` with the command's body
         (docs/conversation.md); return the reply fields."""
         ...
+
+
+class OpsEndpoints(Protocol):
+    """The operations endpoints (``/livez``, ``/healthz``, ``/readyz``, ``/metrics``),
+    served on the REST port and on the broker port (so ``--broker-only`` has them too),
+    and the REST layer's request timings for the metrics. Implemented by the composition
+    root (``parley.ops``)."""
+
+    async def respond(self, path: str) -> HttpReply | None:
+        """The reply to ``GET path``, or None if ``path`` is not an operations endpoint."""
+        ...
+
+    def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One REST request finished (``route`` is the rule, e.g. ``/v1/channels/<id>``).
+        Never awaits."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """A plain HTTP response: status, content type and body."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+#: Paths :class:`OpsEndpoints` answers.
+OPS_PATHS = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})

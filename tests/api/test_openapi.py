@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from parley.api.openapi import ERROR_DESCRIPTIONS
+from parley.api.openapi import ERROR_DESCRIPTIONS, EXTRA_ERRORS
 from parley.settings import Settings
 from tests.support.api import Env, chat_env
 from tests.support.live import live_app
@@ -85,7 +85,9 @@ async def test_errors_declared_with_the_error_schema(env: Env) -> None:
             assert {400, 413} <= statuses, f"{method} {path}"
         for status in statuses:
             schema = op["responses"][str(status)]["content"]["application/json"]["schema"]
-            assert schema["title"] == "ErrorOut", f"{method} {path} {status}"
+            # /readyz answers 503 with its checks, not an error.
+            expected = "ReadyOut" if path == "/readyz" else "ErrorOut"
+            assert schema["title"] == expected, f"{method} {path} {status}"
     streams = doc["paths"]["/v1/channels/{channel_id}/streams"]["post"]["responses"]
     assert {"403", "404", "429", "503"} <= set(streams)
     assert "503" in doc["paths"]["/v1/presence"]["get"]["responses"]
@@ -96,7 +98,9 @@ async def test_errors_declared_with_the_error_schema(env: Env) -> None:
 async def test_health_needs_no_security_and_uploads_have_a_body(env: Env) -> None:
     doc = await openapi(env)
     assert doc["security"] == [{"bearer": []}]
-    assert doc["paths"]["/healthz"]["get"]["security"] == []
+    for path in ("/healthz", "/livez", "/readyz", "/metrics"):
+        assert doc["paths"][path]["get"]["security"] == [], path
+    assert "text/plain" in doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     upload = doc["paths"]["/v1/channels/{channel_id}/files"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
     content = doc["paths"]["/v1/files/{file_id}/content"]["get"]["responses"]["200"]
@@ -151,3 +155,25 @@ def test_docs_render_offline_in_chromium(settings: Settings) -> None:
     assert title.startswith("Parley REST API")
     assert "/v1/channels" in [p.replace("\u200b", "") for p in shown]
     assert len(shown) == len(list(operations(doc)))  # every operation is listed
+
+
+async def test_extra_errors_match_the_domain_raise_sites(env: Env) -> None:
+    """The hand-written table names real endpoints, and declares 409 only where the domain
+    or the store can conflict (api/openapi.py says where)."""
+    endpoints = set(env.app.view_functions)
+    assert set(EXTRA_ERRORS) <= endpoints, set(EXTRA_ERRORS) - endpoints
+    conflicts = {e for e, statuses in EXTRA_ERRORS.items() if 409 in statuses}
+    assert conflicts == {
+        "channels.create_channel",
+        "members.add_member",
+        "streams.append_chunk",
+        "streams.complete_stream",
+        "streams.cancel_stream",
+        "teams.create_team",
+        "files.post_files",
+    }
+    doc = await openapi(env)
+    react = doc["paths"]["/v1/channels/{channel_id}/messages/{message_id}/reactions"]["post"]
+    assert "409" not in react["responses"]
+    post = doc["paths"]["/v1/channels/{channel_id}/messages"]["post"]["responses"]
+    assert "403" in post and "409" not in post

@@ -100,12 +100,25 @@ class LiveApp:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.running.http_port}"
 
+    @property
+    def broker_http_url(self) -> str:
+        """The broker port, for its plain-HTTP operations endpoints (``/readyz``...)."""
+        return f"http://127.0.0.1:{self.running.ws_port}"
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in the app's trio run (e.g. ``running.shutdown``)."""
+        trio.from_thread.run_sync(fn, trio_token=self.token)
+
 
 @contextmanager
-def live_app(settings: Settings) -> Iterator[LiveApp]:
+def live_app(settings: Settings, *, broker_only: bool = False) -> Iterator[LiveApp]:
     async def start(nursery: trio.Nursery) -> Running:
-        running: Running = await nursery.start(partial(serve, settings))
+        running: Running = await nursery.start(partial(serve, settings, broker_only=broker_only))
         return running
 
-    with _in_thread(start, Running.shutdown, "live-app") as (running, token):
+    def stop(running: Running) -> None:
+        running.shutdown()
+        running.shutdown()  # again: no drain delay in tests
+
+    with _in_thread(start, stop, "live-app") as (running, token):
         yield LiveApp(running, token)
