@@ -30,6 +30,7 @@ from parley.api.deps import EXTENSION
 from parley.api.errors import install_error_handlers
 from parley.api.files import bp as files_bp
 from parley.api.files import install_upload_limit
+from parley.api.files import links as file_links_bp
 from parley.api.health import install_request_observer
 from parley.api.openapi import ParleyOpenAPI, install_docs
 from parley.api.presence import bp as presence_bp
@@ -60,6 +61,7 @@ BLUEPRINTS = (
     tasks.bp,
     search_bp,
     files_bp,
+    file_links_bp,
     presence_bp,
     blocks.bp,
     accounts.bp,

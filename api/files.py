@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import quote
 
 from pydantic import Field
-from quart import Quart, Response, request
+from quart import Blueprint, Quart, Response, request
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
 from parley.api.blueprints import authenticated_blueprint
@@ -25,6 +26,7 @@ from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.limits import MAX_FILES_PER_MESSAGE
 from parley.core.records import Attachment
+from parley.core.times import rfc3339
 from parley.domain.files import FileService
 from parley.domain.posting import post_reply
 
@@ -153,15 +155,62 @@ async def download(file_id: str) -> Response:
     """The file's bytes (members of its channel only), with the sniffed content type."""
     c = claims()
     att, chunks = await service().open(c.org, c.sub, file_id)
+    return _file_response(att, chunks, max_age=3600)
+
+
+def _file_response(att: Attachment, chunks: AsyncIterator[bytes], *, max_age: int) -> Response:
     disposition = "inline" if att.content_type in INLINE_TYPES else "attachment"
     headers = {
         "Content-Length": str(att.size),
         "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(att.name, safe='')}",
         "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "private, max-age=3600",
+        "Cache-Control": f"private, max-age={max_age}",
         "ETag": f'"{att.sha256}"',
     }
     return Response(chunks, content_type=att.content_type, headers=headers)
+
+
+class LinkIn(Body):
+    #: Seconds the link lives (default 300, at most 3600).
+    ttl: int | None = None
+
+
+class LinkOut(Out):
+    #: A URL that downloads the file without an Authorization header (for ``<img src>``).
+    url: str
+    expires_at: str
+
+
+@bp.post("/files/<file_id>/links")
+@validate_request(LinkIn)
+@validate_response(LinkOut, 201)
+@validate_response(ErrorOut, 404)
+async def make_link(file_id: str, data: LinkIn) -> tuple[LinkOut, int]:
+    """A short-lived signed download link for a file I may read (browsers send no token
+    with ``<img src>``). It stops working when it expires or I may no longer read the file.
+    Keep it out of logs and referrers like a token."""
+    c = claims()
+    link, expires = await service().link(c.org, c.sub, file_id, data.ttl)
+    url = f"/v1/files/{quote(file_id, safe='')}/download?link={link}"
+    return LinkOut(url=url, expires_at=rfc3339(datetime.fromtimestamp(expires, UTC))), 201
+
+
+#: Downloads through a signed link: no bearer token (the link is the credential).
+links = Blueprint("file_links", __name__, url_prefix="/v1")
+tag_blueprint(links, ["files"])
+
+
+class LinkQuery(Query):
+    link: str
+
+
+@links.get("/files/<file_id>/download")
+@validate_querystring(LinkQuery)
+async def download_by_link(file_id: str, query_args: LinkQuery) -> Response:
+    """The file's bytes through a signed link from ``POST /v1/files/{id}/links``: 404 if
+    the link is not genuine or not for this file, 403 once it has expired."""
+    att, chunks, left = await service().open_link(file_id, query_args.link)
+    return _file_response(att, chunks, max_age=max(0, int(left)))
 
 
 class PreviewOut(Out):

@@ -4,6 +4,7 @@ the servers, and hands each its collaborators (docs/architecture.md)."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import signal
 from collections.abc import Callable
@@ -105,7 +106,7 @@ def build_services(
         mentions=mentions,
         teams=TeamService(store),
         tasks=TaskService(store, sink),
-        files=FileService(store, blobs, settings.files, poster),
+        files=FileService(store, blobs, settings.files, poster, link_key=_link_key(settings)),
         search=SearchService(store),
         previews=previews,
         blocks=BlockService(store),
@@ -129,6 +130,15 @@ class AccountGuardedVerifier(TokenVerifier):
         claims = self._inner.verify(token, now=now)
         self._refuse(claims)
         return claims
+
+
+def _link_key(settings: Settings) -> bytes | None:
+    """The key that signs file download links, derived from the JWT secret so that every
+    node of a deployment accepts every node's links; none (a random key per process) when
+    tokens are checked with a public key only."""
+    if not settings.jwt_secret:
+        return None
+    return hashlib.sha256(b"parley file download links\0" + settings.jwt_secret.encode()).digest()
 
 
 @dataclass(frozen=True)

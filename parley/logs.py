@@ -27,7 +27,7 @@ _PATTERNS = (
     # A JWT: three base64url parts, the first two JSON ("eyJ").
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     # A token in a query string or a form body.
-    (re.compile(r"((?:access_)?token=)[^&\s\"']+", re.IGNORECASE), rf"\1{REDACTED}"),
+    (re.compile(r"((?:access_)?token=|link=)[^&\s\"']+", re.IGNORECASE), rf"\1{REDACTED}"),
     # Authorization: Bearer ...
     (re.compile(r"(Bearer\s+)[^\s\"',]+", re.IGNORECASE), rf"\1{REDACTED}"),
     # The password of a URL: scheme://user:password@host

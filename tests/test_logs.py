@@ -66,3 +66,7 @@ def test_tokens_and_secrets_are_scrubbed(restore_logging: None) -> None:
     assert token not in text and "opaque-credential" not in text and "hunter2" not in text
     assert text.count(REDACTED) >= 4
     assert scrub(f"token={token}&x=1") == f"token={REDACTED}&x=1"
+    # a signed file download link is a credential too
+    assert scrub("GET /v1/files/f1/download?link=WyJhIl0.c2ln HTTP/1.1") == (
+        f"GET /v1/files/f1/download?link={REDACTED} HTTP/1.1"
+    )

@@ -9,12 +9,18 @@ below. Only members of the channel a file was uploaded to may read it; anyone el
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import secrets
 import struct
+import time
 import unicodedata
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import trio
 
 from parley.core.codes import ErrorCode
@@ -35,6 +41,9 @@ class FilesConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     #: Blob directory (``PARLEY_BLOB_DIR``); default ``{data_dir}/blobs``.
     blob_dir: Path | None = None
+    #: Seconds a signed download link lives by default, and at most.
+    link_ttl: float = 300.0
+    max_link_ttl: float = 3600.0
 
 
 # -- content sniffing ----------------------------------------------------------------------
@@ -124,11 +133,24 @@ def clean_name(name: str | None) -> str:
 
 
 class FileService:
-    def __init__(self, store: Store, blobs: BlobStore, config: FilesConfig, poster: Poster) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        config: FilesConfig,
+        poster: Poster,
+        *,
+        link_key: bytes | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.blobs = blobs
         self.config = config
         self.poster = poster
+        #: Signs download links; a random key (links die with the process) unless the
+        #: composition root derives one from the JWT secret, shared by every node.
+        self.link_key = link_key if link_key is not None else secrets.token_bytes(32)
+        self.wall_clock = wall_clock  # link expiry: links travel between processes
 
     async def upload(
         self,
@@ -169,12 +191,15 @@ class FileService:
             raise
 
     async def get(self, org: str, user_id: str, file_id: str) -> Attachment:
-        """A file's record, for members of the channel it was uploaded to only."""
+        """A file's record: a draft (uploaded, not yet posted) for its uploader only; once
+        posted, for members of the channel it was posted to."""
         att = None
         if rules.is_clean(file_id):
             att = await self.store.read(sql.files.get_attachment, org, file_id)
         if att is None or not await access.is_member(self.store, org, att.channel_id, user_id):
             raise access.not_found("file")
+        if att.message_id is None and att.uploader != user_id:
+            raise access.not_found("file")  # a draft is its uploader's until posted
         if att.message_id is not None:  # a deleted message takes its files with it
             msg = await self.store.read(
                 sql.messages.get_message, org, att.channel_id, att.message_id
@@ -189,6 +214,45 @@ class FileService:
         att = await self.get(org, user_id, file_id)
         return att, self.blobs.read(att.blob_key)
 
+    # -- signed download links (for <img src>, which sends no Authorization header) ----
+
+    async def link(
+        self, org: str, user_id: str, file_id: str, ttl: float | None = None
+    ) -> tuple[str, float]:
+        """A short-lived download link for a file the caller may read: the opaque ``link``
+        parameter (an HMAC over org, user, file and expiry) and its expiry (wall clock)."""
+        seconds = self.config.link_ttl if ttl is None else ttl
+        if not 0 < seconds <= self.config.max_link_ttl:
+            raise rules.bad(f"ttl must be 1 to {self.config.max_link_ttl:g} seconds")
+        await self.get(org, user_id, file_id)
+        expires = int(self.wall_clock() + seconds)
+        payload = _b64(orjson.dumps([org, user_id, file_id, expires]))
+        return f"{payload}.{_b64(self._sign(payload))}", float(expires)
+
+    async def open_link(
+        self, file_id: str, link: str
+    ) -> tuple[Attachment, AsyncIterator[bytes], float]:
+        """The file behind a download link, if the link is genuine, unexpired and for this
+        file, and its user may still read the file (a removed member's links stop working).
+        Anything else is ``not_found``; an expired link ``forbidden``. Also returns the
+        seconds the link has left."""
+        payload, _, sig = link.partition(".")
+        try:
+            good = hmac.compare_digest(_unb64(sig), self._sign(payload))
+            org, user_id, linked, expires = orjson.loads(_unb64(payload)) if good else ("",) * 4
+        except (ValueError, TypeError):
+            good = False
+        if not good or linked != file_id or not isinstance(expires, int):
+            raise access.not_found("file")
+        left = expires - self.wall_clock()
+        if left <= 0:
+            raise access.forbidden("this download link has expired; ask for a new one")
+        att, chunks = await self.open(org, user_id, file_id)
+        return att, chunks, left
+
+    def _sign(self, payload: str) -> bytes:
+        return hmac.new(self.link_key, payload.encode(), hashlib.sha256).digest()
+
     async def post(
         self, org: str, user_id: str, channel_id: str, text: str, file_ids: Sequence[str]
     ) -> tuple[PostResult, list[Attachment]]:
@@ -197,3 +261,11 @@ class FileService:
         draft = Draft(org, channel_id, user_id, text, file_ids=tuple(file_ids))
         result = await self.poster.post(draft, allow_empty=True)
         return result, list(result.attachments)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

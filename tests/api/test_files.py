@@ -84,6 +84,14 @@ async def test_upload_and_download_in_process(env: Env) -> None:
     assert resp.status_code == 201
     (f,) = (await resp.get_json())["files"]
     assert f["content_type"] == "text/plain; charset=utf-8"
+    # a draft (uploaded, not posted) is its uploader's: bob, a member, cannot read it yet
+    for path in (f"/v1/files/{f['id']}", f"/v1/files/{f['id']}/content"):
+        assert (await env.call("GET", path, "bob"))[0] == 404
+        assert (await env.call("GET", path, "alice"))[0] == 200
+    status, _ = await env.call(
+        "POST", f"/v1/channels/{cid}/file-messages", json={"text": "", "files": [f["id"]]}
+    )
+    assert status == 201
     got = await env.request("GET", f"/v1/files/{f['id']}/content", "bob")
     assert (got.status_code, await got.get_data()) == (200, b"hello")
     assert (await env.call("GET", f"/v1/files/{f['id']}/content", "carol"))[0] == 404
@@ -144,3 +152,46 @@ async def test_files_of_a_deleted_message_are_gone(env: Env) -> None:
     )
     assert (await env.call("GET", f"/v1/files/{f['id']}", "bob"))[0] == 404
     assert (await env.call("GET", f"/v1/files/{f['id']}/content", "alice"))[0] == 404
+
+
+async def test_signed_download_links(env: Env) -> None:
+    """``<img src>`` sends no token: a short-lived signed link downloads the file, only for
+    that file, only until it expires, only while its user may read the file."""
+    cid = await env.channel(members=("bob",))
+    resp = await env.request("POST", f"/v1/channels/{cid}/files?name=a.txt", data=b"hello")
+    (f,) = (await resp.get_json())["files"]
+    await env.call(
+        "POST", f"/v1/channels/{cid}/file-messages", json={"text": "", "files": [f["id"]]}
+    )
+    status, made = await env.call("POST", f"/v1/files/{f['id']}/links", "bob", json={"ttl": 60})
+    assert status == 201 and made["url"].startswith(f"/v1/files/{f['id']}/download?link=")
+    got = await env.client.get(made["url"])  # no Authorization header
+    assert (got.status_code, await got.get_data()) == (200, b"hello")
+    assert got.headers["Cache-Control"].startswith("private, max-age=")
+    link = made["url"].split("link=", 1)[1]
+    payload, sig = link.split(".")
+    for bad in (
+        f"/v1/files/{f['id']}/download?link={payload}.{sig[:-2]}AA",  # forged signature
+        f"/v1/files/file_other/download?link={link}",  # another file
+        f"/v1/files/{f['id']}/download?link=garbage",
+    ):
+        assert (await env.client.get(bad)).status_code == 404
+    assert (await env.client.get(f"/v1/files/{f['id']}/download")).status_code == 400
+    # who may not read the file gets no link; a bad ttl is refused
+    assert (await env.call("POST", f"/v1/files/{f['id']}/links", "carol", json={}))[0] == 404
+    assert (await env.call("POST", f"/v1/files/{f['id']}/links", "bob", json={"ttl": 0}))[0] == 400
+    assert (await env.call("POST", f"/v1/files/{f['id']}/links", "bob", json={"ttl": 9999}))[
+        0
+    ] == 400
+    # bob removed from the channel: his link stops working at once
+    await env.call("DELETE", f"/v1/channels/{cid}/members/bob", "alice")
+    assert (await env.client.get(made["url"])).status_code == 404
+    # and an expired link says so
+    _, mine = await env.call("POST", f"/v1/files/{f['id']}/links", "alice", json={"ttl": 60})
+    files = env.chat.files
+    real = files.wall_clock
+    files.wall_clock = lambda: real() + 61
+    expired = await env.client.get(mine["url"])
+    assert (
+        expired.status_code == 403 and "expired" in (await expired.get_json())["error"]["message"]
+    )
