@@ -165,7 +165,9 @@ def test_files_reach_members_only(app: LiveApp) -> None:
         assert (status, data) == (200, PNG)
         assert headers["content-type"] == "image/png"
         assert headers["x-content-type-options"] == "nosniff"
-        status, headers, data = raw(app, "GET", f"/v1/files/{two['files'][1]['id']}/content", "bob")
+        # the spare upload is still a draft: its uploader's only
+        assert raw(app, "GET", f"/v1/files/{spare}/content", "bob")[0] == 404
+        status, headers, data = raw(app, "GET", f"/v1/files/{spare}/content", "alice")
         assert status == 200 and data == b"<script>x</script>"
         assert headers["content-type"].startswith("text/plain")
         assert headers["content-disposition"].startswith("attachment")
