@@ -30,6 +30,7 @@ from parley.api.files import install_upload_limit
 from parley.api.openapi import ParleyOpenAPI, install_docs
 from parley.api.presence import bp as presence_bp
 from parley.api.search import bp as search_bp
+from parley.api.server import KeepAliveSafeConnection
 from parley.domain.services import Services
 
 #: Largest request body; bigger -> 413 ``payload_too_large`` (message text is capped lower).
@@ -64,6 +65,7 @@ def create_app(services: Services, *, allowed_origins: tuple[str, ...] = ()) -> 
     composition root, ``parley.app``). ``allowed_origins``: browsers that may call the
     API (CORS), the list the broker checks ``Origin`` against."""
     app = QuartTrio("parley")
+    app.asgi_http_class = KeepAliveSafeConnection  # an early error closes cleanly
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[EXTENSION] = services
     QuartSchema(
