@@ -8,6 +8,7 @@ unexpected exception is logged and answered 500 ``internal``, never with a trace
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from parley.core.codes import ErrorCode
-from parley.core.errors import ClientError, Unavailable
+from parley.core.errors import ClientError, RateLimited, Unavailable
 
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_JSON: 400,
@@ -98,7 +99,10 @@ def _describe(error: Exception | None) -> str:
 
 
 async def _client_error(error: ClientError) -> Response:
-    return error_response(error.code, error.message)
+    response = error_response(error.code, error.message)
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return response
 
 
 async def _validation_error(error: RequestSchemaValidationError) -> Response:

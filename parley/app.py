@@ -33,6 +33,7 @@ from parley.domain.pins import PinService
 from parley.domain.posting import Poster
 from parley.domain.previews import PreviewService
 from parley.domain.profiles import ProfileService
+from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
 from parley.domain.search import SearchService
@@ -96,6 +97,7 @@ def build_services(
         previews=previews,
         verify=verify,
         presence=presence,
+        rate_limits=RestRateLimits(settings.rate_limits),
     )
 
 

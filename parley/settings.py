@@ -47,6 +47,7 @@ from parley.broker.presence import PresenceConfig
 from parley.core.limits import Limits
 from parley.domain.files import FilesConfig
 from parley.domain.previews import PreviewConfig
+from parley.domain.ratelimits import RateLimitConfig
 
 DEFAULT_WS_PORT = 8765
 DEFAULT_HTTP_PORT = 8080
@@ -93,6 +94,7 @@ class Settings:
     presence: PresenceConfig = field(default_factory=PresenceConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
     previews: PreviewConfig = field(default_factory=PreviewConfig)
+    rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
 
     @property
     def broker(self) -> BrokerConfig:
@@ -170,6 +172,7 @@ _LIMITS = Limits()
 _PRESENCE = PresenceConfig()
 _FILES = FilesConfig()
 _PREVIEWS = PreviewConfig()
+_RATES = RateLimitConfig()
 
 
 def _setting(default: Any, description: str, **kw: Any) -> Any:
@@ -287,6 +290,21 @@ class SettingsModel(BaseSettings):
     )
     recovery_max_events: Count = _setting(
         _LIMITS.recovery_max_events, "Events one recovery replay delivers at most."
+    )
+    # REST rate limits (docs/rest.md#limits)
+    rest_write_rate: Positive = _setting(
+        _RATES.write_rate,
+        "REST writes (POST, PUT, PATCH, DELETE) per second per token (token bucket); "
+        "over: 429.",
+    )
+    rest_write_burst: Count = _setting(_RATES.write_burst, "Burst of the REST write bucket.")
+    rest_read_rate: Positive = _setting(
+        _RATES.read_rate, "REST reads (GET) per second per token (token bucket); over: 429."
+    )
+    rest_read_burst: Count = _setting(_RATES.read_burst, "Burst of the REST read bucket.")
+    rest_service_rate_factor: Annotated[float, Field(ge=1, allow_inf_nan=False)] = _setting(
+        _RATES.service_factor,
+        "Service tokens get this many times the REST rates and bursts.",
     )
     # Presence (docs/presence.md)
     presence_flush_interval: Positive = _setting(
@@ -425,6 +443,14 @@ class SettingsModel(BaseSettings):
             ),
             files=FilesConfig(max_upload_bytes=self.max_upload_bytes, blob_dir=self.blob_dir),
             previews=replace(_PREVIEWS, hosts=self.preview_hosts, timeout=self.preview_timeout),
+            rate_limits=replace(
+                _RATES,
+                write_rate=self.rest_write_rate,
+                write_burst=self.rest_write_burst,
+                read_rate=self.rest_read_rate,
+                read_burst=self.rest_read_burst,
+                service_factor=self.rest_service_rate_factor,
+            ),
         )
 
 

@@ -3,7 +3,7 @@ the WebSocket ops receive them (built by ``parley.app.build_services``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from parley.core.ports import PresenceLookup, TokenCheck
 from parley.domain.bookmarks import BookmarkService
@@ -17,6 +17,7 @@ from parley.domain.messages import MessageService
 from parley.domain.pins import PinService
 from parley.domain.previews import PreviewService
 from parley.domain.profiles import ProfileService
+from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
 from parley.domain.search import SearchService
@@ -52,3 +53,5 @@ class Services:
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.
     presence: PresenceLookup | None = None
+    #: REST rate limits per token (docs/rest.md, Limits).
+    rate_limits: RestRateLimits = field(default_factory=RestRateLimits)
