@@ -33,6 +33,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.ALREADY_SUBSCRIBED: 409,
     ErrorCode.NOT_SUBSCRIBED: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.QUOTA_EXCEEDED: 429,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
     ErrorCode.TOO_MANY_IN_FLIGHT: 429,

@@ -33,7 +33,8 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource, or not visible to the caller (`not_found`).",
     409: "Conflicts with the current state (`conflict`).",
     413: "Request body or field too large (`payload_too_large`).",
-    429: "Too many requests (`rate_limited`): over the rate limits, retry after `Retry-After`.",
+    429: "Too many requests (`rate_limited`, retry after `Retry-After`), or an upload over "
+    "the quota (`quota_exceeded`).",
     503: "Temporarily unavailable; retry later (`unavailable`).",
 }
 

@@ -230,6 +230,13 @@ class SettingsModel(BaseSettings):
     max_upload_bytes: Count = _setting(
         _FILES.max_upload_bytes, "Largest file upload in bytes; bigger gets 413."
     )
+    upload_quota_user_bytes: Count = _setting(
+        _FILES.user_quota_bytes,
+        "Bytes of files one user may keep stored in an org (posted or not); over: 429.",
+    )
+    upload_quota_org_bytes: Count = _setting(
+        _FILES.org_quota_bytes, "Bytes of files one org may keep stored; over: 429."
+    )
     # Tokens
     jwt_secret: SecretStr = _setting(
         SecretStr(""),
@@ -441,7 +448,12 @@ class SettingsModel(BaseSettings):
             presence=PresenceConfig(
                 **{name: getattr(self, f"presence_{name}") for name in PRESENCE_FIELDS}
             ),
-            files=FilesConfig(max_upload_bytes=self.max_upload_bytes, blob_dir=self.blob_dir),
+            files=FilesConfig(
+                max_upload_bytes=self.max_upload_bytes,
+                blob_dir=self.blob_dir,
+                user_quota_bytes=self.upload_quota_user_bytes,
+                org_quota_bytes=self.upload_quota_org_bytes,
+            ),
             previews=replace(_PREVIEWS, hosts=self.preview_hosts, timeout=self.preview_timeout),
             rate_limits=replace(
                 _RATES,
