@@ -242,7 +242,11 @@ async def serve(
                 stack,
                 url,
                 settings.database_connect_timeout,
-                opener=partial(open_store, statement_timeout=settings.database_statement_timeout),
+                opener=partial(
+                    open_store,
+                    statement_timeout=settings.database_statement_timeout,
+                    sqlite_synchronous=settings.sqlite_synchronous,
+                ),
             )
             version = await _migrate(store, url)
             log.info("store %s at schema version %d", redact_url(url), version)
@@ -298,7 +302,7 @@ async def migrate(settings: Settings) -> int:
         async with AsyncExitStack() as stack:
             if url.startswith("sqlite"):
                 _make_data_dir(settings)
-            opener = partial(open_store, readers=1)
+            opener = partial(open_store, readers=1, sqlite_synchronous=settings.sqlite_synchronous)
             store = await open_store_retrying(
                 stack, url, settings.database_connect_timeout, opener=opener
             )

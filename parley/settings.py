@@ -55,6 +55,8 @@ SECRET_FILE = "jwt_secret"
 ENV_PREFIX = "PARLEY_"
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+#: SQLite's ``PRAGMA synchronous`` levels (store/sqlite.py, docs/storage.md#durability).
+SqliteSynchronous = Literal["off", "normal", "full", "extra"]
 LogFormat = Literal["auto", "json", "pretty"]
 
 
@@ -78,6 +80,7 @@ class Settings:
     #: Seconds start-up keeps retrying an unreachable database before giving up.
     database_connect_timeout: float = 30.0
     database_statement_timeout: float = 30.0
+    sqlite_synchronous: SqliteSynchronous = "normal"
     jwt_secret: str = ""
     jwt_public_key: str = ""  # PEM; enables RS256/ES256
     #: Exact origins allowed (``*`` allows any). Empty: allow requests without an Origin
@@ -226,6 +229,12 @@ class SettingsModel(BaseSettings):
         "Seconds a PostgreSQL statement may run before the server cancels it; the request "
         "then fails as an outage (503 / `unavailable`).",
     )
+    sqlite_synchronous: SqliteSynchronous = _setting(
+        "normal",
+        "SQLite `PRAGMA synchronous`: what an acknowledged write survives. `normal`: a "
+        "process crash, not a power loss; `full`/`extra`: a power loss too; `off`: neither "
+        "an OS crash nor a power loss.",
+    )
     blob_dir: Path | None = _setting(None, "Directory of uploaded files; default DATA_DIR/blobs.")
     max_upload_bytes: Count = _setting(
         _FILES.max_upload_bytes, "Largest file upload in bytes; bigger gets 413."
@@ -301,8 +310,7 @@ class SettingsModel(BaseSettings):
     # REST rate limits (docs/rest.md#limits)
     rest_write_rate: Positive = _setting(
         _RATES.write_rate,
-        "REST writes (POST, PUT, PATCH, DELETE) per second per token (token bucket); "
-        "over: 429.",
+        "REST writes (POST, PUT, PATCH, DELETE) per second per token (token bucket); over: 429.",
     )
     rest_write_burst: Count = _setting(_RATES.write_burst, "Burst of the REST write bucket.")
     rest_read_rate: Positive = _setting(
@@ -358,7 +366,7 @@ class SettingsModel(BaseSettings):
             return tuple(h.strip().lower() for h in v if isinstance(h, str) and h.strip())
         return v
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", "log_format", "sqlite_synchronous", mode="before")
     @classmethod
     def _lower(cls, v: object) -> object:
         return v.lower() if isinstance(v, str) else v
@@ -434,6 +442,7 @@ class SettingsModel(BaseSettings):
             database_url=self.database_url.get_secret_value(),
             database_connect_timeout=self.database_connect_timeout,
             database_statement_timeout=self.database_statement_timeout,
+            sqlite_synchronous=self.sqlite_synchronous,
             jwt_secret=secret,
             jwt_public_key=self.jwt_public_key or self._file_pem,
             allowed_origins=self.allowed_origins,
