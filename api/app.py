@@ -35,6 +35,7 @@ from parley.api.health import install_request_observer
 from parley.api.openapi import ParleyOpenAPI, install_docs
 from parley.api.presence import bp as presence_bp
 from parley.api.search import bp as search_bp
+from parley.api.server import KeepAliveSafeConnection
 from parley.core.ports import OpsEndpoints
 from parley.domain.services import Services
 
@@ -80,6 +81,7 @@ def create_app(
     API (CORS), the list the broker checks ``Origin`` against. ``ops``: what answers
     ``/readyz`` and ``/metrics`` and is told each request's timing."""
     app = QuartTrio("parley")
+    app.asgi_http_class = KeepAliveSafeConnection  # an early error closes cleanly
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[EXTENSION] = services
     QuartSchema(

@@ -11,6 +11,8 @@ from parley.domain.rules import is_clean
 from parley.domain.services import Services
 
 EXTENSION = "parley"
+#: Methods counted as reads by the rate limits; every other one is a write.
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def services() -> Services:
@@ -44,3 +46,4 @@ async def authenticate() -> None:
     if not is_clean(c.sub):
         raise ClientError(ErrorCode.UNAUTHORIZED, "token claim sub has invalid characters")
     g.claims = c
+    services().rate_limits.check(c, write=request.method not in READ_METHODS)

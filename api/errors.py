@@ -8,6 +8,7 @@ unexpected exception is logged and answered 500 ``internal``, never with a trace
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from parley.core.codes import ErrorCode
-from parley.core.errors import ClientError, Unavailable
+from parley.core.errors import ClientError, RateLimited, Unavailable
 
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_JSON: 400,
@@ -32,6 +33,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.ALREADY_SUBSCRIBED: 409,
     ErrorCode.NOT_SUBSCRIBED: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.QUOTA_EXCEEDED: 429,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
     ErrorCode.TOO_MANY_IN_FLIGHT: 429,
@@ -98,7 +100,10 @@ def _describe(error: Exception | None) -> str:
 
 
 async def _client_error(error: ClientError) -> Response:
-    return error_response(error.code, error.message)
+    response = error_response(error.code, error.message)
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    return response
 
 
 async def _validation_error(error: RequestSchemaValidationError) -> Response:

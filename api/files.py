@@ -10,7 +10,7 @@ as the body (name in ``?name=``). Upload routes get their own body limit
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import quote
@@ -112,8 +112,7 @@ async def upload(channel_id: str, query_args: UploadQuery) -> tuple[FilesOut, in
     """Upload files for a later post in the channel (members only): multipart ``file``
     parts, or the raw bytes as the body with ``?name=``."""
     c = claims()
-    svc = service()
-    out: list[Attachment] = []
+    files: list[tuple[str | None, AsyncIterable[bytes]]]
     if request.mimetype == "multipart/form-data":
         parts = (await request.files).getlist("file")
         if not parts or len(parts) > MAX_FILES_PER_MESSAGE:
@@ -121,12 +120,10 @@ async def upload(channel_id: str, query_args: UploadQuery) -> tuple[FilesOut, in
                 ErrorCode.BAD_REQUEST,
                 f"send 1 to {MAX_FILES_PER_MESSAGE} multipart parts named 'file'",
             )
-        for part in parts:
-            out.append(
-                await svc.upload(c.org, c.sub, channel_id, part.filename, _file_chunks(part.stream))
-            )
+        files = [(part.filename, _file_chunks(part.stream)) for part in parts]
     else:
-        out.append(await svc.upload(c.org, c.sub, channel_id, query_args.name, request.body))
+        files = [(query_args.name, request.body)]
+    out = await service().upload_many(c.org, c.sub, channel_id, files)
     return FilesOut(files=[FileOut.of(a) for a in out]), 201
 
 

@@ -33,7 +33,8 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource, or not visible to the caller (`not_found`).",
     409: "Conflicts with the current state (`conflict`).",
     413: "Request body or field too large (`payload_too_large`).",
-    429: "Too many requests; retry later (`rate_limited`).",
+    429: "Too many requests (`rate_limited`, retry after `Retry-After`), or an upload over "
+    "the quota (`quota_exceeded`).",
     503: "Temporarily unavailable; retry later (`unavailable`).",
 }
 
@@ -175,13 +176,14 @@ class ParleyOpenAPI(OpenAPIProvider):
             op["security"] = []  # health: no token
 
     def errors(self, op: dict[str, Any], endpoint: str, method: str, path: str) -> list[int]:
-        """401 on every ``/v1`` route; 400 where there is a body or a query; 413 where
-        there is a body; 404 where the path names a resource; then :data:`EXTRA_ERRORS`."""
+        """401 and 429 (rate limits) on every ``/v1`` route; 400 where there is a body or a
+        query; 413 where there is a body; 404 where the path names a resource; then
+        :data:`EXTRA_ERRORS`."""
         statuses: set[int] = set(EXTRA_ERRORS.get(endpoint, ()))
         has_body = "requestBody" in op
         has_query = any(p.get("in") == "query" for p in op.get("parameters", []))
         if path.startswith("/v1/"):
-            statuses.add(401)
+            statuses.update((401, 429))
         if has_body or has_query:
             statuses.add(400)
         if has_body:

@@ -39,6 +39,7 @@ from parley.domain.pins import PinService
 from parley.domain.posting import Poster
 from parley.domain.previews import PreviewService
 from parley.domain.profiles import ProfileService
+from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
 from parley.domain.retention import RetentionService
@@ -115,6 +116,7 @@ def build_services(
         idempotency=IdempotencyService(store),
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
+        rate_limits=RestRateLimits(settings.rate_limits),
     )
 
 
@@ -293,7 +295,11 @@ async def serve(
                 stack,
                 url,
                 settings.database_connect_timeout,
-                opener=partial(open_store, statement_timeout=settings.database_statement_timeout),
+                opener=partial(
+                    open_store,
+                    statement_timeout=settings.database_statement_timeout,
+                    sqlite_synchronous=settings.sqlite_synchronous,
+                ),
             )
             version = await _migrate(store, url)
             log.info("store %s at schema version %d", redact_url(url), version)
@@ -371,7 +377,7 @@ async def migrate(settings: Settings) -> int:
         async with AsyncExitStack() as stack:
             if url.startswith("sqlite"):
                 _make_data_dir(settings)
-            opener = partial(open_store, readers=1)
+            opener = partial(open_store, readers=1, sqlite_synchronous=settings.sqlite_synchronous)
             store = await open_store_retrying(
                 stack, url, settings.database_connect_timeout, opener=opener
             )

@@ -47,6 +47,7 @@ from parley.broker.presence import PresenceConfig
 from parley.core.limits import Limits
 from parley.domain.files import FilesConfig
 from parley.domain.previews import PreviewConfig
+from parley.domain.ratelimits import RateLimitConfig
 
 DEFAULT_WS_PORT = 8765
 DEFAULT_HTTP_PORT = 8080
@@ -54,6 +55,8 @@ SECRET_FILE = "jwt_secret"
 ENV_PREFIX = "PARLEY_"
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+#: SQLite's ``PRAGMA synchronous`` levels (store/sqlite.py, docs/storage.md#durability).
+SqliteSynchronous = Literal["off", "normal", "full", "extra"]
 LogFormat = Literal["auto", "json", "pretty"]
 
 
@@ -77,6 +80,7 @@ class Settings:
     #: Seconds start-up keeps retrying an unreachable database before giving up.
     database_connect_timeout: float = 30.0
     database_statement_timeout: float = 30.0
+    sqlite_synchronous: SqliteSynchronous = "normal"
     jwt_secret: str = ""
     jwt_public_key: str = ""  # PEM; enables RS256/ES256
     #: Exact origins allowed (``*`` allows any). Empty: allow requests without an Origin
@@ -94,6 +98,7 @@ class Settings:
     presence: PresenceConfig = field(default_factory=PresenceConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
     previews: PreviewConfig = field(default_factory=PreviewConfig)
+    rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
 
     @property
     def broker(self) -> BrokerConfig:
@@ -171,6 +176,7 @@ _LIMITS = Limits()
 _PRESENCE = PresenceConfig()
 _FILES = FilesConfig()
 _PREVIEWS = PreviewConfig()
+_RATES = RateLimitConfig()
 
 
 def _setting(default: Any, description: str, **kw: Any) -> Any:
@@ -224,9 +230,22 @@ class SettingsModel(BaseSettings):
         "Seconds a PostgreSQL statement may run before the server cancels it; the request "
         "then fails as an outage (503 / `unavailable`).",
     )
+    sqlite_synchronous: SqliteSynchronous = _setting(
+        "normal",
+        "SQLite `PRAGMA synchronous`: what an acknowledged write survives. `normal`: a "
+        "process crash, not a power loss; `full`/`extra`: a power loss too; `off`: neither "
+        "an OS crash nor a power loss.",
+    )
     blob_dir: Path | None = _setting(None, "Directory of uploaded files; default DATA_DIR/blobs.")
     max_upload_bytes: Count = _setting(
         _FILES.max_upload_bytes, "Largest file upload in bytes; bigger gets 413."
+    )
+    upload_quota_user_bytes: Count = _setting(
+        _FILES.user_quota_bytes,
+        "Bytes of files one user may keep stored in an org (posted or not); over: 429.",
+    )
+    upload_quota_org_bytes: Count = _setting(
+        _FILES.org_quota_bytes, "Bytes of files one org may keep stored; over: 429."
     )
     # Tokens
     jwt_secret: SecretStr = _setting(
@@ -294,6 +313,20 @@ class SettingsModel(BaseSettings):
     recovery_max_events: Count = _setting(
         _LIMITS.recovery_max_events, "Events one recovery replay delivers at most."
     )
+    # REST rate limits (docs/rest.md#limits)
+    rest_write_rate: Positive = _setting(
+        _RATES.write_rate,
+        "REST writes (POST, PUT, PATCH, DELETE) per second per token (token bucket); over: 429.",
+    )
+    rest_write_burst: Count = _setting(_RATES.write_burst, "Burst of the REST write bucket.")
+    rest_read_rate: Positive = _setting(
+        _RATES.read_rate, "REST reads (GET) per second per token (token bucket); over: 429."
+    )
+    rest_read_burst: Count = _setting(_RATES.read_burst, "Burst of the REST read bucket.")
+    rest_service_rate_factor: Annotated[float, Field(ge=1, allow_inf_nan=False)] = _setting(
+        _RATES.service_factor,
+        "Service tokens get this many times the REST rates and bursts.",
+    )
     # Presence (docs/presence.md)
     presence_flush_interval: Positive = _setting(
         _PRESENCE.flush_interval, "Seconds between presence flushes."
@@ -339,7 +372,7 @@ class SettingsModel(BaseSettings):
             return tuple(h.strip().lower() for h in v if isinstance(h, str) and h.strip())
         return v
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", "log_format", "sqlite_synchronous", mode="before")
     @classmethod
     def _lower(cls, v: object) -> object:
         return v.lower() if isinstance(v, str) else v
@@ -415,6 +448,7 @@ class SettingsModel(BaseSettings):
             database_url=self.database_url.get_secret_value(),
             database_connect_timeout=self.database_connect_timeout,
             database_statement_timeout=self.database_statement_timeout,
+            sqlite_synchronous=self.sqlite_synchronous,
             jwt_secret=secret,
             jwt_public_key=self.jwt_public_key or self._file_pem,
             allowed_origins=self.allowed_origins,
@@ -430,8 +464,21 @@ class SettingsModel(BaseSettings):
             presence=PresenceConfig(
                 **{name: getattr(self, f"presence_{name}") for name in PRESENCE_FIELDS}
             ),
-            files=FilesConfig(max_upload_bytes=self.max_upload_bytes, blob_dir=self.blob_dir),
+            files=FilesConfig(
+                max_upload_bytes=self.max_upload_bytes,
+                blob_dir=self.blob_dir,
+                user_quota_bytes=self.upload_quota_user_bytes,
+                org_quota_bytes=self.upload_quota_org_bytes,
+            ),
             previews=replace(_PREVIEWS, hosts=self.preview_hosts, timeout=self.preview_timeout),
+            rate_limits=replace(
+                _RATES,
+                write_rate=self.rest_write_rate,
+                write_burst=self.rest_write_burst,
+                read_rate=self.rest_read_rate,
+                read_burst=self.rest_read_burst,
+                service_factor=self.rest_service_rate_factor,
+            ),
         )
 
 

@@ -9,6 +9,7 @@ See docs/storage.md.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -35,9 +36,11 @@ __all__ = [
 
 DEFAULT_READERS = 4
 
+log = logging.getLogger(__name__)
+
 
 def _connectors(
-    url: str, statement_timeout: float
+    url: str, statement_timeout: float, sqlite_synchronous: str
 ) -> tuple[str, Callable[[], Db], Callable[[], Db], Callable[[BaseException], bool]]:
     if is_postgres_url(url):
 
@@ -48,7 +51,7 @@ def _connectors(
     path = path_from_url(url)
     return (
         "sqlite",
-        lambda: SqliteDb.open_writer(path),
+        lambda: SqliteDb.open_writer(path, synchronous=sqlite_synchronous),
         lambda: SqliteDb.open_reader(path),
         sqlite.is_unavailable,
     )
@@ -61,6 +64,7 @@ async def open_store(
     readers: int = DEFAULT_READERS,
     auto_migrate: bool = False,
     statement_timeout: float = postgres.STATEMENT_TIMEOUT,
+    sqlite_synchronous: str = sqlite.DEFAULT_SYNCHRONOUS,
 ) -> AsyncIterator[SqlStore]:
     """Open the store at ``url`` (``sqlite:///path``, a plain path, or ``postgresql://…``).
 
@@ -68,14 +72,25 @@ async def open_store(
     every connection is closed. With ``auto_migrate`` the schema is migrated first.
     Errors from the body come out as themselves, not wrapped in an ExceptionGroup.
     ``statement_timeout``: seconds a PostgreSQL statement may run before the server
-    cancels it (the request then fails with StoreUnavailable).
+    cancels it (the request then fails with StoreUnavailable). ``sqlite_synchronous``:
+    SQLite's ``PRAGMA synchronous`` level (:data:`sqlite.SYNCHRONOUS_LEVELS`).
+
+    What an acknowledged write survives depends on these and on the PostgreSQL server's
+    own settings: with ``fsync`` or ``synchronous_commit`` off there, one line says so
+    at open (docs/storage.md, Durability).
     """
-    dialect, connect_writer, connect_reader, is_unavailable = _connectors(url, statement_timeout)
+    dialect, connect_writer, connect_reader, is_unavailable = _connectors(
+        url, statement_timeout, sqlite_synchronous
+    )
     migrations = migrator.load(dialect)
     # The writer first: for SQLite it creates the file and turns WAL on.
     writer_db = await trio.to_thread.run_sync(connect_writer)
     reader_dbs: list[Db] = []
     try:
+        if dialect == "postgres":
+            warning = await trio.to_thread.run_sync(postgres.durability_warning, writer_db)
+            if warning is not None:
+                log.warning("%s", warning)
         for _ in range(max(1, readers)):
             reader_dbs.append(await trio.to_thread.run_sync(connect_reader))
     except BaseException:

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.types.json import set_json_loads
 
 from parley.store import codec
-from parley.store.db import Interrupted, Migration, Params
+from parley.store.db import Db, Interrupted, Migration, Params
 from parley.store.migrator import SCHEMA_VERSION_TABLE
 
 DIALECT = "postgres"
@@ -36,6 +36,27 @@ def is_unavailable(exc: BaseException) -> bool:
     """The server cannot be reached or gave up on us: connection refused or lost, shutting
     down, too many connections, a statement timeout. Not a bad query or a constraint."""
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+#: Server settings without which an acknowledged commit does not survive a crash of the
+#: database server (docs/storage.md, Durability).
+DURABILITY_SETTINGS = ("fsync", "synchronous_commit")
+
+
+def durability_warning(db: Db) -> str | None:
+    """One line saying which of :data:`DURABILITY_SETTINGS` the server runs ``off``, or
+    ``None`` when all are on."""
+    off = []
+    for name in DURABILITY_SETTINGS:
+        row = db.one(f"SHOW {name}")
+        if row is not None and str(row[0]).lower() == "off":
+            off.append(f"{name}=off")
+    if not off:
+        return None
+    return (
+        f"PostgreSQL runs with {' and '.join(off)}: a write acknowledged to a client can be "
+        "lost, and its seq reused, if the database server crashes (docs/storage.md#durability)"
+    )
 
 
 def is_postgres_url(url: str) -> bool:

@@ -13,6 +13,13 @@ from parley.store.migrator import SCHEMA_VERSION_TABLE
 
 DIALECT = "sqlite"
 BUSY_TIMEOUT_MS = 10_000
+#: ``PRAGMA synchronous`` levels (``PARLEY_SQLITE_SYNCHRONOUS``), what an acknowledged
+#: write survives in WAL mode (docs/storage.md, Durability): ``off`` a process crash only
+#: while the OS keeps running; ``normal`` a process crash, not a power loss (the last
+#: commits may be lost, the file stays consistent); ``full`` and ``extra`` a power loss
+#: too (one fsync of the WAL per commit, that is per group-commit batch).
+SYNCHRONOUS_LEVELS = ("off", "normal", "full", "extra")
+DEFAULT_SYNCHRONOUS = "normal"
 
 
 #: sqlite3 errors that mean the database cannot be used now (not a bad statement).
@@ -61,13 +68,15 @@ class SqliteDb:
         return self._conn.execute(sql, params)
 
     @classmethod
-    def open_writer(cls, path: Path) -> SqliteDb:
+    def open_writer(cls, path: Path, *, synchronous: str = DEFAULT_SYNCHRONOUS) -> SqliteDb:
+        if synchronous not in SYNCHRONOUS_LEVELS:
+            raise ValueError(f"SQLite synchronous must be one of {SYNCHRONOUS_LEVELS}")
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys = ON")
         except BaseException:
             conn.close()
@@ -84,6 +93,11 @@ class SqliteDb:
             conn.close()
             raise
         return cls(conn)
+
+    def synchronous(self) -> str:
+        """The connection's ``PRAGMA synchronous`` level, by name."""
+        row = self.one("PRAGMA synchronous")
+        return SYNCHRONOUS_LEVELS[int(row[0])] if row is not None else "?"
 
     def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         cur = self._execute(sql, params)

@@ -48,6 +48,7 @@ class ErrorCode(StrEnum):
     NOT_SUBSCRIBED = "not_subscribed"
     TOO_MANY_IN_FLIGHT = "too_many_in_flight"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    QUOTA_EXCEEDED = "quota_exceeded"
     UNAUTHORIZED = "unauthorized"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

@@ -19,6 +19,15 @@ class ClientError(Exception):
         self.message = message
 
 
+class RateLimited(ClientError):
+    """Too many requests: ``rate_limited`` (REST 429 with ``Retry-After``, whole seconds
+    rounded up from ``retry_after``)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED, message)
+        self.retry_after = retry_after
+
+
 class CloseConnection(Exception):
     """The connection must close with ``code`` (and ``reason``)."""
 

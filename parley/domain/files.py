@@ -18,6 +18,7 @@ import time
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -29,9 +30,11 @@ from parley.core.records import Attachment, Draft, PostResult
 from parley.domain import access, rules
 from parley.domain.posting import Poster
 from parley.store import Store, sql
-from parley.store.blobs import BlobStore, TooLarge
+from parley.store.blobs import BlobInfo, BlobStore, TooLarge
+from parley.store.sql.files import NewFile
 
 DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024
+GIB = 1024 * 1024 * 1024
 MAX_NAME = 255
 
 
@@ -44,6 +47,10 @@ class FilesConfig:
     #: Seconds a signed download link lives by default, and at most.
     link_ttl: float = 300.0
     max_link_ttl: float = 3600.0
+    #: Bytes of files one user may keep stored in an org (``PARLEY_UPLOAD_QUOTA_USER_BYTES``).
+    user_quota_bytes: int = 2 * GIB
+    #: Bytes of files one org may keep stored (``PARLEY_UPLOAD_QUOTA_ORG_BYTES``).
+    org_quota_bytes: int = 100 * GIB
 
 
 # -- content sniffing ----------------------------------------------------------------------
@@ -129,6 +136,20 @@ def clean_name(name: str | None) -> str:
     return base[:MAX_NAME]
 
 
+def _new_file(name: str | None, blob: BlobInfo) -> NewFile:
+    ctype = sniff(blob.head)
+    dims = image_size(blob.head, ctype)
+    return NewFile(
+        name=clean_name(name),
+        content_type=ctype,
+        size=blob.size,
+        width=None if dims is None else dims[0],
+        height=None if dims is None else dims[1],
+        sha256=blob.sha256,
+        blob_key=blob.key,
+    )
+
+
 # -- the service -----------------------------------------------------------------------------
 
 
@@ -161,34 +182,62 @@ class FileService:
         chunks: AsyncIterable[bytes],
     ) -> Attachment:
         """Store a file for a later post in ``channel_id`` (members only)."""
+        (att,) = await self.upload_many(org, user_id, channel_id, [(name, chunks)])
+        return att
+
+    async def upload_many(
+        self,
+        org: str,
+        user_id: str,
+        channel_id: str,
+        files: Sequence[tuple[str | None, AsyncIterable[bytes]]],
+    ) -> list[Attachment]:
+        """Store files (name, bytes) for a later post in ``channel_id`` (members only): all
+        of them or, refused, none (no blob, no row). A file over ``max_upload_bytes`` is
+        ``payload_too_large`` (413); files that would take the uploader's or the org's
+        stored bytes over its quota are ``quota_exceeded`` (429)."""
         await access.membership(self.store, org, user_id, channel_id)
         limit = self.config.max_upload_bytes
+        used = await self.store.read(sql.files.stored_bytes, org, user_id)
+        self.check_quota(*used, adding=0)  # already full: refused before reading a byte
+        blobs: list[tuple[str | None, BlobInfo]] = []
         try:
-            blob = await self.blobs.put(chunks, max_bytes=limit)
-        except TooLarge:
-            raise ClientError(
-                ErrorCode.PAYLOAD_TOO_LARGE, f"files are limited to {limit} bytes"
-            ) from None
-        ctype = sniff(blob.head)
-        dims = image_size(blob.head, ctype)
-        try:
+            for name, chunks in files:
+                try:
+                    blobs.append((name, await self.blobs.put(chunks, max_bytes=limit)))
+                except TooLarge:
+                    raise ClientError(
+                        ErrorCode.PAYLOAD_TOO_LARGE, f"files are limited to {limit} bytes"
+                    ) from None
+                self.check_quota(*used, adding=sum(b.size for _, b in blobs))
+            new = [_new_file(name, blob) for name, blob in blobs]
+            # Checked again in the write transaction: concurrent uploads cannot both pass.
+            check = partial(self.check_quota, adding=sum(f.size for f in new))
             return await self.store.write(
-                sql.files.insert_attachment,
-                org,
-                channel_id,
-                uploader=user_id,
-                name=clean_name(name),
-                content_type=ctype,
-                size=blob.size,
-                width=None if dims is None else dims[0],
-                height=None if dims is None else dims[1],
-                sha256=blob.sha256,
-                blob_key=blob.key,
+                sql.files.insert_attachments, org, channel_id, user_id, new, check_quota=check
             )
         except BaseException:
             with trio.CancelScope(shield=True):
-                await self.blobs.delete(blob.key)
+                for _, blob in blobs:
+                    await self.blobs.delete(blob.key)
             raise
+
+    def check_quota(self, user_bytes: int, org_bytes: int, *, adding: int) -> None:
+        """Refuse (429 ``quota_exceeded``) ``adding`` bytes more to a user who stores
+        ``user_bytes`` in an org that stores ``org_bytes``."""
+        cfg = self.config
+        if user_bytes + adding > cfg.user_quota_bytes:
+            raise ClientError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"upload quota exceeded: you store {user_bytes} of {cfg.user_quota_bytes} "
+                f"bytes; this upload needs {adding}",
+            )
+        if org_bytes + adding > cfg.org_quota_bytes:
+            raise ClientError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"upload quota exceeded: the organization's {cfg.org_quota_bytes} bytes "
+                "are used up",
+            )
 
     async def get(self, org: str, user_id: str, file_id: str) -> Attachment:
         """A file's record: a draft (uploaded, not yet posted) for its uploader only; once

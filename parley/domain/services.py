@@ -3,7 +3,7 @@ the WebSocket ops receive them (built by ``parley.app.build_services``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from parley.core.ports import PresenceLookup, TokenCheck
 from parley.domain.accounts import AccountService
@@ -20,6 +20,7 @@ from parley.domain.messages import MessageService
 from parley.domain.pins import PinService
 from parley.domain.previews import PreviewService
 from parley.domain.profiles import ProfileService
+from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
 from parley.domain.retention import RetentionService
@@ -61,3 +62,5 @@ class Services:
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.
     presence: PresenceLookup | None = None
+    #: REST rate limits per token (docs/rest.md, Limits).
+    rate_limits: RestRateLimits = field(default_factory=RestRateLimits)

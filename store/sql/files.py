@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from parley.core.records import Attachment
@@ -87,6 +88,61 @@ def insert_attachment(
         ),
     )
     return att
+
+
+@dataclass(frozen=True, slots=True)
+class NewFile:
+    """A stored blob to record as an attachment."""
+
+    name: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    sha256: str
+    blob_key: str
+
+
+def stored_bytes(db: Db, org: str, user_id: str) -> tuple[int, int]:
+    """(bytes of the files ``user_id`` uploaded, bytes of every file of ``org``), posted or
+    not: what the upload quotas count (docs/files.md)."""
+    row = db.one(
+        "SELECT COALESCE(SUM(CASE WHEN uploader = ? THEN size ELSE 0 END), 0),"
+        " COALESCE(SUM(size), 0) FROM attachments WHERE org = ?",
+        (user_id, org),
+    )
+    return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+
+def insert_attachments(
+    tx: WriteTx,
+    org: str,
+    channel_id: str,
+    uploader: str,
+    files: Sequence[NewFile],
+    *,
+    check_quota: Callable[[int, int], None],
+) -> list[Attachment]:
+    """Record ``files`` together, or none: ``check_quota(user_bytes, org_bytes)`` sees the
+    bytes stored before them, in the write transaction (so concurrent uploads cannot both
+    pass it), and raises to refuse."""
+    check_quota(*stored_bytes(tx.db, org, uploader))
+    return [
+        insert_attachment(
+            tx,
+            org,
+            channel_id,
+            uploader=uploader,
+            name=f.name,
+            content_type=f.content_type,
+            size=f.size,
+            width=f.width,
+            height=f.height,
+            sha256=f.sha256,
+            blob_key=f.blob_key,
+        )
+        for f in files
+    ]
 
 
 def get_attachment(db: Db, org: str, file_id: str) -> Attachment | None:

@@ -262,3 +262,31 @@ def test_search_finds_exactly_what_a_user_may_see(app: LiveApp) -> None:
     ):
         status, body = rest(app, "GET", f"/v1/search?{bad}", "bob")
         assert status == 400, (bad, body)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_upload_quota_holds_across_a_restart(
+    request: pytest.FixtureRequest, settings: Settings, backend: str
+) -> None:
+    files = FilesConfig(max_upload_bytes=LIMIT, user_quota_bytes=2 * LIMIT, org_quota_bytes=10**9)
+    settings = replace(settings, files=files)
+    if backend == "postgres":
+        schemas: PgSchemas = request.getfixturevalue("pg_schemas")
+        settings = replace(settings, database_url=schemas.new())
+    blobs = settings.data_dir / "blobs"
+    with live_app(settings) as app:
+        _, ch = rest(app, "POST", "/v1/channels", "alice", {"kind": "group", "name": "q"})
+        cid = ch["id"]
+        assert upload(app, cid, "alice", "a.bin", b"a" * LIMIT)[0] == 201
+        status, big = upload(app, cid, "alice", "big.bin", b"b" * (LIMIT + 1))
+        assert (status, big["error"]["code"]) == (413, "payload_too_large")
+        assert upload(app, cid, "alice", "b.bin", b"b" * LIMIT)[0] == 201
+        status, over = upload(app, cid, "alice", "c.bin", b"c")
+        assert (status, over["error"]["code"]) == (429, "quota_exceeded")
+        stored = sorted(p.name for p in blobs.rglob("*") if p.is_file())
+        assert len(stored) == 2  # the refused uploads left no blob
+    with live_app(settings) as app:  # counted from the attachments table, not in memory
+        status, over = upload(app, cid, "alice", "c.bin", b"c")
+        assert (status, over["error"]["code"]) == (429, "quota_exceeded")
+        assert upload(app, cid, "bob", "c.bin", b"c")[0] == 404  # not a member: as before
+        assert sorted(p.name for p in blobs.rglob("*") if p.is_file()) == stored
