@@ -54,6 +54,14 @@ class WsServerConnection:
             return data
         raise LocalProtocolError(f"Event {event} cannot be sent in state {state}.")
 
+    def pending_payload(self) -> int:
+        """Bytes still to come of the data frame whose header has been read (0 if none):
+        a header claiming more than a message may hold is refused before its payload."""
+        header = self._proto._frame_decoder.header
+        if header is None or header.opcode.iscontrol():
+            return 0
+        return header.payload_len - self._proto._frame_decoder.payload_consumed
+
     def receive_data(self, data: bytes) -> None:
         if self.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
             self._proto.receive_bytes(data)
@@ -94,6 +102,12 @@ class WsServerConnection:
                     )
         except ParseFailed as exc:
             yield CloseConnection(code=exc.code, reason=str(exc))
+
+
+def http_version(handshake: WSConnection) -> bytes:
+    """The HTTP version of the request a server handshake received (e.g. ``b"1.1"``)."""
+    version: bytes | None = handshake.handshake._h11_connection.their_http_version
+    return version or b""
 
 
 def open_connection(handshake: WSConnection) -> WsServerConnection:

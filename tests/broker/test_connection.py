@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from wsproto.events import CloseConnection, Ping, Pong
+from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from parley.broker.connection import Connection
 from parley.broker.hub import Hub
@@ -323,6 +323,34 @@ async def test_frame_rules(
         c = await h.connect()
         await send(c)
         assert (await c.expect_close()).code == code
+
+
+@pytest.mark.parametrize("declared", [1 << 62, 65_537])
+async def test_oversize_frame_header_closes_1009_before_its_payload(
+    settings: Settings, autojump_clock: Any, declared: int
+) -> None:
+    async with harness(settings) as h:
+        c = await h.connect()
+        t0 = trio.current_time()
+        # FIN + text, masked, 64-bit length, masking key; the payload never comes.
+        await c.stream.send_all(b"\x81\xff" + declared.to_bytes(8, "big") + b"\0\0\0\0")
+        closed = await c.expect_close()
+        assert (closed.code, closed.reason) == (
+            CloseCode.MESSAGE_TOO_BIG,
+            f"message over {settings.limits.max_frame_bytes} bytes",
+        )
+        assert trio.current_time() == t0  # at once, not at a deadline
+
+
+async def test_fragment_header_over_the_rest_of_the_budget_closes_1009(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    async with harness(settings) as h:
+        c = await h.connect()
+        await c.stream.send_all(c.ws.send(TextMessage("x" * 40_000, message_finished=False)))
+        # A continuation frame header claiming 30,000 more bytes: 70,000 > 65,536.
+        await c.stream.send_all(b"\x80\xfe" + (30_000).to_bytes(2, "big") + b"\0\0\0\0")
+        assert (await c.expect_close()).code == CloseCode.MESSAGE_TOO_BIG
 
 
 async def test_connections_per_user_limit(settings: Settings, autojump_clock: Any) -> None:

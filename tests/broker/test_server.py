@@ -283,6 +283,54 @@ def test_oversize_frame_closes_1009(broker: LiveBroker) -> None:
         assert closed_with(ws)[0] == CloseCode.MESSAGE_TOO_BIG
 
 
+def raw_socket(broker: LiveBroker) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", broker.port), timeout=TIMEOUT)
+    return sock
+
+
+def upgrade_request(version: str) -> bytes:
+    return (
+        f"GET /ws HTTP/{version}\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {make_token()}\r\n\r\n"
+    ).encode()
+
+
+def test_http_1_0_upgrade_refused_400(broker: LiveBroker) -> None:
+    """RFC 6455 4.1: the opening handshake is HTTP/1.1 or later."""
+    with raw_socket(broker) as sock:
+        sock.sendall(upgrade_request("1.0"))
+        status_line = sock.recv(65536).split(b"\r\n", 1)[0]
+        assert status_line.split(b" ")[1] == b"400"
+    with raw_socket(broker) as sock:  # the same request as HTTP/1.1 is upgraded
+        sock.sendall(upgrade_request("1.1"))
+        assert sock.recv(65536).split(b"\r\n", 1)[0].split(b" ")[1] == b"101"
+
+
+def test_frame_header_claiming_2_62_bytes_closes_1009_at_once(broker: LiveBroker) -> None:
+    """Only the header is sent; the close comes without waiting for the payload."""
+    sock = raw_socket(broker)
+    ws = WSConnection(ConnectionType.CLIENT)
+    sock.sendall(
+        ws.send(
+            Request(
+                host="127.0.0.1",
+                target="/ws",
+                extra_headers=[(b"authorization", f"Bearer {make_token()}".encode())],
+            )
+        )
+    )
+    # FIN + text, masked, 64-bit length 2**62, masking key; no payload follows.
+    sock.sendall(b"\x81\xff" + (1 << 62).to_bytes(8, "big") + b"\x00\x00\x00\x00")
+    with sock:
+        while True:
+            ws.receive_data(sock.recv(65536) or None)  # a missing close times out here
+            closes = [e for e in ws.events() if isinstance(e, CloseConnection)]
+            if closes:
+                assert closes[0].code == CloseCode.MESSAGE_TOO_BIG
+                return
+
+
 def test_binary_frame_closes_1003(broker: LiveBroker) -> None:
     with dial(broker) as ws:
         ws.send(b"\x00\x01")
