@@ -113,9 +113,15 @@ def http_version(handshake: WSConnection) -> bytes:
 def open_connection(handshake: WSConnection) -> WsServerConnection:
     """The open connection of an accepted handshake (after ``send(AcceptConnection())``).
 
-    wsproto created its ``Connection`` with the bytes that followed the request already fed
-    to its ``FrameProtocol``; that parser is taken over, the rest is dropped."""
+    wsproto's ``FrameProtocol`` is taken over, the rest is dropped. A server-side wsproto
+    creates it without the bytes that followed the request (frames a client pipelined
+    behind its upgrade request); they are fed here, unless a wsproto that fixed this fed
+    them already."""
     conn = handshake.connection
     if conn is None or conn.state is not ConnectionState.OPEN:
         raise LocalProtocolError("the handshake has not been accepted")
-    return WsServerConnection(conn._proto)
+    proto = conn._proto
+    trailing: bytes = handshake.handshake._h11_connection.trailing_data[0]
+    if trailing and not len(proto._frame_decoder.buffer):
+        proto.receive_bytes(trailing)
+    return WsServerConnection(proto)

@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.testing
 from wsproto.events import CloseConnection, Ping, Pong, TextMessage
+from wsproto.frame_protocol import FrameProtocol
 
 from parley.broker.connection import Connection
 from parley.broker.hub import Hub
@@ -51,13 +52,14 @@ class Harness:
         target: str | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
         hello: bool = True,
+        pipelined: bytes = b"",
     ) -> MemClient:
         pair = trio.testing.lockstep_stream_pair if lockstep else trio.testing.memory_stream_pair
         client_stream, server_stream = pair()
         self.nursery.start_soon(self.server.handle, server_stream)
         client = MemClient(client_stream, auto_pong=auto_pong)
         tok = token if token is not None else make_token(now=WALL0)
-        await client.handshake(target or f"/ws?access_token={tok}", headers)
+        await client.handshake(target or f"/ws?access_token={tok}", headers, pipelined=pipelined)
         if hello:
             msg = await client.recv()
             assert msg["type"] == "hello"
@@ -340,6 +342,17 @@ async def test_oversize_frame_header_closes_1009_before_its_payload(
             f"message over {settings.limits.max_frame_bytes} bytes",
         )
         assert trio.current_time() == t0  # at once, not at a deadline
+
+
+async def test_frames_pipelined_behind_the_upgrade_request_are_handled(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    """wsproto's server handshake drops the bytes after the request; they are kept."""
+    ping = FrameProtocol(client=True, extensions=[]).send_data('{"id": 5, "op": "ping"}', True)
+    async with harness(settings) as h:
+        c = await h.connect(pipelined=bytes(ping))
+        reply = await c.recv()
+        assert (reply["id"], reply["ok"]) == (5, True)
 
 
 async def test_fragment_header_over_the_rest_of_the_budget_closes_1009(
