@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from parley.broker.outbox import Outbox
+from parley.broker.ratelimit import TokenBucket
 from parley.core.claims import Claims
 
 
@@ -21,6 +22,9 @@ class UserState:
     channels: set[str] = field(default_factory=set)
     pending: list[tuple[str, bool]] | None = None
     clients: int = 0
+    #: Publishes of all the user's connections together (``Limits.user_publish_rate``),
+    #: created at the first publish.
+    publish_bucket: TokenBucket | None = None
 
     def apply(self, channel_id: str, member: bool) -> None:
         if self.pending is not None:

@@ -27,6 +27,7 @@ from parley.broker.protocol import (
     ok_frame,
     parse_command,
 )
+from parley.broker.ratelimit import TokenBucket
 from parley.broker.recovery import merge
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
@@ -78,8 +79,7 @@ class Session:
         self.ops = ops
         self.verifier = verifier
         self.bad_frames = 0
-        self._tokens = float(limits.publish_burst)
-        self._refilled = now
+        self._bucket = TokenBucket(limits.publish_rate, limits.publish_burst, now)
 
     @property
     def claims(self) -> Claims:
@@ -166,16 +166,27 @@ class Session:
         self.client.send(ok_frame(cmd.id, {"deliveries": n}))
 
     def _take_token(self, now: float) -> None:
+        """One publish from this connection's bucket and its user's (shared by all the
+        user's connections); a refusal takes from neither."""
         lim = self.limits
-        self._tokens = min(
-            float(lim.publish_burst), self._tokens + (now - self._refilled) * lim.publish_rate
-        )
-        self._refilled = now
-        if self._tokens < 1.0:
+        user_bucket = None
+        user = self.client.user
+        if user is not None:
+            user_bucket = user.publish_bucket
+            if user_bucket is None:
+                user_bucket = user.publish_bucket = TokenBucket(
+                    lim.user_publish_rate, lim.user_publish_burst, now
+                )
+        if not self._bucket.has(now):
             raise ClientError(
                 ErrorCode.RATE_LIMITED, f"over {lim.publish_rate:g} publishes per second"
             )
-        self._tokens -= 1.0
+        if user_bucket is not None and not user_bucket.take(now):
+            raise ClientError(
+                ErrorCode.RATE_LIMITED,
+                f"over {lim.user_publish_rate:g} publishes per second for this user",
+            )
+        self._bucket.take(now)
 
     def _subscribe(self, cmd: Command) -> Deferred | None:
         pattern = field(cmd.body, "topic", str, cmd.id)

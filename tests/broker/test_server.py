@@ -32,7 +32,14 @@ def unthrottled(settings: Settings, **limits: Any) -> Settings:
     return replace(
         settings,
         allowed_origins=("https://app.example",),
-        limits=replace(Limits(), publish_rate=1e6, publish_burst=1_000_000, **limits),
+        limits=replace(
+            Limits(),
+            publish_rate=1e6,
+            publish_burst=1_000_000,
+            user_publish_rate=1e6,
+            user_publish_burst=1_000_000,
+            **limits,
+        ),
     )
 
 
@@ -163,6 +170,25 @@ def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
         assert ev["ts"].endswith("Z")
         got = [json.loads(tail.recv(timeout=TIMEOUT))["data"]["n"] for _ in range(2)]
         assert got == [1, 2]
+
+
+def test_publish_rate_is_limited_per_user_across_connections(settings: Settings) -> None:
+    limited = replace(
+        unthrottled(settings),
+        limits=replace(Limits(), user_publish_rate=1e-3, user_publish_burst=3),
+    )
+    with (
+        live_broker(limited) as live,
+        dial(live, make_token("u")) as one,
+        dial(live, make_token("u")) as two,
+        dial(live, make_token("v")) as other,
+    ):
+        replies = [
+            call(ws, {"id": i, "op": "publish", "topic": "events.acme.client.x", "data": i})
+            for i, ws in enumerate((one, two, one, two, other))
+        ]
+        assert [r["ok"] for r in replies] == [True, True, True, False, True]
+        assert replies[3]["error"]["code"] == "rate_limited"
 
 
 def test_ten_thousand_events_arrive_in_order(broker: LiveBroker) -> None:

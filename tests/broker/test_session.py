@@ -291,6 +291,31 @@ async def test_publish_rate_limit() -> None:
     assert h.session.bad_frames == 0
 
 
+async def test_publish_rate_limit_is_per_user_over_all_connections() -> None:
+    limits = Limits(publish_rate=10, publish_burst=4, user_publish_rate=10, user_publish_burst=6)
+    hub = Hub()
+    a1, a2 = Harness(hub=hub, limits=limits), Harness(hub=hub, limits=limits)
+    bob = Harness(sub="bob", hub=hub, limits=limits)
+    cmd = {"op": "publish", "topic": "events.acme.client.x", "data": 0}
+    for i in range(4):
+        a1.send_sync({"id": i, **cmd})
+    for i in range(4):
+        a2.send_sync({"id": i, **cmd})
+    for i in range(4):
+        bob.send_sync({"id": i, **cmd})
+    # alice's two connections share 6 (each under its own 4); bob has his own.
+    assert [f["ok"] for f in await a1.frames()] == [True] * 4
+    second = await a2.frames()
+    assert [f["ok"] for f in second] == [True, True, False, False]
+    assert second[2] == err(2, ErrorCode.RATE_LIMITED, "over 10 publishes per second for this user")
+    assert [f["ok"] for f in await bob.frames()] == [True] * 4
+    # Refilled at user_publish_rate: 0.1 s later one more for alice, on either connection.
+    a2.send_sync({"id": 9, **cmd}, 0.1)
+    a1.send_sync({"id": 10, **cmd}, 0.1)
+    assert (await a2.reply())["ok"] is True
+    assert (await a1.reply())["error"]["code"] == "rate_limited"
+
+
 async def test_refused_publish_takes_no_token() -> None:
     h = Harness(limits=Limits(publish_rate=10, publish_burst=2))
     for i in range(3):
