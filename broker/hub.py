@@ -89,7 +89,10 @@ class Hub:
         return len(self._trie)
 
     # -- publishing (EventSink) -------------------------------------------------
-    def publish(self, topic: str, data: Any, *, ts: datetime | None = None) -> int:
+    def publish(
+        self, topic: str, data: Any, *, ts: datetime | None = None, members_of: str | None = None
+    ) -> int:
+        """``members_of``: only to members of that channel (see :class:`EventSink`)."""
         self.published += 1
         subs = self._trie.match(topic)
         if not subs:
@@ -97,9 +100,14 @@ class Hub:
         frame = event_frame(topic, data, ts or utc_now())
         owner = user_topic_owner(topic)
         n = 0
-        for client in subs:
-            if owner is None or client.claims.sub == owner:
-                n += client.send(frame)
+        if members_of is not None:
+            for client in subs:
+                if client.member_of(members_of) and (owner is None or client.claims.sub == owner):
+                    n += client.send(frame)
+        else:
+            for client in subs:
+                if owner is None or client.claims.sub == owner:
+                    n += client.send(frame)
         self.delivered += n
         return n
 

@@ -75,3 +75,57 @@ def test_deleted_and_edited_text_never_comes_back_through_replay(app: LiveApp) -
             posted = {e["data"]["id"]: e["data"] for e in events if e["event"] == "message_posted"}
             assert posted[secret]["text"] == "" and posted[secret]["deleted"] is True
             assert posted[edited]["text"] == "final"
+
+
+def until_topic(c: Client, topic: str) -> list[dict[str, Any]]:
+    """The pushes before (and including) the first event on ``topic``."""
+    seen: list[dict[str, Any]] = []
+    while True:
+        msg = c.recv()
+        seen.append(msg)
+        if msg.get("topic") == topic:
+            return seen
+
+
+def test_task_pushes_follow_the_channel_membership(app: LiveApp) -> None:
+    """A same-org outsider subscribed to everything gets no task event of a channel he is
+    not in (REST answers him 404); a member removed while connected gets none after his
+    member_removed."""
+    _, ch = rest(
+        app,
+        "POST",
+        "/v1/channels",
+        "alice",
+        {"kind": "group", "name": "t", "members": ["bob", "carol"]},
+    )
+    cid = ch["id"]
+    msg = ok(*rest(app, "POST", f"/v1/channels/{cid}/messages", "alice", {"text": "doc"}), 201)
+    sentinel = "events.acme.client.sentinel.s"
+    with ExitStack() as stack:
+        alice = dial(stack, app, "alice")
+        bob, carol, dave = (dial(stack, app, u) for u in ("bob", "carol", "dave"))
+        for c in (bob, carol, dave):
+            assert c.call("subscribe", topic="events.acme.>")["ok"]
+
+        def mark() -> None:
+            assert alice.call("publish", topic=sentinel, data=1)["ok"]
+
+        path = f"/v1/channels/{cid}/messages/{msg['message_id']}/tasks"
+        task = ok(*rest(app, "POST", path, "alice", {"title": "write it"}), 201)
+        mark()
+        created = f"events.acme.tasks.task.created.{task['id']}"
+        for member in (bob, carol):
+            assert created in [p.get("topic") for p in until_topic(member, sentinel)]
+        assert created not in [p.get("topic") for p in until_topic(dave, sentinel)]
+        assert rest(app, "GET", f"/v1/tasks/{task['id']}", "dave")[0] == 404
+
+        status, _ = rest(app, "DELETE", f"/v1/channels/{cid}/members/carol", "alice")
+        assert status in (200, 204)
+        ok(*rest(app, "POST", f"/v1/tasks/{task['id']}/complete", "alice"))
+        mark()
+        completed = f"events.acme.tasks.task.completed.{task['id']}"
+        assert completed in [p.get("topic") for p in until_topic(bob, sentinel)]
+        seen = until_topic(carol, sentinel)
+        assert [p.get("event") for p in seen if p.get("channel") == cid][-1:] == ["member_removed"]
+        assert completed not in [p.get("topic") for p in seen]
+        assert completed not in [p.get("topic") for p in until_topic(dave, sentinel)]
