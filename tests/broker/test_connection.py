@@ -202,6 +202,31 @@ async def test_slow_consumer_dropped_others_continue(
         assert (await fast.recv())["data"] == {"i": 100}
 
 
+async def test_slow_consumer_gets_its_close_frame_before_the_data_it_could_not_take(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    """A reader taking a message per 0.1 s: the close (4000) comes after at most one write
+    chunk, within the close deadline, instead of after everything the writer held (which
+    took longer than the deadline, so the client saw EOF, 1006)."""
+    settings = with_limits(settings, outbox_max_frames=128)
+    async with harness(settings) as h:
+        slow = await h.connect(make_token("slow", now=WALL0), lockstep=True)
+        assert (await slow.call({"id": 1, "op": "subscribe", "topic": "events.acme.>"}))["ok"]
+        pad = "x" * 16_000
+        for i in range(100):  # the writer takes these while the client does not read
+            h.hub.publish("events.acme.s.r.e.1", {"i": i, "pad": pad})
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(100, 300):  # overflow: the connection is closed as a slow consumer
+            h.hub.publish("events.acme.s.r.e.1", {"i": i, "pad": pad})
+        received = []
+        with pytest.raises(Closed) as exc:
+            while True:
+                received.append((await slow.recv())["data"]["i"])
+                await trio.sleep(0.1)
+        assert exc.value.code == CloseCode.SLOW_CONSUMER
+        assert received == list(range(len(received))) and len(received) < 10
+
+
 async def test_shutdown_closes_everyone_with_1001(settings: Settings, autojump_clock: Any) -> None:
     async with harness(settings) as h:
         clients = [await h.connect(make_token(f"u{i}", now=WALL0)) for i in range(3)]
