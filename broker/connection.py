@@ -185,7 +185,13 @@ class Connection:
             )
         now = trio.current_time()
         session = self.session = Session(
-            client, srv.hub, limits, ops=srv.ops, verifier=srv.verifier, now=now
+            client,
+            srv.hub,
+            limits,
+            ops=srv.ops,
+            verifier=srv.verifier,
+            now=now,
+            policy=srv.policy,
         )
         self.lifecycle.open(now, self._expires_at(claims))
         srv.register(self)

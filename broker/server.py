@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from parley.broker.access import TopicPolicy
 from parley.broker.auth import TokenVerifier
 from parley.broker.config import BrokerConfig
 from parley.broker.connection import Connection
@@ -36,6 +37,8 @@ class BrokerServer:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        #: Topic permissions (broker/access.py); a bad configuration fails here, at start.
+        self.policy = TopicPolicy.parse(config.topic_namespaces)
         self.hub = hub
         self.verifier = verifier
         self.ops = ops

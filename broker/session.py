@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from parley.broker.access import DEFAULT_POLICY, TopicPolicy
 from parley.broker.auth import TokenVerifier
 from parley.broker.client import Client
 from parley.broker.hub import Hub
@@ -36,7 +37,6 @@ from parley.core.limits import MAX_IDEMPOTENCY_KEY_CHARS, Limits
 from parley.core.ports import ChannelOps
 from parley.core.times import rfc3339, utc_now
 from parley.core.topics import (
-    CONVERSATION_SOURCE,
     USER_SOURCE,
     check_org,
     matches,
@@ -46,9 +46,6 @@ from parley.core.topics import (
 
 #: Errors that count toward ``Limits.max_bad_frames`` (the client is not speaking the protocol).
 BAD_FRAME_CODES = frozenset({ErrorCode.BAD_JSON, ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OP})
-#: Sources a connection without the ``service`` role may publish to (see docs/protocol.md).
-CLIENT_SOURCE = "client"
-PUBLISHER_ROLE = "publisher"
 MAX_RECOVER_CHANNELS = 100
 
 
@@ -72,12 +69,14 @@ class Session:
         ops: ChannelOps | None,
         verifier: TokenVerifier,
         now: float,
+        policy: TopicPolicy = DEFAULT_POLICY,
     ) -> None:
         self.client = client
         self.hub = hub
         self.limits = limits
         self.ops = ops
         self.verifier = verifier
+        self.policy = policy
         self.bad_frames = 0
         self._bucket = TokenBucket(limits.publish_rate, limits.publish_burst, now)
 
@@ -155,11 +154,16 @@ class Session:
         check_org(parts, self.claims.org)
         if "data" not in cmd.body:
             raise ClientError(ErrorCode.BAD_REQUEST, "'data' is required")
-        if not may_publish(self.claims, parts):
+        if not self.policy.may_publish(self.claims, parts):
+            org = self.claims.org
+            where = ", ".join(
+                f"events.{org}.{'.'.join(ns.prefix)}.>"
+                for ns in self.policy.publishable(self.claims)
+            )
             raise ClientError(
                 ErrorCode.FORBIDDEN,
                 f"publishing to this topic needs the service role (clients may publish "
-                f"under events.{self.claims.org}.{CLIENT_SOURCE}.>)",
+                f"under {where or 'no namespace'})",
             )
         self._take_token(now)
         n = self.hub.publish(cmd.body["topic"], cmd.body["data"])
@@ -194,6 +198,13 @@ class Session:
         check_org(parts, self.claims.org)
         check_user_pattern(parts, self.claims.sub)
         since = _parse_since(cmd.body.get("since"), cmd.id)
+        entries = self.policy.narrow(parts, self.claims, self._granted_by_token(cmd))
+        if not entries:
+            raise ClientError(
+                ErrorCode.FORBIDDEN,
+                f"nothing {pattern!r} matches is readable by this connection (its roles, "
+                f"the namespaces and its subscription tokens grant it)",
+            )
         if pattern in self.client.patterns:
             raise ClientError(ErrorCode.ALREADY_SUBSCRIBED, f"already subscribed to {pattern!r}")
         if len(self.client.patterns) >= self.limits.max_subscriptions:
@@ -213,11 +224,34 @@ class Session:
                     raise ClientError(ErrorCode.CONFLICT, f"{channel_id} is already recovering")
             for channel_id in since:
                 rec[channel_id] = []
-        self.hub.subscribe(self.client, pattern, parts)
+        self.hub.subscribe(self.client, pattern, parts, entries)
         if not since:
-            self.client.send(ok_frame(cmd.id, {"topic": pattern}))
+            reply: dict[str, Any] = {"topic": pattern}
+            if entries != [parts]:
+                reply["granted"] = [".".join(e) for e in entries]
+            self.client.send(ok_frame(cmd.id, reply))
             return None
         return Deferred(cmd.id, lambda: self._recover(cmd.id, pattern, parts, since))
+
+    def _granted_by_token(self, cmd: Command) -> tuple[str, ...]:
+        """The patterns a subscription token sent with ``subscribe`` grants (none without
+        one): signed like connection tokens, for the same user, with a ``topics`` claim."""
+        token = cmd.body.get("token")
+        if token is None:
+            return ()
+        if not isinstance(token, str):
+            raise ClientError(ErrorCode.BAD_REQUEST, "'token' must be a string")
+        try:
+            claims = self.verifier.verify(token)
+        except AuthError as exc:
+            raise ClientError(ErrorCode.UNAUTHORIZED, exc.reason) from None
+        if (claims.sub, claims.org) != (self.claims.sub, self.claims.org):
+            raise ClientError(
+                ErrorCode.FORBIDDEN, "a subscription token must be for the same user"
+            )
+        if not claims.topics:
+            raise ClientError(ErrorCode.FORBIDDEN, "the subscription token grants no topics")
+        return claims.topics
 
     def _refresh(self, cmd: Command) -> None:
         token = field(cmd.body, "token", str, cmd.id)
@@ -343,18 +377,6 @@ def check_user_pattern(parts: list[str], user_id: str) -> None:
         raise ClientError(
             ErrorCode.FORBIDDEN, "user topics are readable only by their user (last segment)"
         )
-
-
-def may_publish(claims: Claims, parts: list[str]) -> bool:
-    """Services (and the ``publisher`` role) publish anywhere in their org below a source
-    segment, except the channel log's source, which only the log writes; other clients only
-    under ``events.{org}.client.>``."""
-    source = parts[2] if len(parts) > 2 else None
-    if source is None or source == CONVERSATION_SOURCE:
-        return False
-    if claims.is_service or PUBLISHER_ROLE in claims.roles:
-        return True
-    return source == CLIENT_SOURCE and len(parts) > 3
 
 
 def _parse_since(value: object, cid: int) -> dict[str, int]:

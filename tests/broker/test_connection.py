@@ -188,7 +188,7 @@ async def test_slow_consumer_dropped_others_continue(
         for c in (slow, fast):
             assert (await c.call({"id": 1, "op": "subscribe", "topic": "events.acme.>"}))["ok"]
         for i in range(100):
-            h.hub.publish("events.acme.s.r.e.1", {"i": i})
+            h.hub.publish("events.acme.client.r.e.1", {"i": i})
             msg = await fast.recv()
             assert msg["data"] == {"i": i}
         received = []
@@ -198,7 +198,7 @@ async def test_slow_consumer_dropped_others_continue(
         assert exc.value.code == CloseCode.SLOW_CONSUMER
         assert received == list(range(len(received)))
         assert len(received) < 100
-        h.hub.publish("events.acme.s.r.e.1", {"i": 100})
+        h.hub.publish("events.acme.client.r.e.1", {"i": 100})
         assert (await fast.recv())["data"] == {"i": 100}
 
 
@@ -214,10 +214,10 @@ async def test_slow_consumer_gets_its_close_frame_before_the_data_it_could_not_t
         assert (await slow.call({"id": 1, "op": "subscribe", "topic": "events.acme.>"}))["ok"]
         pad = "x" * 16_000
         for i in range(100):  # the writer takes these while the client does not read
-            h.hub.publish("events.acme.s.r.e.1", {"i": i, "pad": pad})
+            h.hub.publish("events.acme.client.r.e.1", {"i": i, "pad": pad})
         await trio.testing.wait_all_tasks_blocked()
         for i in range(100, 300):  # overflow: the connection is closed as a slow consumer
-            h.hub.publish("events.acme.s.r.e.1", {"i": i, "pad": pad})
+            h.hub.publish("events.acme.client.r.e.1", {"i": i, "pad": pad})
         received = []
         with pytest.raises(Closed) as exc:
             while True:

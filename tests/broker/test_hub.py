@@ -458,4 +458,5 @@ async def test_publish_members_of_reaches_members_only_and_follows_removal() -> 
     hub.publish_channel_events([event("c1", 1, EventName.MEMBER_REMOVED, {"user_id": "bob"})])
     assert len(member.outbox) == 2  # his own removal
     assert hub.publish(topic, {"n": 2}, members_of="c1") == 0
-    assert hub.publish(topic, {"n": 3}) == 2  # without members_of: every subscriber
+    # Without members_of (a service's own event on a channel source): services only.
+    assert hub.publish(topic, {"n": 3}) == 0

@@ -18,7 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-from parley.broker.auth import MAX_INSTANT
+from parley.broker.auth import MAX_INSTANT, issue_token
 from parley.core.codes import CloseCode
 from parley.core.limits import Limits
 from parley.settings import Settings
@@ -128,16 +128,16 @@ def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
         dial(broker, make_token("svc", roles=["service"])) as pub,
         dial(broker, make_token("eve", org="globex", roles=["service"])) as eve,
     ):
-        assert call(star, {"id": 1, "op": "subscribe", "topic": "events.acme.tasks.*.completed.*"})[
-            "ok"
-        ]
-        assert call(tail, {"id": 1, "op": "subscribe", "topic": "events.acme.tasks.>"})["ok"]
+        assert call(
+            star, {"id": 1, "op": "subscribe", "topic": "events.acme.client.tasks.*.completed.*"}
+        )["ok"]
+        assert call(tail, {"id": 1, "op": "subscribe", "topic": "events.acme.client.tasks.>"})["ok"]
         refused = call(eve, {"id": 1, "op": "subscribe", "topic": "events.acme.>"})
         assert refused["error"]["code"] == "forbidden"
         refused = call(eve, {"id": 2, "op": "subscribe", "topic": "events.*.>"})
         assert refused["error"]["code"] == "forbidden"
         refused = call(
-            eve, {"id": 3, "op": "publish", "topic": "events.acme.tasks.t.c.1", "data": 1}
+            eve, {"id": 3, "op": "publish", "topic": "events.acme.client.tasks.t.c.1", "data": 1}
         )
         assert refused["error"]["code"] == "forbidden"
 
@@ -146,7 +146,7 @@ def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
             {
                 "id": 5,
                 "op": "publish",
-                "topic": "events.acme.tasks.task.completed.t1",
+                "topic": "events.acme.client.tasks.task.completed.t1",
                 "data": {"n": 1},
             },
         )
@@ -156,7 +156,7 @@ def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
             {
                 "id": 6,
                 "op": "publish",
-                "topic": "events.acme.tasks.task.created.t2",
+                "topic": "events.acme.client.tasks.task.created.t2",
                 "data": {"n": 2},
             },
         )
@@ -164,7 +164,7 @@ def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
         ev = json.loads(star.recv(timeout=TIMEOUT))
         assert (ev["type"], ev["topic"], ev["data"]) == (
             "event",
-            "events.acme.tasks.task.completed.t1",
+            "events.acme.client.tasks.task.completed.t1",
             {"n": 1},
         )
         assert ev["ts"].endswith("Z")
@@ -197,7 +197,7 @@ def test_ten_thousand_events_arrive_in_order(broker: LiveBroker) -> None:
         dial(broker, make_token("s")) as sub,
         dial(broker, make_token("p", roles=["service"])) as pub,
     ):
-        assert call(sub, {"id": 1, "op": "subscribe", "topic": "events.acme.seq.>"})["ok"]
+        assert call(sub, {"id": 1, "op": "subscribe", "topic": "events.acme.client.seq.>"})["ok"]
         received: list[int] = []
 
         def read() -> None:
@@ -211,7 +211,12 @@ def test_ten_thousand_events_arrive_in_order(broker: LiveBroker) -> None:
             for i in range(start, start + batch):
                 pub.send(
                     json.dumps(
-                        {"id": i, "op": "publish", "topic": "events.acme.seq.x.y.z", "data": i}
+                        {
+                            "id": i,
+                            "op": "publish",
+                            "topic": "events.acme.client.seq.x.y.z",
+                            "data": i,
+                        }
                     )
                 )
             for _ in range(batch):
@@ -263,7 +268,7 @@ class StalledClient:
 
 def test_slow_consumer_disconnected_while_others_receive(settings: Settings) -> None:
     n, payload = 3_000, "x" * 4000  # 12 MB: more than the server socket's send buffer
-    topic = "events.acme.load.>"
+    topic = "events.acme.client.load.>"
     with (
         live_broker(unthrottled(settings, outbox_max_frames=64)) as broker,
         dial(broker, make_token("fast")) as fast,
@@ -290,7 +295,7 @@ def test_slow_consumer_disconnected_while_others_receive(settings: Settings) -> 
                         {
                             "id": i,
                             "op": "publish",
-                            "topic": "events.acme.load.a.b.c",
+                            "topic": "events.acme.client.load.a.b.c",
                             "data": payload,
                         }
                     )
@@ -379,3 +384,60 @@ def test_server_shutdown_closes_1001(settings: Settings) -> None:
     with live_broker(settings) as live, dial(live) as ws:
         trio.from_thread.run_sync(live.server.shutdown, trio_token=live.token)
         assert closed_with(ws)[0] == CloseCode.GOING_AWAY
+
+
+NAMESPACES = """{"client": {"subscribe": ["any"], "publish": ["any"]},
+                 "billing": {"subscribe": ["role:billing"], "publish": []}}"""
+
+
+def test_topic_permissions_inside_an_org(settings: Settings) -> None:
+    """A plain user's wide pattern is narrowed to what he may read: the billing service's
+    events reach the billing role, and a plain user only through a subscription token that
+    grants him one invoice."""
+    config = replace(unthrottled(settings).broker, topic_namespaces=NAMESPACES)
+    paid = "events.acme.billing.invoice.paid."
+    with (
+        live_broker(settings, config) as live,
+        dial(live, make_token("pat")) as pat,
+        dial(live, make_token("ann", roles=["billing"])) as ann,
+        dial(live, make_token("billing", roles=["service"])) as svc,
+    ):
+        wide = call(pat, {"id": 1, "op": "subscribe", "topic": "events.acme.>"})
+        assert wide["ok"] and wide["granted"] == [
+            "events.acme.conversations.>",
+            "events.acme.tasks.>",
+            "events.acme.users.*.*.pat",
+            "events.acme.client.>",
+        ]
+        refused = call(pat, {"id": 2, "op": "subscribe", "topic": "events.acme.billing.>"})
+        assert refused["error"]["code"] == "forbidden"
+        assert call(ann, {"id": 1, "op": "subscribe", "topic": "events.acme.billing.>"})["ok"]
+        assert call(pat, {"id": 3, "op": "publish", "topic": paid + "i1", "data": 1}) == {
+            "id": 3,
+            "ok": False,
+            "error": {
+                "code": "forbidden",
+                "message": "publishing to this topic needs the service role (clients may "
+                "publish under events.acme.client.>)",
+            },
+        }
+        r = call(svc, {"id": 1, "op": "publish", "topic": paid + "i1", "data": {"n": 1}})
+        assert r["deliveries"] == 1  # ann only
+        assert json.loads(ann.recv(timeout=TIMEOUT))["topic"] == paid + "i1"
+
+        # A backend grants pat one invoice's events with a short-lived subscription token.
+        grant = issue_token(SECRET, sub="pat", org="acme", ttl=60, topics=[paid + "i7"])
+        sub = call(
+            pat, {"id": 4, "op": "subscribe", "topic": "events.acme.billing.>", "token": grant}
+        )
+        assert sub["ok"] and sub["granted"] == [paid + "i7"]
+        for i, invoice in enumerate(("i1", "i7")):
+            call(svc, {"id": 2 + i, "op": "publish", "topic": paid + invoice, "data": i})
+        ev = json.loads(pat.recv(timeout=TIMEOUT))  # i1 never came: i7 is the first
+        assert (ev["topic"], ev["data"]) == (paid + "i7", 1)
+
+        bob_grant = issue_token(SECRET, sub="bob", org="acme", ttl=60, topics=[paid + "i7"])
+        expired = issue_token(SECRET, sub="pat", org="acme", ttl=-1, topics=[paid + "i7"])
+        for cid, token, code in ((5, bob_grant, "forbidden"), (6, expired, "unauthorized")):
+            cmd = {"id": cid, "op": "subscribe", "topic": paid + "*", "token": token}
+            assert call(pat, cmd)["error"]["code"] == code

@@ -163,28 +163,28 @@ async def test_subscribe_other_org_message() -> None:
 
 async def test_already_subscribed() -> None:
     h = Harness()
-    h.send_sync({"id": 1, "op": "subscribe", "topic": "events.acme.x"})
+    h.send_sync({"id": 1, "op": "subscribe", "topic": "events.acme.client.x"})
     await h.frames()
-    h.send_sync({"id": 2, "op": "subscribe", "topic": "events.acme.x"})
+    h.send_sync({"id": 2, "op": "subscribe", "topic": "events.acme.client.x"})
     assert await h.reply() == err(
-        2, ErrorCode.ALREADY_SUBSCRIBED, "already subscribed to 'events.acme.x'"
+        2, ErrorCode.ALREADY_SUBSCRIBED, "already subscribed to 'events.acme.client.x'"
     )
     assert h.hub.subscription_count == 1
 
 
 async def test_too_many_subscriptions() -> None:
     h = Harness(limits=Limits(max_subscriptions=2))
-    h.send_sync({"id": 1, "op": "subscribe", "topic": "events.acme.a"})
-    h.send_sync({"id": 2, "op": "subscribe", "topic": "events.acme.b"})
+    h.send_sync({"id": 1, "op": "subscribe", "topic": "events.acme.client.a"})
+    h.send_sync({"id": 2, "op": "subscribe", "topic": "events.acme.client.b"})
     assert [f["ok"] for f in await h.frames()] == [True, True]
-    h.send_sync({"id": 3, "op": "subscribe", "topic": "events.acme.c"})
+    h.send_sync({"id": 3, "op": "subscribe", "topic": "events.acme.client.c"})
     assert await h.reply() == err(
         3, ErrorCode.TOO_MANY_SUBSCRIPTIONS, "at most 2 subscriptions per connection"
     )
     assert h.hub.subscription_count == 2
     # Unsubscribing frees a slot.
-    h.send_sync({"id": 4, "op": "unsubscribe", "topic": "events.acme.a"})
-    h.send_sync({"id": 5, "op": "subscribe", "topic": "events.acme.c"})
+    h.send_sync({"id": 4, "op": "unsubscribe", "topic": "events.acme.client.a"})
+    h.send_sync({"id": 5, "op": "subscribe", "topic": "events.acme.client.c"})
     assert [(f["id"], f["ok"]) for f in await h.frames()] == [(4, True), (5, True)]
 
 

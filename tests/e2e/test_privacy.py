@@ -11,8 +11,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from websockets.sync.client import connect
 
 from parley.settings import Settings
+from tests.conftest import make_token
 from tests.e2e.test_channels import Client, dial, rest
 from tests.support.live import LiveApp, live_app
 from tests.support.store import PgSchemas
@@ -81,7 +83,7 @@ def until_topic(c: Client, topic: str) -> list[dict[str, Any]]:
     """The pushes before (and including) the first event on ``topic``."""
     seen: list[dict[str, Any]] = []
     while True:
-        msg = c.recv()
+        msg = c.pushes.pop(0) if c.pushes else c.recv()  # pushes that came before a reply
         seen.append(msg)
         if msg.get("topic") == topic:
             return seen
@@ -129,3 +131,33 @@ def test_task_pushes_follow_the_channel_membership(app: LiveApp) -> None:
         assert [p.get("event") for p in seen if p.get("channel") == cid][-1:] == ["member_removed"]
         assert completed not in [p.get("topic") for p in seen]
         assert completed not in [p.get("topic") for p in until_topic(dave, sentinel)]
+
+
+def test_a_plain_user_gets_no_service_events_outside_his_namespaces(app: LiveApp) -> None:
+    """The billing service's events (POST /v1/events) reach a service subscriber, not a
+    plain user of the same org subscribed to everything."""
+    topic = "events.acme.billing.invoice.paid.inv_1"
+    with ExitStack() as stack:
+        pat = dial(stack, app, "pat")
+        audit = Client(
+            stack.enter_context(
+                connect(
+                    app.ws_url,
+                    additional_headers={
+                        "Authorization": f"Bearer {make_token('audit', roles=('service',))}"
+                    },
+                )
+            )
+        )
+        for c in (pat, audit):
+            assert c.call("subscribe", topic="events.acme.>")["ok"]
+        assert pat.call("subscribe", topic="events.acme.billing.>")["error"]["code"] == "forbidden"
+        status, body = rest(
+            app, "POST", "/v1/events", "billing", {"topic": topic, "data": 1}, roles=("service",)
+        )
+        assert (status, body["deliveries"]) == (200, 1)
+        assert pat.call("publish", topic="events.acme.client.sentinel.s", data=1)["ok"]
+        assert topic not in [
+            p.get("topic") for p in until_topic(pat, "events.acme.client.sentinel.s")
+        ]
+        assert topic in [p.get("topic") for p in until_topic(audit, topic)]
