@@ -92,7 +92,7 @@ class TopicPolicy:
                     for g in value
                 ):
                     raise ValueError(
-                        f"topic namespace {name!r}: {key} must list \"any\" or \"role:NAME\""
+                        f'topic namespace {name!r}: {key} must list "any" or "role:NAME"'
                     )
                 grants[key] = frozenset(value)
             out.append(Namespace(prefix, grants["subscribe"], grants["publish"]))

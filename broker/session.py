@@ -246,9 +246,7 @@ class Session:
         except AuthError as exc:
             raise ClientError(ErrorCode.UNAUTHORIZED, exc.reason) from None
         if (claims.sub, claims.org) != (self.claims.sub, self.claims.org):
-            raise ClientError(
-                ErrorCode.FORBIDDEN, "a subscription token must be for the same user"
-            )
+            raise ClientError(ErrorCode.FORBIDDEN, "a subscription token must be for the same user")
         if not claims.topics:
             raise ClientError(ErrorCode.FORBIDDEN, "the subscription token grants no topics")
         return claims.topics
