@@ -47,6 +47,10 @@ from parley.core.topics import (
 #: Errors that count toward ``Limits.max_bad_frames`` (the client is not speaking the protocol).
 BAD_FRAME_CODES = frozenset({ErrorCode.BAD_JSON, ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OP})
 MAX_RECOVER_CHANNELS = 100
+#: Log events read per store call during recovery (what is held in memory at once).
+RECOVERY_PAGE = 256
+#: Part of the outbox a replay leaves free for the held-back live events and the reply.
+REPLAY_RESERVE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,33 +320,17 @@ class Session:
     async def _recover(
         self, cid: int, pattern: str, parts: list[str], since: dict[str, int]
     ) -> None:
-        ops = self._need_ops()
-        c = self.claims
-        limit = self.limits.recovery_max_events
         report: dict[str, Any] = {}
         try:
             for channel_id, last_seen in since.items():
                 try:
-                    stored = await ops.events_after(c.org, c.sub, channel_id, last_seen, limit + 1)
+                    replay, truncated = await self._read_missed(channel_id, last_seen, parts)
                 except ClientError as exc:
                     # Held-back events passed the membership filter when published.
                     self._release(channel_id, None)
                     report[channel_id] = {"error": {"code": exc.code, "message": exc.message}}
                     continue
-                truncated = len(stored) > limit
                 live = (self.client.recovering or {}).get(channel_id, [])
-                held = dict(live)
-                # Every logged seq takes part in the gap check; one outside the pattern has
-                # no frame unless another subscription of this connection held it back.
-                replay: list[tuple[int, bytes | None]] = [
-                    (
-                        ev.seq,
-                        channel_event_frame(ev)
-                        if matches(parts, ev.topic.split("."))
-                        else held.get(ev.seq),
-                    )
-                    for ev in stored[:limit]
-                ]
                 result = merge(last_seen, replay, live, truncated=truncated)
                 frames = [(seq, f) for seq, f in result.items if f is not None]
                 self._release(channel_id, frames)
@@ -356,6 +344,47 @@ class Session:
                 if channel_id not in report:
                     self._release(channel_id, None)
         self.client.send(ok_frame(cid, {"topic": pattern, "recovery": report}))
+
+    async def _read_missed(
+        self, channel_id: str, last_seen: int, parts: list[str]
+    ) -> tuple[list[tuple[int, bytes | None]], bool]:
+        """The channel's log after ``last_seen`` as (seq, frame or None), read a page at a
+        time, and whether more is left: at most ``recovery_max_events``, and no more
+        frames than the outbox can take now besides a reserve for the live events and the
+        reply (a replay that would overflow it would close the connection with nothing
+        replayed; instead the reply says ``recovered: false`` and the client pages the rest
+        over REST). Memory: the frames kept (within the outbox bound) and one page."""
+        ops = self._need_ops()
+        c = self.claims
+        limit = self.limits.recovery_max_events
+        outbox = self.client.outbox
+        frames_left = outbox.max_frames - len(outbox) - outbox.max_frames // REPLAY_RESERVE
+        bytes_left = outbox.max_bytes - outbox.queued_bytes - outbox.max_bytes // REPLAY_RESERVE
+        held = dict((self.client.recovering or {}).get(channel_id, []))
+        replay: list[tuple[int, bytes | None]] = []
+        after = last_seen
+        while True:
+            want = min(RECOVERY_PAGE, limit - len(replay))
+            page = await ops.events_after(c.org, c.sub, channel_id, after, want + 1)
+            held.update((self.client.recovering or {}).get(channel_id, []))
+            for ev in page[:want]:
+                # Every logged seq takes part in the gap check; one outside the pattern has
+                # no frame unless another subscription of this connection held it back.
+                if matches(parts, ev.topic.split(".")):
+                    frame: bytes | None = channel_event_frame(ev)
+                else:
+                    frame = held.get(ev.seq)
+                if frame is not None:
+                    if frames_left < 1 or bytes_left < len(frame):
+                        return replay, True
+                    frames_left -= 1
+                    bytes_left -= len(frame)
+                replay.append((ev.seq, frame))
+            if len(page) <= want:
+                return replay, False  # the log has no more
+            if len(replay) >= limit:
+                return replay, True
+            after = page[want - 1].seq
 
     def _release(self, channel_id: str, frames: list[tuple[int, bytes]] | None) -> None:
         """End a channel's recovery: queue ``frames`` (or, if None, whatever was held back)."""

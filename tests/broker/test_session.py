@@ -11,7 +11,7 @@ import trio
 
 from parley.broker.auth import TokenVerifier, issue_token
 from parley.broker.hub import Hub
-from parley.broker.session import Deferred, Session
+from parley.broker.session import RECOVERY_PAGE, Deferred, Session
 from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import ClientError, CloseConnection
 from parley.core.events import EventName
@@ -531,7 +531,7 @@ async def test_recovery_replays_then_live_exactly_once_in_order() -> None:
         "topic": CONV,
         "recovery": {"c1": {"recovered": True, "replayed": 4, "replayed_to": 5}},
     }
-    assert ops.calls == [("events_after", ORG, "alice", "c1", 1, 10_001)]
+    assert ops.calls == [("events_after", ORG, "alice", "c1", 1, RECOVERY_PAGE + 1)]
     assert h.conn.client.recovering is None
     h.hub.publish_channel_events([event("c1", 7)])
     assert [f["seq"] for f in await h.frames()] == [7]
@@ -579,6 +579,35 @@ async def test_recovery_bounded_by_limit() -> None:
     assert [f.get("seq") for f in frames] == [1, 2, None]
     assert frames[-1]["recovery"] == {"c1": {"recovered": False, "replayed": 2, "replayed_to": 2}}
     assert ops.calls == [("events_after", ORG, "alice", "c1", 0, 3)]
+
+
+@pytest.mark.parametrize("missed", [10_000, 50_000])
+@pytest.mark.parametrize("size", [10, 16_000])
+async def test_recovery_takes_what_the_outbox_can_and_says_where_to_page(
+    missed: int, size: int
+) -> None:
+    """More missed than the outbox takes: the replay stops short of overflowing it (no
+    slow-consumer close), in pages, and the reply says recovered false with replayed_to."""
+    limits = Limits(outbox_max_frames=4096, outbox_max_bytes=8 << 20)
+    pad = "x" * size
+    log = [event("c1", s, data={"n": s, "pad": pad}) for s in range(1, missed + 1)]
+    h, ops = recovering_harness(log, limits=limits)
+    h.conn.client.outbox.max_frames, h.conn.client.outbox.max_bytes = 4096, 8 << 20
+    d = h.send({"id": 1, "op": "subscribe", "topic": CONV, "since": {"c1": 0}})
+    assert d is not None
+    h.hub.publish_channel_events([event("c1", missed + 1)])  # live, held back
+    await d.run()
+    assert h.conn.overflows == []
+    frames = await h.frames()
+    reply = frames[-1]["recovery"]["c1"]
+    to = reply["replayed_to"]
+    assert reply == {"recovered": False, "replayed": to, "replayed_to": to}
+    assert [f["seq"] for f in frames[:-1]] == [*range(1, to + 1), missed + 1]
+    assert 0 < to < min(missed, limits.recovery_max_events)
+    assert all(call[-1] <= RECOVERY_PAGE + 1 for call in ops.calls)  # read in pages
+    # The client pages the rest from replayed_to over REST, then recovers from there.
+    rest = [e for e in log if e.seq > to]
+    assert rest[0].seq == to + 1
 
 
 async def test_recovery_non_member_reported_per_channel() -> None:

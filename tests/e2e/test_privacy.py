@@ -161,3 +161,39 @@ def test_a_plain_user_gets_no_service_events_outside_his_namespaces(app: LiveApp
             p.get("topic") for p in until_topic(pat, "events.acme.client.sentinel.s")
         ]
         assert topic in [p.get("topic") for p in until_topic(audit, topic)]
+
+
+@pytest.fixture
+def small_outbox(settings: Settings) -> Iterator[LiveApp]:
+    limits = replace(settings.limits, outbox_max_frames=64)
+    with live_app(replace(settings, limits=limits)) as live:
+        yield live
+
+
+def test_recovery_beyond_the_outbox_replays_what_fits_then_rest_pages_the_rest(
+    small_outbox: LiveApp,
+) -> None:
+    """More missed than the outbox takes: no slow-consumer close with nothing replayed,
+    but a replay that fits, ``recovered: false`` and REST from ``replayed_to``."""
+    app = small_outbox
+    _, ch = rest(app, "POST", "/v1/channels", "alice", {"kind": "group", "name": "r"})
+    cid = ch["id"]
+    posted = [
+        ok(*rest(app, "POST", f"/v1/channels/{cid}/messages", "alice", {"text": f"m{i}"}), 201)
+        for i in range(150)
+    ]
+    with ExitStack() as stack:
+        alice = dial(stack, app, "alice")
+        alice.ws.send(json.dumps({"id": 9, "op": "subscribe", "topic": TOPIC, "since": {cid: 0}}))
+        replayed: list[dict[str, Any]] = []
+        while (msg := alice.recv()).get("id") != 9:
+            replayed.append(msg)
+        report = msg["recovery"][cid]
+        assert msg["ok"] and report["recovered"] is False
+        to = report["replayed_to"]
+        assert [e["seq"] for e in replayed] == list(range(1, to + 1))
+        page = ok(*rest(app, "GET", f"/v1/channels/{cid}/messages?after={to}&limit=200", "alice"))
+        got = [e["data"]["id"] for e in replayed if e["event"] == "message_posted"]
+        got += [m["id"] for m in page["items"]]
+        assert got == [p["message_id"] for p in posted]  # each once, in order
+        assert alice.call("ping")["ok"]  # still connected
