@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import jwt
 
-from parley.core.claims import MAX_SUB_LENGTH, Claims
-from parley.core.errors import AuthError
-from parley.core.topics import is_segment
+from parley.core.claims import MAX_SUB_LENGTH, MAX_TOKEN_TOPICS, Claims
+from parley.core.errors import AuthError, ClientError
+from parley.core.topics import check_org, is_segment, parse_pattern
 
 #: HS256 secrets shorter than this are refused at startup (RFC 7518 3.2).
 MIN_SECRET_BYTES = 32
@@ -118,7 +118,28 @@ def claims_from_payload(payload: Mapping[str, object], *, now: float) -> Claims:
         roles = []
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise AuthError("token claim roles must be a list of strings")
-    return Claims(sub=sub, org=org, exp=float(exp), roles=tuple(roles))
+    return Claims(
+        sub=sub, org=org, exp=float(exp), roles=tuple(roles), topics=_topics(payload, org)
+    )
+
+
+def _topics(payload: Mapping[str, object], org: str) -> tuple[str, ...]:
+    """The ``topics`` claim: patterns inside the token's org (see docs/protocol.md)."""
+    topics = payload.get("topics")
+    if topics is None:
+        return ()
+    if (
+        not isinstance(topics, list)
+        or len(topics) > MAX_TOKEN_TOPICS
+        or not all(isinstance(t, str) for t in topics)
+    ):
+        raise AuthError(f"token claim topics must be a list of at most {MAX_TOKEN_TOPICS} patterns")
+    for t in topics:
+        try:
+            check_org(parse_pattern(t), org)
+        except ClientError as exc:
+            raise AuthError(f"token claim topics: {exc.message}"[:120]) from None
+    return tuple(topics)
 
 
 def issue_token(
@@ -128,14 +149,19 @@ def issue_token(
     org: str,
     ttl: float,
     roles: Iterable[str] = (),
+    topics: Iterable[str] = (),
     now: float | None = None,
 ) -> str:
-    """Sign an HS256 token (``parley token`` and tests)."""
+    """Sign an HS256 token (``parley token`` and tests); with ``topics``, a subscription
+    token granting those patterns (docs/protocol.md)."""
     now = time.time() if now is None else now
     payload: dict[str, object] = {"sub": sub, "org": org, "iat": int(now), "exp": int(now + ttl)}
     roles = list(roles)
     if roles:
         payload["roles"] = roles
+    topics = list(topics)
+    if topics:
+        payload["topics"] = topics
     return jwt.encode(payload, secret, algorithm="HS256")
 
 

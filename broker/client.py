@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from parley.broker.outbox import Outbox
+from parley.broker.ratelimit import TokenBucket
 from parley.core.claims import Claims
 
 
@@ -21,6 +22,9 @@ class UserState:
     channels: set[str] = field(default_factory=set)
     pending: list[tuple[str, bool]] | None = None
     clients: int = 0
+    #: Publishes of all the user's connections together (``Limits.user_publish_rate``),
+    #: created at the first publish.
+    publish_bucket: TokenBucket | None = None
 
     def apply(self, channel_id: str, member: bool) -> None:
         if self.pending is not None:
@@ -45,7 +49,16 @@ class Client:
     """Frames are queued with :meth:`send`, which never awaits. An overflowing outbox
     calls ``on_overflow`` (the connection then closes as a slow consumer)."""
 
-    __slots__ = ("claims", "on_overflow", "outbox", "patterns", "recovering", "session_id", "user")
+    __slots__ = (
+        "claims",
+        "entries",
+        "on_overflow",
+        "outbox",
+        "patterns",
+        "recovering",
+        "session_id",
+        "user",
+    )
 
     def __init__(
         self,
@@ -58,7 +71,11 @@ class Client:
         self.claims = claims
         self.outbox = outbox
         self.on_overflow = on_overflow
-        self.patterns: dict[str, list[str]] = {}
+        #: Subscribed pattern -> its trie entries (the pattern narrowed to what the
+        #: connection may read, broker/access.py).
+        self.patterns: dict[str, list[list[str]]] = {}
+        #: Trie entry -> how many of the subscriptions hold it (two may share one).
+        self.entries: dict[tuple[str, ...], int] = {}
         self.user: UserState | None = None
         #: channel id -> live (seq, frame) held back while that channel is being recovered.
         self.recovering: dict[str, list[tuple[int, bytes]]] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from parley.broker.access import DEFAULT_TOPIC_NAMESPACES
 from parley.core.limits import Limits
 
 
@@ -19,4 +20,7 @@ class BrokerConfig:
     ping_timeout: float = 10.0
     handshake_timeout: float = 10.0
     shutdown_timeout: float = 5.0
+    #: Who may read and publish which topic prefixes inside an org, as JSON
+    #: (``PARLEY_TOPIC_NAMESPACES``; parsed by ``TopicPolicy.parse``, docs/protocol.md).
+    topic_namespaces: str = DEFAULT_TOPIC_NAMESPACES
     limits: Limits = field(default_factory=Limits)

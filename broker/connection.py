@@ -53,7 +53,7 @@ from parley.broker.lifecycle import (
 from parley.broker.outbox import Outbox
 from parley.broker.protocol import error_frame
 from parley.broker.session import Deferred, Session, new_session_id
-from parley.broker.wsconn import WsServerConnection, open_connection
+from parley.broker.wsconn import WsServerConnection, http_version, open_connection
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import AuthError, ClientError, Unavailable
@@ -163,6 +163,9 @@ class Connection:
         return True
 
     async def _accept(self, hs: WSConnection, request: Request) -> Claims | None:
+        if http_version(hs) < b"1.1":  # RFC 6455 4.1: HTTP/1.1 or later
+            await self._send_quietly(hs.send(RejectConnection(status_code=400)))
+            return None
         path = request.target.split("?", 1)[0]
         if path != WS_PATH:
             await self._send_quietly(hs.send(RejectConnection(status_code=404)))
@@ -197,7 +200,13 @@ class Connection:
             )
         now = trio.current_time()
         session = self.session = Session(
-            client, srv.hub, limits, ops=srv.ops, verifier=srv.verifier, now=now
+            client,
+            srv.hub,
+            limits,
+            ops=srv.ops,
+            verifier=srv.verifier,
+            now=now,
+            policy=srv.policy,
         )
         self.lifecycle.open(now, self._expires_at(claims))
         srv.register(self)
@@ -315,24 +324,28 @@ class Connection:
         max_bytes = self.server.config.limits.max_frame_bytes
         parts: list[str] = []
         size = 0
+        #: Bytes that came with the upgrade request were fed to ``ws`` already.
+        fed = True
         try:
             while True:
-                data: bytes | bytearray | None = None
-                try:
-                    with trio.move_on_at(lc.next_deadline()) as self._wait:
-                        data = await stream.receive_some(READ_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
-                if data is None:  # a deadline is due
-                    if not self._on_deadline():
+                if not fed:
+                    data: bytes | bytearray | None = None
+                    try:
+                        with trio.move_on_at(lc.next_deadline()) as self._wait:
+                            data = await stream.receive_some(READ_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        data = b""
+                    if data is None:  # a deadline is due
+                        if not self._on_deadline():
+                            return
+                        continue
+                    if not data:
+                        client.outbox.close()
+                        self.scope.cancel()
                         return
-                    continue
-                if not data:
-                    client.outbox.close()
-                    self.scope.cancel()
-                    return
-                ws.receive_data(bytes(data) if isinstance(data, bytearray) else data)
-                del data
+                    ws.receive_data(bytes(data) if isinstance(data, bytearray) else data)
+                    del data
+                fed = False
                 for event in ws.events():
                     if isinstance(event, TextMessage):
                         if lc.state is not ConnState.OPEN:
@@ -372,6 +385,11 @@ class Connection:
                         if lc.peer_closed(trio.current_time()):
                             client.outbox.close(ws.send(event.response()))
                         return
+                # A frame header claiming more than a message may hold is refused as soon
+                # as it is read, not after its payload (which may never come). ``size``
+                # counts characters, at most the UTF-8 bytes they took.
+                if lc.state is ConnState.OPEN and size + ws.pending_payload() > max_bytes:
+                    self.close_soon(CloseCode.MESSAGE_TOO_BIG, f"message over {max_bytes} bytes")
         except CloseRequest as exc:
             self.close_soon(exc.code, exc.reason)
             await self._drain_until_closed()

@@ -21,7 +21,7 @@ from parley.broker.trie import TopicTrie
 from parley.core.events import EventName
 from parley.core.records import ChannelEvent
 from parley.core.times import utc_now
-from parley.core.topics import channel_topic, user_topic_owner
+from parley.core.topics import channel_topic, is_channel_topic, user_topic_owner
 
 
 class Hub:
@@ -54,8 +54,9 @@ class Hub:
         self.presence.reindex(user)
 
     def detach(self, client: Client) -> None:
-        for parts in client.patterns.values():
-            self._trie.remove(parts, client)
+        for entry in client.entries:
+            self._trie.remove(entry, client)
+        client.entries.clear()
         client.patterns.clear()
         user = client.user
         if user is not None:
@@ -70,18 +71,38 @@ class Hub:
         return 0 if user is None else user.clients
 
     # -- subscriptions --------------------------------------------------------
-    def subscribe(self, client: Client, pattern: str, parts: list[str]) -> bool:
+    def subscribe(
+        self,
+        client: Client,
+        pattern: str,
+        parts: list[str],
+        entries: list[list[str]] | None = None,
+    ) -> bool:
+        """Subscribe ``client`` to ``pattern``, in the trie as ``entries`` (the pattern
+        narrowed to what it may read; default: ``parts`` as is)."""
         if pattern in client.patterns:
             return False
-        client.patterns[pattern] = parts
-        self._trie.insert(parts, client)
+        entries = [parts] if entries is None else entries
+        client.patterns[pattern] = entries
+        for entry in entries:
+            key = tuple(entry)
+            held = client.entries.get(key, 0)
+            client.entries[key] = held + 1
+            if not held:
+                self._trie.insert(entry, client)
         return True
 
     def unsubscribe(self, client: Client, pattern: str) -> bool:
-        parts = client.patterns.pop(pattern, None)
-        if parts is None:
+        entries = client.patterns.pop(pattern, None)
+        if entries is None:
             return False
-        self._trie.remove(parts, client)
+        for entry in entries:
+            key = tuple(entry)
+            held = client.entries.pop(key)
+            if held > 1:
+                client.entries[key] = held - 1
+            else:
+                self._trie.remove(entry, client)
         return True
 
     @property
@@ -89,7 +110,12 @@ class Hub:
         return len(self._trie)
 
     # -- publishing (EventSink) -------------------------------------------------
-    def publish(self, topic: str, data: Any, *, ts: datetime | None = None) -> int:
+    def publish(
+        self, topic: str, data: Any, *, ts: datetime | None = None, members_of: str | None = None
+    ) -> int:
+        """``members_of``: only to members of that channel (see :class:`EventSink`). An
+        event on a channel source published without it (a service's own) reaches services
+        only: whose channel it is, is not known."""
         self.published += 1
         subs = self._trie.match(topic)
         if not subs:
@@ -97,9 +123,18 @@ class Hub:
         frame = event_frame(topic, data, ts or utc_now())
         owner = user_topic_owner(topic)
         n = 0
-        for client in subs:
-            if owner is None or client.claims.sub == owner:
-                n += client.send(frame)
+        if members_of is None and is_channel_topic(topic):
+            for client in subs:
+                if client.claims.is_service and (owner is None or client.claims.sub == owner):
+                    n += client.send(frame)
+        elif members_of is not None:
+            for client in subs:
+                if client.member_of(members_of) and (owner is None or client.claims.sub == owner):
+                    n += client.send(frame)
+        else:
+            for client in subs:
+                if owner is None or client.claims.sub == owner:
+                    n += client.send(frame)
         self.delivered += n
         return n
 

@@ -6,13 +6,16 @@ two ways, never both at once:
 * **direct** (real sockets): the outbox marks itself dirty with the hub's
   :class:`~broker.flusher.Flusher`, which writes everything queued with one non-blocking
   send per scheduler pass; a short write hands the rest to the writer task;
-* **writer**: the connection's writer awaits :meth:`Outbox.get`, which hands back
-  *everything* queued as one ``bytes`` (one socket write per wakeup however many frames
-  arrived meanwhile), and calls :meth:`Outbox.sent` when it is written. While the writer
-  holds data the direct path stays off, so bytes never interleave.
+* **writer**: the connection's writer awaits :meth:`Outbox.get`, which hands back what is
+  queued as one ``bytes`` (one socket write per wakeup however many frames arrived
+  meanwhile, up to :data:`WRITE_CHUNK`), and calls :meth:`Outbox.sent` when it is written.
+  While the writer holds data the direct path stays off, so bytes never interleave.
 
 When a put would pass the frame or byte bound the outbox reports overflow and the owner
-closes the connection as a slow consumer; other subscribers are never held up.
+closes the connection as a slow consumer; other subscribers are never held up. Its close
+frame then goes out first: the queued frames are dropped (all but the rest of a frame
+already partly written, which the peer needs to parse what follows), and the writer holds
+at most one chunk, so the close is not stuck behind data the peer could not take.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ if TYPE_CHECKING:
 #: nothing can be written now, OSError when the transport is gone.
 DirectSend = Callable[[bytes], int]
 
+#: Most bytes the writer takes per :meth:`Outbox.get` (whole frames; one frame bigger than
+#: this goes alone): what a slow consumer's close frame may still wait behind.
+WRITE_CHUNK = 64 * 1024
+
 
 class Outbox:
     __slots__ = (
@@ -40,6 +47,7 @@ class Outbox:
         "_final",
         "_flusher",
         "_frames",
+        "_partial",
         "_start_writer",
         "_waiter",
         "max_bytes",
@@ -51,6 +59,8 @@ class Outbox:
         # and thousands of idle connections each hold one.
         self._frames: list[bytes] = []
         self._bytes = 0
+        #: ``_frames[0]`` is the rest of a frame whose start was written (a short write).
+        self._partial = False
         #: The writer task parked in get(), if any (only the connection's writer awaits).
         self._waiter: trio.lowlevel.Task | None = None
         #: With a direct send: starts the writer task when one is needed (see attach_direct).
@@ -136,7 +146,8 @@ class Outbox:
             if self._frames:
                 self._wake()  # closed or detached meanwhile: the writer takes over
             return 0
-        data = self._take()
+        frames = self._frames
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
         try:
             n = send(data)
         except BlockingIOError:
@@ -144,41 +155,77 @@ class Outbox:
         except OSError:
             n = 0  # the writer's send_all meets the same error and ends the connection
         if n < len(data):
-            rest = data[n:]
-            self._frames.append(rest)
-            self._bytes = len(rest)
+            self._keep_unsent(n)
             self._wake()
+        else:
+            frames.clear()
+            self._bytes = 0
+            self._partial = False
         return 1
+
+    def _keep_unsent(self, n: int) -> None:
+        """After ``n`` bytes of everything queued were written: drop them, keeping the
+        frames (boundaries included) that were not; the first may be a frame's rest."""
+        frames = self._frames
+        i, pos = 0, n
+        while pos and pos >= len(frames[i]):
+            pos -= len(frames[i])
+            i += 1
+        if i:
+            del frames[:i]
+            self._partial = False
+        if pos:
+            frames[0] = frames[0][pos:]
+            self._partial = True
+        self._bytes -= n
 
     def close(self, final: bytes | None = None, *, discard: bool = False) -> None:
         """Accept no more frames. ``final`` (a close frame) is written after what is queued,
-        or instead of it with ``discard`` (a slow consumer's backlog is dropped)."""
+        or instead of it with ``discard`` (a slow consumer's backlog is dropped, but for the
+        rest of a frame partly written already)."""
         if self._closed:
             return
         self._closed = True
         if discard:
-            self._frames.clear()
-            self._bytes = 0
+            frames = self._frames
+            if self._partial and frames:
+                del frames[1:]
+                self._bytes = len(frames[0])
+            else:
+                frames.clear()
+                self._bytes = 0
         self._final = final
         self._wake()
 
     async def get(self) -> bytes | None:
-        """Wait for frames and return them all joined; ``None`` once closed and drained.
-        The caller writes them and then calls :meth:`sent`."""
+        """Wait for frames and return them joined (whole frames up to :data:`WRITE_CHUNK`
+        bytes, at least one); ``None`` once closed and drained. The caller writes them and
+        then calls :meth:`sent`."""
         while not self._frames and not self._closed:
             await self._park()
         if self._frames:
             self._busy = True
-            return self._take()
+            return self._take(WRITE_CHUNK)
         final, self._final = self._final, None
         return final
 
-    def _take(self) -> bytes:
-        """Everything queued, as one ``bytes`` (one socket write); the queue is emptied."""
+    def _take(self, limit: int) -> bytes:
+        """The first frames queued up to ``limit`` bytes (at least one), as one ``bytes``
+        (one socket write), taken off the queue."""
         frames = self._frames
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
-        frames.clear()
-        self._bytes = 0
+        if self._bytes <= limit:
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            frames.clear()
+            self._bytes = 0
+        else:
+            k, size = 1, len(frames[0])
+            while k < len(frames) and size + len(frames[k]) <= limit:
+                size += len(frames[k])
+                k += 1
+            data = frames[0] if k == 1 else b"".join(frames[:k])
+            del frames[:k]
+            self._bytes -= size
+        self._partial = False
         return data
 
     def sent(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 import trio
 
+from parley.broker.access import TopicPolicy
 from parley.broker.auth import TokenVerifier
 from parley.broker.config import BrokerConfig
 from parley.broker.connection import Connection
@@ -38,6 +39,8 @@ class BrokerServer:
         ops_endpoints: OpsEndpoints | None = None,
     ) -> None:
         self.config = config
+        #: Topic permissions (broker/access.py); a bad configuration fails here, at start.
+        self.policy = TopicPolicy.parse(config.topic_namespaces)
         self.hub = hub
         self.verifier = verifier
         self.ops = ops

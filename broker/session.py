@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from parley.broker.access import DEFAULT_POLICY, TopicPolicy
 from parley.broker.auth import TokenVerifier
 from parley.broker.client import Client
 from parley.broker.hub import Hub
@@ -27,6 +28,7 @@ from parley.broker.protocol import (
     ok_frame,
     parse_command,
 )
+from parley.broker.ratelimit import TokenBucket
 from parley.broker.recovery import merge
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
@@ -35,7 +37,6 @@ from parley.core.limits import MAX_IDEMPOTENCY_KEY_CHARS, Limits
 from parley.core.ports import ChannelOps
 from parley.core.times import rfc3339, utc_now
 from parley.core.topics import (
-    CONVERSATION_SOURCE,
     USER_SOURCE,
     check_org,
     matches,
@@ -45,10 +46,11 @@ from parley.core.topics import (
 
 #: Errors that count toward ``Limits.max_bad_frames`` (the client is not speaking the protocol).
 BAD_FRAME_CODES = frozenset({ErrorCode.BAD_JSON, ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OP})
-#: Sources a connection without the ``service`` role may publish to (see docs/protocol.md).
-CLIENT_SOURCE = "client"
-PUBLISHER_ROLE = "publisher"
 MAX_RECOVER_CHANNELS = 100
+#: Log events read per store call during recovery (what is held in memory at once).
+RECOVERY_PAGE = 256
+#: Part of the outbox a replay leaves free for the held-back live events and the reply.
+REPLAY_RESERVE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +73,16 @@ class Session:
         ops: ChannelOps | None,
         verifier: TokenVerifier,
         now: float,
+        policy: TopicPolicy = DEFAULT_POLICY,
     ) -> None:
         self.client = client
         self.hub = hub
         self.limits = limits
         self.ops = ops
         self.verifier = verifier
+        self.policy = policy
         self.bad_frames = 0
-        self._tokens = float(limits.publish_burst)
-        self._refilled = now
+        self._bucket = TokenBucket(limits.publish_rate, limits.publish_burst, now)
 
     @property
     def claims(self) -> Claims:
@@ -155,27 +158,43 @@ class Session:
         check_org(parts, self.claims.org)
         if "data" not in cmd.body:
             raise ClientError(ErrorCode.BAD_REQUEST, "'data' is required")
-        if not may_publish(self.claims, parts):
+        if not self.policy.may_publish(self.claims, parts):
+            org = self.claims.org
+            where = ", ".join(
+                f"events.{org}.{'.'.join(ns.prefix)}.>"
+                for ns in self.policy.publishable(self.claims)
+            )
             raise ClientError(
                 ErrorCode.FORBIDDEN,
                 f"publishing to this topic needs the service role (clients may publish "
-                f"under events.{self.claims.org}.{CLIENT_SOURCE}.>)",
+                f"under {where or 'no namespace'})",
             )
         self._take_token(now)
         n = self.hub.publish(cmd.body["topic"], cmd.body["data"])
         self.client.send(ok_frame(cmd.id, {"deliveries": n}))
 
     def _take_token(self, now: float) -> None:
+        """One publish from this connection's bucket and its user's (shared by all the
+        user's connections); a refusal takes from neither."""
         lim = self.limits
-        self._tokens = min(
-            float(lim.publish_burst), self._tokens + (now - self._refilled) * lim.publish_rate
-        )
-        self._refilled = now
-        if self._tokens < 1.0:
+        user_bucket = None
+        user = self.client.user
+        if user is not None:
+            user_bucket = user.publish_bucket
+            if user_bucket is None:
+                user_bucket = user.publish_bucket = TokenBucket(
+                    lim.user_publish_rate, lim.user_publish_burst, now
+                )
+        if not self._bucket.has(now):
             raise ClientError(
                 ErrorCode.RATE_LIMITED, f"over {lim.publish_rate:g} publishes per second"
             )
-        self._tokens -= 1.0
+        if user_bucket is not None and not user_bucket.take(now):
+            raise ClientError(
+                ErrorCode.RATE_LIMITED,
+                f"over {lim.user_publish_rate:g} publishes per second for this user",
+            )
+        self._bucket.take(now)
 
     def _subscribe(self, cmd: Command) -> Deferred | None:
         pattern = field(cmd.body, "topic", str, cmd.id)
@@ -183,6 +202,13 @@ class Session:
         check_org(parts, self.claims.org)
         check_user_pattern(parts, self.claims.sub)
         since = _parse_since(cmd.body.get("since"), cmd.id)
+        entries = self.policy.narrow(parts, self.claims, self._granted_by_token(cmd))
+        if not entries:
+            raise ClientError(
+                ErrorCode.FORBIDDEN,
+                f"nothing {pattern!r} matches is readable by this connection (its roles, "
+                f"the namespaces and its subscription tokens grant it)",
+            )
         if pattern in self.client.patterns:
             raise ClientError(ErrorCode.ALREADY_SUBSCRIBED, f"already subscribed to {pattern!r}")
         if len(self.client.patterns) >= self.limits.max_subscriptions:
@@ -202,11 +228,32 @@ class Session:
                     raise ClientError(ErrorCode.CONFLICT, f"{channel_id} is already recovering")
             for channel_id in since:
                 rec[channel_id] = []
-        self.hub.subscribe(self.client, pattern, parts)
+        self.hub.subscribe(self.client, pattern, parts, entries)
         if not since:
-            self.client.send(ok_frame(cmd.id, {"topic": pattern}))
+            reply: dict[str, Any] = {"topic": pattern}
+            if entries != [parts]:
+                reply["granted"] = [".".join(e) for e in entries]
+            self.client.send(ok_frame(cmd.id, reply))
             return None
         return Deferred(cmd.id, lambda: self._recover(cmd.id, pattern, parts, since))
+
+    def _granted_by_token(self, cmd: Command) -> tuple[str, ...]:
+        """The patterns a subscription token sent with ``subscribe`` grants (none without
+        one): signed like connection tokens, for the same user, with a ``topics`` claim."""
+        token = cmd.body.get("token")
+        if token is None:
+            return ()
+        if not isinstance(token, str):
+            raise ClientError(ErrorCode.BAD_REQUEST, "'token' must be a string")
+        try:
+            claims = self.verifier.verify(token)
+        except AuthError as exc:
+            raise ClientError(ErrorCode.UNAUTHORIZED, exc.reason) from None
+        if (claims.sub, claims.org) != (self.claims.sub, self.claims.org):
+            raise ClientError(ErrorCode.FORBIDDEN, "a subscription token must be for the same user")
+        if not claims.topics:
+            raise ClientError(ErrorCode.FORBIDDEN, "the subscription token grants no topics")
+        return claims.topics
 
     def _refresh(self, cmd: Command) -> None:
         token = field(cmd.body, "token", str, cmd.id)
@@ -273,33 +320,17 @@ class Session:
     async def _recover(
         self, cid: int, pattern: str, parts: list[str], since: dict[str, int]
     ) -> None:
-        ops = self._need_ops()
-        c = self.claims
-        limit = self.limits.recovery_max_events
         report: dict[str, Any] = {}
         try:
             for channel_id, last_seen in since.items():
                 try:
-                    stored = await ops.events_after(c.org, c.sub, channel_id, last_seen, limit + 1)
+                    replay, truncated = await self._read_missed(channel_id, last_seen, parts)
                 except ClientError as exc:
                     # Held-back events passed the membership filter when published.
                     self._release(channel_id, None)
                     report[channel_id] = {"error": {"code": exc.code, "message": exc.message}}
                     continue
-                truncated = len(stored) > limit
                 live = (self.client.recovering or {}).get(channel_id, [])
-                held = dict(live)
-                # Every logged seq takes part in the gap check; one outside the pattern has
-                # no frame unless another subscription of this connection held it back.
-                replay: list[tuple[int, bytes | None]] = [
-                    (
-                        ev.seq,
-                        channel_event_frame(ev)
-                        if matches(parts, ev.topic.split("."))
-                        else held.get(ev.seq),
-                    )
-                    for ev in stored[:limit]
-                ]
                 result = merge(last_seen, replay, live, truncated=truncated)
                 frames = [(seq, f) for seq, f in result.items if f is not None]
                 self._release(channel_id, frames)
@@ -313,6 +344,47 @@ class Session:
                 if channel_id not in report:
                     self._release(channel_id, None)
         self.client.send(ok_frame(cid, {"topic": pattern, "recovery": report}))
+
+    async def _read_missed(
+        self, channel_id: str, last_seen: int, parts: list[str]
+    ) -> tuple[list[tuple[int, bytes | None]], bool]:
+        """The channel's log after ``last_seen`` as (seq, frame or None), read a page at a
+        time, and whether more is left: at most ``recovery_max_events``, and no more
+        frames than the outbox can take now besides a reserve for the live events and the
+        reply (a replay that would overflow it would close the connection with nothing
+        replayed; instead the reply says ``recovered: false`` and the client pages the rest
+        over REST). Memory: the frames kept (within the outbox bound) and one page."""
+        ops = self._need_ops()
+        c = self.claims
+        limit = self.limits.recovery_max_events
+        outbox = self.client.outbox
+        frames_left = outbox.max_frames - len(outbox) - outbox.max_frames // REPLAY_RESERVE
+        bytes_left = outbox.max_bytes - outbox.queued_bytes - outbox.max_bytes // REPLAY_RESERVE
+        held = dict((self.client.recovering or {}).get(channel_id, []))
+        replay: list[tuple[int, bytes | None]] = []
+        after = last_seen
+        while True:
+            want = min(RECOVERY_PAGE, limit - len(replay))
+            page = await ops.events_after(c.org, c.sub, channel_id, after, want + 1)
+            held.update((self.client.recovering or {}).get(channel_id, []))
+            for ev in page[:want]:
+                # Every logged seq takes part in the gap check; one outside the pattern has
+                # no frame unless another subscription of this connection held it back.
+                if matches(parts, ev.topic.split(".")):
+                    frame: bytes | None = channel_event_frame(ev)
+                else:
+                    frame = held.get(ev.seq)
+                if frame is not None:
+                    if frames_left < 1 or bytes_left < len(frame):
+                        return replay, True
+                    frames_left -= 1
+                    bytes_left -= len(frame)
+                replay.append((ev.seq, frame))
+            if len(page) <= want:
+                return replay, False  # the log has no more
+            if len(replay) >= limit:
+                return replay, True
+            after = page[want - 1].seq
 
     def _release(self, channel_id: str, frames: list[tuple[int, bytes]] | None) -> None:
         """End a channel's recovery: queue ``frames`` (or, if None, whatever was held back)."""
@@ -332,18 +404,6 @@ def check_user_pattern(parts: list[str], user_id: str) -> None:
         raise ClientError(
             ErrorCode.FORBIDDEN, "user topics are readable only by their user (last segment)"
         )
-
-
-def may_publish(claims: Claims, parts: list[str]) -> bool:
-    """Services (and the ``publisher`` role) publish anywhere in their org below a source
-    segment, except the channel log's source, which only the log writes; other clients only
-    under ``events.{org}.client.>``."""
-    source = parts[2] if len(parts) > 2 else None
-    if source is None or source == CONVERSATION_SOURCE:
-        return False
-    if claims.is_service or PUBLISHER_ROLE in claims.roles:
-        return True
-    return source == CLIENT_SOURCE and len(parts) > 3
 
 
 def _parse_since(value: object, cid: int) -> dict[str, int]:

@@ -54,6 +54,14 @@ class WsServerConnection:
             return data
         raise LocalProtocolError(f"Event {event} cannot be sent in state {state}.")
 
+    def pending_payload(self) -> int:
+        """Bytes still to come of the data frame whose header has been read (0 if none):
+        a header claiming more than a message may hold is refused before its payload."""
+        header = self._proto._frame_decoder.header
+        if header is None or header.opcode.iscontrol():
+            return 0
+        return header.payload_len - self._proto._frame_decoder.payload_consumed
+
     def receive_data(self, data: bytes) -> None:
         if self.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
             self._proto.receive_bytes(data)
@@ -96,12 +104,24 @@ class WsServerConnection:
             yield CloseConnection(code=exc.code, reason=str(exc))
 
 
+def http_version(handshake: WSConnection) -> bytes:
+    """The HTTP version of the request a server handshake received (e.g. ``b"1.1"``)."""
+    version: bytes | None = handshake.handshake._h11_connection.their_http_version
+    return version or b""
+
+
 def open_connection(handshake: WSConnection) -> WsServerConnection:
     """The open connection of an accepted handshake (after ``send(AcceptConnection())``).
 
-    wsproto created its ``Connection`` with the bytes that followed the request already fed
-    to its ``FrameProtocol``; that parser is taken over, the rest is dropped."""
+    wsproto's ``FrameProtocol`` is taken over, the rest is dropped. A server-side wsproto
+    creates it without the bytes that followed the request (frames a client pipelined
+    behind its upgrade request); they are fed here, unless a wsproto that fixed this fed
+    them already."""
     conn = handshake.connection
     if conn is None or conn.state is not ConnectionState.OPEN:
         raise LocalProtocolError("the handshake has not been accepted")
-    return WsServerConnection(conn._proto)
+    proto = conn._proto
+    trailing: bytes = handshake.handshake._h11_connection.trailing_data[0]
+    if trailing and not len(proto._frame_decoder.buffer):
+        proto.receive_bytes(trailing)
+    return WsServerConnection(proto)

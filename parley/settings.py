@@ -41,6 +41,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from parley.broker.access import DEFAULT_TOPIC_NAMESPACES, TopicPolicy
 from parley.broker.auth import MIN_SECRET_BYTES, TokenVerifier
 from parley.broker.config import BrokerConfig
 from parley.broker.presence import PresenceConfig
@@ -86,6 +87,7 @@ class Settings:
     #: Exact origins allowed (``*`` allows any). Empty: allow requests without an Origin
     #: header (non-browser clients) and same-host browser origins only.
     allowed_origins: tuple[str, ...] = ()
+    topic_namespaces: str = DEFAULT_TOPIC_NAMESPACES
     ping_interval: float = 25.0
     ping_timeout: float = 10.0
     handshake_timeout: float = 10.0
@@ -110,6 +112,7 @@ class Settings:
             ping_timeout=self.ping_timeout,
             handshake_timeout=self.handshake_timeout,
             shutdown_timeout=self.shutdown_timeout,
+            topic_namespaces=self.topic_namespaces,
             limits=self.limits,
         )
 
@@ -213,6 +216,12 @@ class SettingsModel(BaseSettings):
         "comma-separated, `*` for any. Empty: clients without an `Origin` header and "
         "same-host browser pages only.",
     )
+    topic_namespaces: str = _setting(
+        DEFAULT_TOPIC_NAMESPACES,
+        "Topic namespaces inside an org and who may subscribe and publish there, as JSON "
+        '`{"PREFIX": {"subscribe": ["any" | "role:NAME"], "publish": [...]}}` '
+        "(docs/protocol.md, topic permissions).",
+    )
     # Storage
     data_dir: Path = _setting(
         Path("data"), "Directory of the SQLite file, the blobs and the generated JWT secret."
@@ -296,6 +305,13 @@ class SettingsModel(BaseSettings):
         _LIMITS.publish_rate, "Publishes per second per connection (token bucket)."
     )
     publish_burst: Count = _setting(_LIMITS.publish_burst, "Burst of the publish token bucket.")
+    user_publish_rate: Positive = _setting(
+        _LIMITS.user_publish_rate,
+        "Publishes per second per user, over all of the user's connections (token bucket).",
+    )
+    user_publish_burst: Count = _setting(
+        _LIMITS.user_publish_burst, "Burst of the per-user publish token bucket."
+    )
     max_bad_frames: Annotated[int, Field(ge=0)] = _setting(
         _LIMITS.max_bad_frames, "Error replies tolerated before close 1008."
     )
@@ -362,6 +378,12 @@ class SettingsModel(BaseSettings):
     @classmethod
     def _origins(cls, v: object) -> object:
         return tuple(o.strip() for o in v.split(",") if o.strip()) if isinstance(v, str) else v
+
+    @field_validator("topic_namespaces")
+    @classmethod
+    def _namespaces(cls, v: str) -> str:
+        TopicPolicy.parse(v)  # ValueError: a one-line error naming the setting
+        return v
 
     @field_validator("preview_hosts", mode="before")
     @classmethod
@@ -452,6 +474,7 @@ class SettingsModel(BaseSettings):
             jwt_secret=secret,
             jwt_public_key=self.jwt_public_key or self._file_pem,
             allowed_origins=self.allowed_origins,
+            topic_namespaces=self.topic_namespaces,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             handshake_timeout=self.handshake_timeout,

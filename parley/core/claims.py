@@ -8,6 +8,8 @@ from dataclasses import dataclass
 SERVICE_ROLE = "service"
 #: Longest ``sub`` claim (characters).
 MAX_SUB_LENGTH = 256
+#: Most patterns one token's ``topics`` claim may grant.
+MAX_TOKEN_TOPICS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +18,9 @@ class Claims:
     org: str
     exp: float
     roles: tuple[str, ...] = ()
+    #: Topic patterns the token grants its bearer to read (claim ``topics``), beyond what
+    #: the namespaces give their roles: a backend's fine-grained grant (docs/protocol.md).
+    topics: tuple[str, ...] = ()
 
     @property
     def is_service(self) -> bool:

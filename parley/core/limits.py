@@ -23,6 +23,10 @@ class Limits:
     #: Publishes per second per connection (token bucket, burst below). Over -> ``rate_limited``.
     publish_rate: float = 1000.0
     publish_burst: int = 2000
+    #: Publishes per second of one user over all their connections (token bucket, burst
+    #: below), so that ``max_connections_per_user`` connections do not multiply the rate.
+    user_publish_rate: float = 1000.0
+    user_publish_burst: int = 2000
     #: Error replies (bad JSON, unknown op, bad request) tolerated before close 1008.
     max_bad_frames: int = 10
     #: Outbound frames queued for one connection before it is a slow consumer (close 4000).
@@ -42,6 +46,8 @@ class Limits:
             "max_connections_per_user": self.max_connections_per_user,
             "publish_rate": self.publish_rate,
             "publish_burst": self.publish_burst,
+            "user_publish_rate": self.user_publish_rate,
+            "user_publish_burst": self.user_publish_burst,
             "max_bad_frames": self.max_bad_frames,
             "outbox_max_frames": self.outbox_max_frames,
             "outbox_max_bytes": self.outbox_max_bytes,

@@ -24,8 +24,12 @@ TokenCheck = Callable[[str], Claims]
 class EventSink(Protocol):
     """Where events go to be fanned out. Every method is synchronous and never awaits."""
 
-    def publish(self, topic: str, data: Any, *, ts: datetime | None = None) -> int:
-        """Fan an event out to every matching local subscriber; return deliveries made."""
+    def publish(
+        self, topic: str, data: Any, *, ts: datetime | None = None, members_of: str | None = None
+    ) -> int:
+        """Fan an event out to every matching local subscriber; return deliveries made.
+        With ``members_of`` (a channel id) only to connections whose user is a member of
+        that channel now (e.g. a task of that channel), like the channel's own events."""
         ...
 
     def publish_channel_events(self, events: Sequence[ChannelEvent]) -> None:

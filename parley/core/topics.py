@@ -82,6 +82,26 @@ def matches(pattern: list[str], topic: list[str]) -> bool:
     return len(pattern) == len(topic)
 
 
+def intersect(a: list[str], b: list[str]) -> list[str] | None:
+    """The pattern matching exactly the topics both patterns match, or None if none.
+
+    (Two patterns of this grammar always meet in one pattern: segment by segment a literal
+    beats ``*``, and a ``>`` takes the other side's remaining segments.)"""
+    out: list[str] = []
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x == MULTI:
+            return out + b[i:]
+        if y == MULTI:
+            return out + a[i:]
+        if x == SINGLE:
+            out.append(y)
+        elif y == SINGLE or x == y:
+            out.append(x)
+        else:
+            return None
+    return out if len(a) == len(b) else None
+
+
 # -- the topics Parley itself publishes on ------------------------------------------------
 
 #: Channel events: ``events.{org}.conversations.conversation.{event}.{channel_id}``; they
@@ -90,12 +110,21 @@ CONVERSATION_SOURCE = "conversations"
 #: User topics ``events.{org}.users.{resource}.{event}.{user_id}`` (e.g. mentions) reach
 #: only connections of that user, whatever pattern matched them.
 USER_SOURCE = "users"
-#: Task events: ``events.{org}.tasks.task.{event}.{task_id}``.
+#: Task events: ``events.{org}.tasks.task.{event}.{task_id}``; they reach only members of
+#: the task's channel.
 TASK_SOURCE = "tasks"
+#: Sources whose events belong to one channel: delivered to its members only.
+CHANNEL_SOURCES = frozenset({CONVERSATION_SOURCE, TASK_SOURCE})
 
 
 def channel_topic(org: str, event: str, channel_id: str) -> str:
     return f"{NAMESPACE}.{org}.{CONVERSATION_SOURCE}.conversation.{event}.{channel_id}"
+
+
+def is_channel_topic(topic: str) -> bool:
+    """Whether a topic is under a channel source (its events belong to one channel)."""
+    parts = topic.split(".", 3)
+    return len(parts) > 3 and parts[2] in CHANNEL_SOURCES and parts[0] == NAMESPACE
 
 
 def user_topic_owner(topic: str) -> str | None:

@@ -1,5 +1,6 @@
 """Tasks attached to messages: create (with an assignee who is a member), read (members of
-the task's channel only), complete; pushed on ``events.{org}.tasks.task.{event}.{id}``."""
+the task's channel only), complete; pushed on ``events.{org}.tasks.task.{event}.{id}`` to
+the members of the task's channel only, as the channel's own events."""
 
 from __future__ import annotations
 
@@ -48,7 +49,9 @@ class TaskService:
                 due_at=due_at,
                 created_by=user_id,
             )
-        self.sink.publish(task_topic(org, "created", task.id), task_data(task))
+        self.sink.publish(
+            task_topic(org, "created", task.id), task_data(task), members_of=channel_id
+        )
         return task
 
     async def task(self, org: str, user_id: str, task_id: str) -> Task:
@@ -71,7 +74,9 @@ class TaskService:
         async with access.store_errors("task"):
             done, ev = await self.store.write(sql.tasks.complete_task, org, task_id, user_id)
         if ev is not None:
-            self.sink.publish(task_topic(org, "completed", done.id), task_data(done))
+            self.sink.publish(
+                task_topic(org, "completed", done.id), task_data(done), members_of=done.channel_id
+            )
         return done
 
     async def tasks(self, org: str, user_id: str, *, limit: int | None) -> list[Task]:

@@ -142,9 +142,11 @@ class MeteredSink:
         self._channel = metrics.publish_seconds.labels("channel")
         self._ephemeral = metrics.publish_seconds.labels("ephemeral")
 
-    def publish(self, topic: str, data: Any, *, ts: datetime | None = None) -> int:
+    def publish(
+        self, topic: str, data: Any, *, ts: datetime | None = None, members_of: str | None = None
+    ) -> int:
         started = time.perf_counter()
-        n = self._sink.publish(topic, data, ts=ts)
+        n = self._sink.publish(topic, data, ts=ts, members_of=members_of)
         self._service.observe(time.perf_counter() - started)
         return n
 

@@ -94,6 +94,22 @@ def test_hs256_good_token() -> None:
     assert not claims.is_service
 
 
+def test_topics_claim_grants_patterns_in_the_org() -> None:
+    v = verifier(jwt_secret=SECRET)
+    grant = ["events.acme.billing.invoice.*.i7", "events.acme.teams.>"]
+    claims = v.verify(hs256(payload(topics=grant)), now=NOW)
+    assert claims.topics == tuple(grant)
+    for bad, reason in [
+        (["events.globex.x"], "token claim topics: topic outside your org 'acme'"),
+        (["events.acme.>.x"], "token claim topics: '>' may only be the last segment"),
+        ("events.acme.x", "token claim topics must be a list of at most 100 patterns"),
+        (["events.acme.x"] * 101, "token claim topics must be a list of at most 100 patterns"),
+    ]:
+        with pytest.raises(AuthError) as exc:
+            v.verify(hs256(payload(topics=bad)), now=NOW)
+        assert exc.value.reason == reason
+
+
 def test_issue_token_round_trip() -> None:
     token = issue_token(SECRET, sub="svc", org="acme", ttl=60, roles=["service"], now=NOW)
     claims = verifier(jwt_secret=SECRET).verify(token, now=NOW + 30)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from wsproto.events import CloseConnection, Ping, Pong
+from wsproto.events import CloseConnection, Ping, Pong, TextMessage
+from wsproto.frame_protocol import FrameProtocol
 
 from parley.broker.connection import Connection
 from parley.broker.hub import Hub
@@ -52,13 +53,14 @@ class Harness:
         target: str | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
         hello: bool = True,
+        pipelined: bytes = b"",
     ) -> MemClient:
         pair = trio.testing.lockstep_stream_pair if lockstep else trio.testing.memory_stream_pair
         client_stream, server_stream = pair()
         self.nursery.start_soon(self.server.handle, server_stream)
         client = MemClient(client_stream, auto_pong=auto_pong)
         tok = token if token is not None else make_token(now=WALL0)
-        await client.handshake(target or f"/ws?access_token={tok}", headers)
+        await client.handshake(target or f"/ws?access_token={tok}", headers, pipelined=pipelined)
         if hello:
             msg = await client.recv()
             assert msg["type"] == "hello"
@@ -187,7 +189,7 @@ async def test_slow_consumer_dropped_others_continue(
         for c in (slow, fast):
             assert (await c.call({"id": 1, "op": "subscribe", "topic": "events.acme.>"}))["ok"]
         for i in range(100):
-            h.hub.publish("events.acme.s.r.e.1", {"i": i})
+            h.hub.publish("events.acme.client.r.e.1", {"i": i})
             msg = await fast.recv()
             assert msg["data"] == {"i": i}
         received = []
@@ -197,8 +199,33 @@ async def test_slow_consumer_dropped_others_continue(
         assert exc.value.code == CloseCode.SLOW_CONSUMER
         assert received == list(range(len(received)))
         assert len(received) < 100
-        h.hub.publish("events.acme.s.r.e.1", {"i": 100})
+        h.hub.publish("events.acme.client.r.e.1", {"i": 100})
         assert (await fast.recv())["data"] == {"i": 100}
+
+
+async def test_slow_consumer_gets_its_close_frame_before_the_data_it_could_not_take(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    """A reader taking a message per 0.1 s: the close (4000) comes after at most one write
+    chunk, within the close deadline, instead of after everything the writer held (which
+    took longer than the deadline, so the client saw EOF, 1006)."""
+    settings = with_limits(settings, outbox_max_frames=128)
+    async with harness(settings) as h:
+        slow = await h.connect(make_token("slow", now=WALL0), lockstep=True)
+        assert (await slow.call({"id": 1, "op": "subscribe", "topic": "events.acme.>"}))["ok"]
+        pad = "x" * 16_000
+        for i in range(100):  # the writer takes these while the client does not read
+            h.hub.publish("events.acme.client.r.e.1", {"i": i, "pad": pad})
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(100, 300):  # overflow: the connection is closed as a slow consumer
+            h.hub.publish("events.acme.client.r.e.1", {"i": i, "pad": pad})
+        received = []
+        with pytest.raises(Closed) as exc:
+            while True:
+                received.append((await slow.recv())["data"]["i"])
+                await trio.sleep(0.1)
+        assert exc.value.code == CloseCode.SLOW_CONSUMER
+        assert received == list(range(len(received))) and len(received) < 10
 
 
 async def test_shutdown_closes_everyone_with_1001(settings: Settings, autojump_clock: Any) -> None:
@@ -324,6 +351,45 @@ async def test_frame_rules(
         c = await h.connect()
         await send(c)
         assert (await c.expect_close()).code == code
+
+
+@pytest.mark.parametrize("declared", [1 << 62, 65_537])
+async def test_oversize_frame_header_closes_1009_before_its_payload(
+    settings: Settings, autojump_clock: Any, declared: int
+) -> None:
+    async with harness(settings) as h:
+        c = await h.connect()
+        t0 = trio.current_time()
+        # FIN + text, masked, 64-bit length, masking key; the payload never comes.
+        await c.stream.send_all(b"\x81\xff" + declared.to_bytes(8, "big") + b"\0\0\0\0")
+        closed = await c.expect_close()
+        assert (closed.code, closed.reason) == (
+            CloseCode.MESSAGE_TOO_BIG,
+            f"message over {settings.limits.max_frame_bytes} bytes",
+        )
+        assert trio.current_time() == t0  # at once, not at a deadline
+
+
+async def test_frames_pipelined_behind_the_upgrade_request_are_handled(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    """wsproto's server handshake drops the bytes after the request; they are kept."""
+    ping = FrameProtocol(client=True, extensions=[]).send_data('{"id": 5, "op": "ping"}', True)
+    async with harness(settings) as h:
+        c = await h.connect(pipelined=bytes(ping))
+        reply = await c.recv()
+        assert (reply["id"], reply["ok"]) == (5, True)
+
+
+async def test_fragment_header_over_the_rest_of_the_budget_closes_1009(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    async with harness(settings) as h:
+        c = await h.connect()
+        await c.stream.send_all(c.ws.send(TextMessage("x" * 40_000, message_finished=False)))
+        # A continuation frame header claiming 30,000 more bytes: 70,000 > 65,536.
+        await c.stream.send_all(b"\x80\xfe" + (30_000).to_bytes(2, "big") + b"\0\0\0\0")
+        assert (await c.expect_close()).code == CloseCode.MESSAGE_TOO_BIG
 
 
 async def test_connections_per_user_limit(settings: Settings, autojump_clock: Any) -> None:

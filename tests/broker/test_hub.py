@@ -442,3 +442,21 @@ async def test_user_topics_reach_only_their_user() -> None:
         with pytest.raises(ClientError) as exc:
             check_user_pattern(parse_pattern(pattern), "bob")
         assert exc.value.code is ErrorCode.FORBIDDEN
+
+
+async def test_publish_members_of_reaches_members_only_and_follows_removal() -> None:
+    hub = Hub()
+    member, outsider = make_conn("bob"), make_conn("dave")
+    for conn in (member, outsider):
+        hub.attach(conn.client, loading=False)
+        hub.subscribe(conn.client, "events.acme.>", parse_pattern("events.acme.>"))
+    assert member.client.user is not None
+    member.client.user.channels.add("c1")
+    topic = "events.acme.tasks.task.created.t1"
+    assert hub.publish(topic, {"n": 1}, members_of="c1") == 1
+    assert len(member.outbox) == 1 and len(outsider.outbox) == 0
+    hub.publish_channel_events([event("c1", 1, EventName.MEMBER_REMOVED, {"user_id": "bob"})])
+    assert len(member.outbox) == 2  # his own removal
+    assert hub.publish(topic, {"n": 2}, members_of="c1") == 0
+    # Without members_of (a service's own event on a channel source): services only.
+    assert hub.publish(topic, {"n": 3}) == 0

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+from typing import Any
+
 import trio
 import trio.testing
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request
+from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from parley.broker.flusher import Flusher
-from parley.broker.outbox import Outbox
+from parley.broker.frames import text_frame
+from parley.broker.outbox import WRITE_CHUNK, Outbox
+from parley.broker.wsconn import WsServerConnection, open_connection
 
 
 async def test_put_never_awaits_and_reports_overflow_by_frames() -> None:
@@ -276,3 +283,73 @@ async def test_without_start_writer_the_writer_always_waits() -> None:
     assert box.wants_writer()
     box.detach_direct()
     assert box.wants_writer()
+
+
+# -- a slow consumer's close goes first ---------------------------------------------------
+
+
+def ws_server() -> WsServerConnection:
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    server.receive_data(client.send(Request(host="localhost", target="/ws")))
+    next(server.events())
+    server.send(AcceptConnection())
+    return open_connection(server)
+
+
+def frames_of(data: bytes) -> list[Any]:
+    """What a client parses out of ``data`` (server frames, as wsproto decodes them)."""
+    client = FrameProtocol(client=True, extensions=[])
+    client.receive_bytes(data)
+    return [(f.opcode, f.payload) for f in client.received_frames()]
+
+
+async def test_discard_after_a_short_write_keeps_the_rest_of_the_frame_begun() -> None:
+    """The peer got half a frame: it must get the other half, then the close frame, not
+    the close frame's bytes read as the rest of that payload."""
+    flusher = Flusher()
+    sock = Socket(room=5)
+    box = Outbox(max_frames=10, max_bytes=10_000)
+    box.attach_direct(sock.send, flusher)
+    one, two, three = (text_frame(f'{{"n":{i}}}'.encode()) for i in (1, 2, 3))
+    for f in (one, two, three):
+        box.put(f)
+    flusher.flush()  # 5 bytes of frame one written
+    sock.room = len(one)  # the rest of one and the start of two
+    box.flush_direct()  # (what the flusher calls)
+    assert len(box) == 2 and box.queued_bytes == len(two) + len(three) - 5
+    close = ws_server().send(CloseConnection(4000, "slow consumer"))
+    box.close(close, discard=True)
+    assert box.queued_bytes == len(two) - 5  # frame three dropped, two's rest kept
+    rest = [await box.get(), await box.get(), await box.get()]
+    assert rest[2] is None
+    stream = b"".join(sock.written) + b"".join(d for d in rest if d is not None)
+    parsed = frames_of(stream)
+    assert [op for op, _ in parsed] == [Opcode.TEXT, Opcode.TEXT, Opcode.CLOSE]
+    assert parsed[-1][1] == (4000, "slow consumer")
+
+
+async def test_discard_at_a_frame_boundary_drops_everything_queued() -> None:
+    flusher = Flusher()
+    sock = Socket(room=0)
+    box = Outbox(max_frames=10, max_bytes=10_000)
+    box.attach_direct(sock.send, flusher)
+    box.put(b"abc")
+    flusher.flush()  # refused: nothing written, nothing begun
+    box.close(b"BYE", discard=True)
+    assert [await box.get(), await box.get()] == [b"BYE", None]
+
+
+async def test_the_writer_takes_at_most_one_chunk() -> None:
+    """So a close started meanwhile waits behind one chunk, not the whole backlog."""
+    box = Outbox(max_frames=1000, max_bytes=10 << 20)
+    frame = b"x" * 16_000
+    for _ in range(20):
+        box.put(frame)
+    data = await box.get()
+    assert data is not None and len(data) == 4 * 16_000 <= WRITE_CHUNK
+    box.sent()
+    box.close(b"BYE", discard=True)
+    assert [await box.get(), await box.get()] == [b"BYE", None]
+    big = Outbox(max_frames=10, max_bytes=10 << 20)
+    big.put(b"y" * (WRITE_CHUNK + 1))  # a frame over the chunk goes alone, whole
+    assert await big.get() == b"y" * (WRITE_CHUNK + 1)

@@ -18,7 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
-from parley.broker.auth import MAX_INSTANT
+from parley.broker.auth import MAX_INSTANT, issue_token
 from parley.core.codes import CloseCode
 from parley.core.limits import Limits
 from parley.settings import Settings
@@ -32,7 +32,14 @@ def unthrottled(settings: Settings, **limits: Any) -> Settings:
     return replace(
         settings,
         allowed_origins=("https://app.example",),
-        limits=replace(Limits(), publish_rate=1e6, publish_burst=1_000_000, **limits),
+        limits=replace(
+            Limits(),
+            publish_rate=1e6,
+            publish_burst=1_000_000,
+            user_publish_rate=1e6,
+            user_publish_burst=1_000_000,
+            **limits,
+        ),
     )
 
 
@@ -121,16 +128,16 @@ def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
         dial(broker, make_token("svc", roles=["service"])) as pub,
         dial(broker, make_token("eve", org="globex", roles=["service"])) as eve,
     ):
-        assert call(star, {"id": 1, "op": "subscribe", "topic": "events.acme.tasks.*.completed.*"})[
-            "ok"
-        ]
-        assert call(tail, {"id": 1, "op": "subscribe", "topic": "events.acme.tasks.>"})["ok"]
+        assert call(
+            star, {"id": 1, "op": "subscribe", "topic": "events.acme.client.tasks.*.completed.*"}
+        )["ok"]
+        assert call(tail, {"id": 1, "op": "subscribe", "topic": "events.acme.client.tasks.>"})["ok"]
         refused = call(eve, {"id": 1, "op": "subscribe", "topic": "events.acme.>"})
         assert refused["error"]["code"] == "forbidden"
         refused = call(eve, {"id": 2, "op": "subscribe", "topic": "events.*.>"})
         assert refused["error"]["code"] == "forbidden"
         refused = call(
-            eve, {"id": 3, "op": "publish", "topic": "events.acme.tasks.t.c.1", "data": 1}
+            eve, {"id": 3, "op": "publish", "topic": "events.acme.client.tasks.t.c.1", "data": 1}
         )
         assert refused["error"]["code"] == "forbidden"
 
@@ -139,7 +146,7 @@ def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
             {
                 "id": 5,
                 "op": "publish",
-                "topic": "events.acme.tasks.task.completed.t1",
+                "topic": "events.acme.client.tasks.task.completed.t1",
                 "data": {"n": 1},
             },
         )
@@ -149,7 +156,7 @@ def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
             {
                 "id": 6,
                 "op": "publish",
-                "topic": "events.acme.tasks.task.created.t2",
+                "topic": "events.acme.client.tasks.task.created.t2",
                 "data": {"n": 2},
             },
         )
@@ -157,12 +164,31 @@ def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:
         ev = json.loads(star.recv(timeout=TIMEOUT))
         assert (ev["type"], ev["topic"], ev["data"]) == (
             "event",
-            "events.acme.tasks.task.completed.t1",
+            "events.acme.client.tasks.task.completed.t1",
             {"n": 1},
         )
         assert ev["ts"].endswith("Z")
         got = [json.loads(tail.recv(timeout=TIMEOUT))["data"]["n"] for _ in range(2)]
         assert got == [1, 2]
+
+
+def test_publish_rate_is_limited_per_user_across_connections(settings: Settings) -> None:
+    limited = replace(
+        unthrottled(settings),
+        limits=replace(Limits(), user_publish_rate=1e-3, user_publish_burst=3),
+    )
+    with (
+        live_broker(limited) as live,
+        dial(live, make_token("u")) as one,
+        dial(live, make_token("u")) as two,
+        dial(live, make_token("v")) as other,
+    ):
+        replies = [
+            call(ws, {"id": i, "op": "publish", "topic": "events.acme.client.x", "data": i})
+            for i, ws in enumerate((one, two, one, two, other))
+        ]
+        assert [r["ok"] for r in replies] == [True, True, True, False, True]
+        assert replies[3]["error"]["code"] == "rate_limited"
 
 
 def test_ten_thousand_events_arrive_in_order(broker: LiveBroker) -> None:
@@ -171,7 +197,7 @@ def test_ten_thousand_events_arrive_in_order(broker: LiveBroker) -> None:
         dial(broker, make_token("s")) as sub,
         dial(broker, make_token("p", roles=["service"])) as pub,
     ):
-        assert call(sub, {"id": 1, "op": "subscribe", "topic": "events.acme.seq.>"})["ok"]
+        assert call(sub, {"id": 1, "op": "subscribe", "topic": "events.acme.client.seq.>"})["ok"]
         received: list[int] = []
 
         def read() -> None:
@@ -185,7 +211,12 @@ def test_ten_thousand_events_arrive_in_order(broker: LiveBroker) -> None:
             for i in range(start, start + batch):
                 pub.send(
                     json.dumps(
-                        {"id": i, "op": "publish", "topic": "events.acme.seq.x.y.z", "data": i}
+                        {
+                            "id": i,
+                            "op": "publish",
+                            "topic": "events.acme.client.seq.x.y.z",
+                            "data": i,
+                        }
                     )
                 )
             for _ in range(batch):
@@ -237,7 +268,7 @@ class StalledClient:
 
 def test_slow_consumer_disconnected_while_others_receive(settings: Settings) -> None:
     n, payload = 3_000, "x" * 4000  # 12 MB: more than the server socket's send buffer
-    topic = "events.acme.load.>"
+    topic = "events.acme.client.load.>"
     with (
         live_broker(unthrottled(settings, outbox_max_frames=64)) as broker,
         dial(broker, make_token("fast")) as fast,
@@ -264,7 +295,7 @@ def test_slow_consumer_disconnected_while_others_receive(settings: Settings) -> 
                         {
                             "id": i,
                             "op": "publish",
-                            "topic": "events.acme.load.a.b.c",
+                            "topic": "events.acme.client.load.a.b.c",
                             "data": payload,
                         }
                     )
@@ -281,6 +312,54 @@ def test_oversize_frame_closes_1009(broker: LiveBroker) -> None:
     with dial(broker) as ws:
         ws.send(json.dumps({"id": 1, "op": "ping", "pad": "x" * 70_000}))
         assert closed_with(ws)[0] == CloseCode.MESSAGE_TOO_BIG
+
+
+def raw_socket(broker: LiveBroker) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", broker.port), timeout=TIMEOUT)
+    return sock
+
+
+def upgrade_request(version: str) -> bytes:
+    return (
+        f"GET /ws HTTP/{version}\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {make_token()}\r\n\r\n"
+    ).encode()
+
+
+def test_http_1_0_upgrade_refused_400(broker: LiveBroker) -> None:
+    """RFC 6455 4.1: the opening handshake is HTTP/1.1 or later."""
+    with raw_socket(broker) as sock:
+        sock.sendall(upgrade_request("1.0"))
+        status_line = sock.recv(65536).split(b"\r\n", 1)[0]
+        assert status_line.split(b" ")[1] == b"400"
+    with raw_socket(broker) as sock:  # the same request as HTTP/1.1 is upgraded
+        sock.sendall(upgrade_request("1.1"))
+        assert sock.recv(65536).split(b"\r\n", 1)[0].split(b" ")[1] == b"101"
+
+
+def test_frame_header_claiming_2_62_bytes_closes_1009_at_once(broker: LiveBroker) -> None:
+    """Only the header is sent; the close comes without waiting for the payload."""
+    sock = raw_socket(broker)
+    ws = WSConnection(ConnectionType.CLIENT)
+    sock.sendall(
+        ws.send(
+            Request(
+                host="127.0.0.1",
+                target="/ws",
+                extra_headers=[(b"authorization", f"Bearer {make_token()}".encode())],
+            )
+        )
+    )
+    # FIN + text, masked, 64-bit length 2**62, masking key; no payload follows.
+    sock.sendall(b"\x81\xff" + (1 << 62).to_bytes(8, "big") + b"\x00\x00\x00\x00")
+    with sock:
+        while True:
+            ws.receive_data(sock.recv(65536) or None)  # a missing close times out here
+            closes = [e for e in ws.events() if isinstance(e, CloseConnection)]
+            if closes:
+                assert closes[0].code == CloseCode.MESSAGE_TOO_BIG
+                return
 
 
 def test_binary_frame_closes_1003(broker: LiveBroker) -> None:
@@ -305,3 +384,60 @@ def test_server_shutdown_closes_1001(settings: Settings) -> None:
     with live_broker(settings) as live, dial(live) as ws:
         trio.from_thread.run_sync(live.server.shutdown, trio_token=live.token)
         assert closed_with(ws)[0] == CloseCode.GOING_AWAY
+
+
+NAMESPACES = """{"client": {"subscribe": ["any"], "publish": ["any"]},
+                 "billing": {"subscribe": ["role:billing"], "publish": []}}"""
+
+
+def test_topic_permissions_inside_an_org(settings: Settings) -> None:
+    """A plain user's wide pattern is narrowed to what he may read: the billing service's
+    events reach the billing role, and a plain user only through a subscription token that
+    grants him one invoice."""
+    config = replace(unthrottled(settings).broker, topic_namespaces=NAMESPACES)
+    paid = "events.acme.billing.invoice.paid."
+    with (
+        live_broker(settings, config) as live,
+        dial(live, make_token("pat")) as pat,
+        dial(live, make_token("ann", roles=["billing"])) as ann,
+        dial(live, make_token("billing", roles=["service"])) as svc,
+    ):
+        wide = call(pat, {"id": 1, "op": "subscribe", "topic": "events.acme.>"})
+        assert wide["ok"] and wide["granted"] == [
+            "events.acme.conversations.>",
+            "events.acme.tasks.>",
+            "events.acme.users.*.*.pat",
+            "events.acme.client.>",
+        ]
+        refused = call(pat, {"id": 2, "op": "subscribe", "topic": "events.acme.billing.>"})
+        assert refused["error"]["code"] == "forbidden"
+        assert call(ann, {"id": 1, "op": "subscribe", "topic": "events.acme.billing.>"})["ok"]
+        assert call(pat, {"id": 3, "op": "publish", "topic": paid + "i1", "data": 1}) == {
+            "id": 3,
+            "ok": False,
+            "error": {
+                "code": "forbidden",
+                "message": "publishing to this topic needs the service role (clients may "
+                "publish under events.acme.client.>)",
+            },
+        }
+        r = call(svc, {"id": 1, "op": "publish", "topic": paid + "i1", "data": {"n": 1}})
+        assert r["deliveries"] == 1  # ann only
+        assert json.loads(ann.recv(timeout=TIMEOUT))["topic"] == paid + "i1"
+
+        # A backend grants pat one invoice's events with a short-lived subscription token.
+        grant = issue_token(SECRET, sub="pat", org="acme", ttl=60, topics=[paid + "i7"])
+        sub = call(
+            pat, {"id": 4, "op": "subscribe", "topic": "events.acme.billing.>", "token": grant}
+        )
+        assert sub["ok"] and sub["granted"] == [paid + "i7"]
+        for i, invoice in enumerate(("i1", "i7")):
+            call(svc, {"id": 2 + i, "op": "publish", "topic": paid + invoice, "data": i})
+        ev = json.loads(pat.recv(timeout=TIMEOUT))  # i1 never came: i7 is the first
+        assert (ev["topic"], ev["data"]) == (paid + "i7", 1)
+
+        bob_grant = issue_token(SECRET, sub="bob", org="acme", ttl=60, topics=[paid + "i7"])
+        expired = issue_token(SECRET, sub="pat", org="acme", ttl=-1, topics=[paid + "i7"])
+        for cid, token, code in ((5, bob_grant, "forbidden"), (6, expired, "unauthorized")):
+            cmd = {"id": cid, "op": "subscribe", "topic": paid + "*", "token": token}
+            assert call(pat, cmd)["error"]["code"] == code

@@ -11,7 +11,7 @@ import trio
 
 from parley.broker.auth import TokenVerifier, issue_token
 from parley.broker.hub import Hub
-from parley.broker.session import Deferred, Session
+from parley.broker.session import RECOVERY_PAGE, Deferred, Session
 from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import ClientError, CloseConnection
 from parley.core.events import EventName
@@ -163,28 +163,28 @@ async def test_subscribe_other_org_message() -> None:
 
 async def test_already_subscribed() -> None:
     h = Harness()
-    h.send_sync({"id": 1, "op": "subscribe", "topic": "events.acme.x"})
+    h.send_sync({"id": 1, "op": "subscribe", "topic": "events.acme.client.x"})
     await h.frames()
-    h.send_sync({"id": 2, "op": "subscribe", "topic": "events.acme.x"})
+    h.send_sync({"id": 2, "op": "subscribe", "topic": "events.acme.client.x"})
     assert await h.reply() == err(
-        2, ErrorCode.ALREADY_SUBSCRIBED, "already subscribed to 'events.acme.x'"
+        2, ErrorCode.ALREADY_SUBSCRIBED, "already subscribed to 'events.acme.client.x'"
     )
     assert h.hub.subscription_count == 1
 
 
 async def test_too_many_subscriptions() -> None:
     h = Harness(limits=Limits(max_subscriptions=2))
-    h.send_sync({"id": 1, "op": "subscribe", "topic": "events.acme.a"})
-    h.send_sync({"id": 2, "op": "subscribe", "topic": "events.acme.b"})
+    h.send_sync({"id": 1, "op": "subscribe", "topic": "events.acme.client.a"})
+    h.send_sync({"id": 2, "op": "subscribe", "topic": "events.acme.client.b"})
     assert [f["ok"] for f in await h.frames()] == [True, True]
-    h.send_sync({"id": 3, "op": "subscribe", "topic": "events.acme.c"})
+    h.send_sync({"id": 3, "op": "subscribe", "topic": "events.acme.client.c"})
     assert await h.reply() == err(
         3, ErrorCode.TOO_MANY_SUBSCRIPTIONS, "at most 2 subscriptions per connection"
     )
     assert h.hub.subscription_count == 2
     # Unsubscribing frees a slot.
-    h.send_sync({"id": 4, "op": "unsubscribe", "topic": "events.acme.a"})
-    h.send_sync({"id": 5, "op": "subscribe", "topic": "events.acme.c"})
+    h.send_sync({"id": 4, "op": "unsubscribe", "topic": "events.acme.client.a"})
+    h.send_sync({"id": 5, "op": "subscribe", "topic": "events.acme.client.c"})
     assert [(f["id"], f["ok"]) for f in await h.frames()] == [(4, True), (5, True)]
 
 
@@ -289,6 +289,31 @@ async def test_publish_rate_limit() -> None:
     assert [f["ok"] for f in frames] == [ok for _, ok in plan]
     assert frames[2] == err(2, ErrorCode.RATE_LIMITED, "over 10 publishes per second")
     assert h.session.bad_frames == 0
+
+
+async def test_publish_rate_limit_is_per_user_over_all_connections() -> None:
+    limits = Limits(publish_rate=10, publish_burst=4, user_publish_rate=10, user_publish_burst=6)
+    hub = Hub()
+    a1, a2 = Harness(hub=hub, limits=limits), Harness(hub=hub, limits=limits)
+    bob = Harness(sub="bob", hub=hub, limits=limits)
+    cmd = {"op": "publish", "topic": "events.acme.client.x", "data": 0}
+    for i in range(4):
+        a1.send_sync({"id": i, **cmd})
+    for i in range(4):
+        a2.send_sync({"id": i, **cmd})
+    for i in range(4):
+        bob.send_sync({"id": i, **cmd})
+    # alice's two connections share 6 (each under its own 4); bob has his own.
+    assert [f["ok"] for f in await a1.frames()] == [True] * 4
+    second = await a2.frames()
+    assert [f["ok"] for f in second] == [True, True, False, False]
+    assert second[2] == err(2, ErrorCode.RATE_LIMITED, "over 10 publishes per second for this user")
+    assert [f["ok"] for f in await bob.frames()] == [True] * 4
+    # Refilled at user_publish_rate: 0.1 s later one more for alice, on either connection.
+    a2.send_sync({"id": 9, **cmd}, 0.1)
+    a1.send_sync({"id": 10, **cmd}, 0.1)
+    assert (await a2.reply())["ok"] is True
+    assert (await a1.reply())["error"]["code"] == "rate_limited"
 
 
 async def test_refused_publish_takes_no_token() -> None:
@@ -506,7 +531,7 @@ async def test_recovery_replays_then_live_exactly_once_in_order() -> None:
         "topic": CONV,
         "recovery": {"c1": {"recovered": True, "replayed": 4, "replayed_to": 5}},
     }
-    assert ops.calls == [("events_after", ORG, "alice", "c1", 1, 10_001)]
+    assert ops.calls == [("events_after", ORG, "alice", "c1", 1, RECOVERY_PAGE + 1)]
     assert h.conn.client.recovering is None
     h.hub.publish_channel_events([event("c1", 7)])
     assert [f["seq"] for f in await h.frames()] == [7]
@@ -554,6 +579,35 @@ async def test_recovery_bounded_by_limit() -> None:
     assert [f.get("seq") for f in frames] == [1, 2, None]
     assert frames[-1]["recovery"] == {"c1": {"recovered": False, "replayed": 2, "replayed_to": 2}}
     assert ops.calls == [("events_after", ORG, "alice", "c1", 0, 3)]
+
+
+@pytest.mark.parametrize("missed", [10_000, 50_000])
+@pytest.mark.parametrize("size", [10, 16_000])
+async def test_recovery_takes_what_the_outbox_can_and_says_where_to_page(
+    missed: int, size: int
+) -> None:
+    """More missed than the outbox takes: the replay stops short of overflowing it (no
+    slow-consumer close), in pages, and the reply says recovered false with replayed_to."""
+    limits = Limits(outbox_max_frames=4096, outbox_max_bytes=8 << 20)
+    pad = "x" * size
+    log = [event("c1", s, data={"n": s, "pad": pad}) for s in range(1, missed + 1)]
+    h, ops = recovering_harness(log, limits=limits)
+    h.conn.client.outbox.max_frames, h.conn.client.outbox.max_bytes = 4096, 8 << 20
+    d = h.send({"id": 1, "op": "subscribe", "topic": CONV, "since": {"c1": 0}})
+    assert d is not None
+    h.hub.publish_channel_events([event("c1", missed + 1)])  # live, held back
+    await d.run()
+    assert h.conn.overflows == []
+    frames = await h.frames()
+    reply = frames[-1]["recovery"]["c1"]
+    to = reply["replayed_to"]
+    assert reply == {"recovered": False, "replayed": to, "replayed_to": to}
+    assert [f["seq"] for f in frames[:-1]] == [*range(1, to + 1), missed + 1]
+    assert 0 < to < min(missed, limits.recovery_max_events)
+    assert all(call[-1] <= RECOVERY_PAGE + 1 for call in ops.calls)  # read in pages
+    # The client pages the rest from replayed_to over REST, then recovers from there.
+    rest = [e for e in log if e.seq > to]
+    assert rest[0].seq == to + 1
 
 
 async def test_recovery_non_member_reported_per_channel() -> None:

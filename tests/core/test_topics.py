@@ -8,6 +8,8 @@ from parley.core.topics import (
     MAX_SEGMENTS,
     MAX_TOPIC_LENGTH,
     check_org,
+    intersect,
+    is_channel_topic,
     is_segment,
     matches,
     parse_pattern,
@@ -138,3 +140,38 @@ def test_check_org_refuses(pattern: str) -> None:
 )
 def test_matches(pattern: str, topic: str, expected: bool) -> None:
     assert matches(parse_pattern(pattern), parse_topic(topic)) is expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "meet"),
+    [
+        ("events.acme.>", "events.acme.client.>", "events.acme.client.>"),
+        ("events.acme.>", "events.acme.users.*.*.bob", "events.acme.users.*.*.bob"),
+        ("events.acme.*.x", "events.acme.client.>", "events.acme.client.x"),
+        ("a.>", "*.b.>", "a.b.>"),
+        ("a.*", "*.>", "a.*"),
+        ("a.>", "a.b.c", "a.b.c"),
+        ("a.b", "a.c", None),
+        ("a.b", "a.b.c", None),
+        ("a.*.c", "a.b.*", "a.b.c"),
+        ("events.acme.billing.>", "events.acme.client.>", None),
+    ],
+)
+def test_intersect(a: str, b: str, meet: str | None) -> None:
+    """The meet matches exactly the topics both match (checked on sample topics)."""
+    pa, pb = a.split("."), b.split(".")
+    for x, y in ((pa, pb), (pb, pa)):
+        got = intersect(x, y)
+        assert (None if got is None else ".".join(got)) == meet
+    samples = ["a.b", "a.c", "a.b.c", "a.b.c.d", "a.x.c", "events.acme.client.x"]
+    samples += ["events.acme.client.a.b", "events.acme.users.u.m.bob", "events.acme.billing.i"]
+    for t in samples:
+        both = matches(pa, t.split(".")) and matches(pb, t.split("."))
+        assert both == (meet is not None and matches(meet.split("."), t.split(".")))
+
+
+def test_is_channel_topic() -> None:
+    assert is_channel_topic("events.acme.tasks.task.created.t1")
+    assert is_channel_topic("events.acme.conversations.conversation.message_posted.c1")
+    assert not is_channel_topic("events.acme.client.tasks.x")
+    assert not is_channel_topic("events.acme.tasks")

@@ -12,6 +12,7 @@ async def test_tasks(svc: Services, sink: RecordingSink, org: str) -> None:
     cid = await channel(svc, org)
     m = (await svc.messages.post_message(org, "alice", cid, "someone write the doc")).message
     sink.published.clear()
+    sink.audiences.clear()
     task = await svc.tasks.create_task(
         org,
         "alice",
@@ -34,6 +35,7 @@ async def test_tasks(svc: Services, sink: RecordingSink, org: str) -> None:
     again = await svc.tasks.complete_task(org, "alice", task.id)
     assert again.completed_by == "bob"
     assert [t for t, _ in sink.published][1:] == [f"events.{org}.tasks.task.completed.{task.id}"]
+    assert sink.audiences == [cid, cid]  # pushed to the task channel's members only
     assert [e for _, e in log(sink, cid)[-2:]] == ["task_created", "task_completed"]
     assert [t.id for t in await svc.tasks.tasks(org, "bob", limit=None)] == [task.id]
     assert await svc.tasks.tasks(org, "carol", limit=None) == []

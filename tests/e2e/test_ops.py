@@ -25,7 +25,7 @@ from tests.e2e.test_channels import dial, rest
 from tests.support.live import LiveApp, live_app
 
 TIMEOUT = 15
-TOPIC = "events.acme.load.>"
+TOPIC = "events.acme.client.load.>"  # the client namespace: any user may read it
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -84,7 +84,7 @@ def test_metrics_move_as_load_runs(app: LiveApp) -> None:
                 "POST",
                 "/v1/events",
                 "svc",
-                {"topic": f"events.acme.load.{i}", "data": i},
+                {"topic": f"events.acme.client.load.{i}", "data": i},
                 roles=("service",),
             )
             assert status == 200

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from parley.settings import Settings
+from tests.conftest import make_token
 from tests.e2e.test_channels import Client, dial, rest
 from tests.support.live import LiveApp, live_app
 from tests.support.store import PgSchemas
@@ -130,3 +132,125 @@ def test_deleted_account_is_refused_everywhere_and_leaves_no_text(app: LiveApp) 
         assert shown["deleted"] is True and shown["text"] == ""
         events = replay(dial(stack, app, "bob"), cid)
         assert "hunter2" not in json.dumps(events)
+
+
+def until_topic(c: Client, topic: str) -> list[dict[str, Any]]:
+    """The pushes before (and including) the first event on ``topic``."""
+    seen: list[dict[str, Any]] = []
+    while True:
+        msg = c.pushes.pop(0) if c.pushes else c.recv()  # pushes that came before a reply
+        seen.append(msg)
+        if msg.get("topic") == topic:
+            return seen
+
+
+def test_task_pushes_follow_the_channel_membership(app: LiveApp) -> None:
+    """A same-org outsider subscribed to everything gets no task event of a channel he is
+    not in (REST answers him 404); a member removed while connected gets none after his
+    member_removed."""
+    _, ch = rest(
+        app,
+        "POST",
+        "/v1/channels",
+        "alice",
+        {"kind": "group", "name": "t", "members": ["bob", "carol"]},
+    )
+    cid = ch["id"]
+    msg = ok(*rest(app, "POST", f"/v1/channels/{cid}/messages", "alice", {"text": "doc"}), 201)
+    sentinel = "events.acme.client.sentinel.s"
+    with ExitStack() as stack:
+        alice = dial(stack, app, "alice")
+        bob, carol, dave = (dial(stack, app, u) for u in ("bob", "carol", "dave"))
+        for c in (bob, carol, dave):
+            assert c.call("subscribe", topic="events.acme.>")["ok"]
+
+        def mark() -> None:
+            assert alice.call("publish", topic=sentinel, data=1)["ok"]
+
+        path = f"/v1/channels/{cid}/messages/{msg['message_id']}/tasks"
+        task = ok(*rest(app, "POST", path, "alice", {"title": "write it"}), 201)
+        mark()
+        created = f"events.acme.tasks.task.created.{task['id']}"
+        for member in (bob, carol):
+            assert created in [p.get("topic") for p in until_topic(member, sentinel)]
+        assert created not in [p.get("topic") for p in until_topic(dave, sentinel)]
+        assert rest(app, "GET", f"/v1/tasks/{task['id']}", "dave")[0] == 404
+
+        status, _ = rest(app, "DELETE", f"/v1/channels/{cid}/members/carol", "alice")
+        assert status in (200, 204)
+        ok(*rest(app, "POST", f"/v1/tasks/{task['id']}/complete", "alice"))
+        mark()
+        completed = f"events.acme.tasks.task.completed.{task['id']}"
+        assert completed in [p.get("topic") for p in until_topic(bob, sentinel)]
+        seen = until_topic(carol, sentinel)
+        assert [p.get("event") for p in seen if p.get("channel") == cid][-1:] == ["member_removed"]
+        assert completed not in [p.get("topic") for p in seen]
+        assert completed not in [p.get("topic") for p in until_topic(dave, sentinel)]
+
+
+def test_a_plain_user_gets_no_service_events_outside_his_namespaces(app: LiveApp) -> None:
+    """The billing service's events (POST /v1/events) reach a service subscriber, not a
+    plain user of the same org subscribed to everything."""
+    topic = "events.acme.billing.invoice.paid.inv_1"
+    with ExitStack() as stack:
+        pat = dial(stack, app, "pat")
+        audit = Client(
+            stack.enter_context(
+                connect(
+                    app.ws_url,
+                    additional_headers={
+                        "Authorization": f"Bearer {make_token('audit', roles=('service',))}"
+                    },
+                )
+            )
+        )
+        for c in (pat, audit):
+            assert c.call("subscribe", topic="events.acme.>")["ok"]
+        assert pat.call("subscribe", topic="events.acme.billing.>")["error"]["code"] == "forbidden"
+        status, body = rest(
+            app, "POST", "/v1/events", "billing", {"topic": topic, "data": 1}, roles=("service",)
+        )
+        assert (status, body["deliveries"]) == (200, 1)
+        assert pat.call("publish", topic="events.acme.client.sentinel.s", data=1)["ok"]
+        assert topic not in [
+            p.get("topic") for p in until_topic(pat, "events.acme.client.sentinel.s")
+        ]
+        assert topic in [p.get("topic") for p in until_topic(audit, topic)]
+
+
+@pytest.fixture
+def small_outbox(settings: Settings) -> Iterator[LiveApp]:
+    limits = replace(settings.limits, outbox_max_frames=64)
+    # the test posts a few hundred messages over REST in a burst
+    rest_limits = replace(settings.rate_limits, write_burst=10_000, read_burst=10_000)
+    with live_app(replace(settings, limits=limits, rate_limits=rest_limits)) as live:
+        yield live
+
+
+def test_recovery_beyond_the_outbox_replays_what_fits_then_rest_pages_the_rest(
+    small_outbox: LiveApp,
+) -> None:
+    """More missed than the outbox takes: no slow-consumer close with nothing replayed,
+    but a replay that fits, ``recovered: false`` and REST from ``replayed_to``."""
+    app = small_outbox
+    _, ch = rest(app, "POST", "/v1/channels", "alice", {"kind": "group", "name": "r"})
+    cid = ch["id"]
+    posted = [
+        ok(*rest(app, "POST", f"/v1/channels/{cid}/messages", "alice", {"text": f"m{i}"}), 201)
+        for i in range(150)
+    ]
+    with ExitStack() as stack:
+        alice = dial(stack, app, "alice")
+        alice.ws.send(json.dumps({"id": 9, "op": "subscribe", "topic": TOPIC, "since": {cid: 0}}))
+        replayed: list[dict[str, Any]] = []
+        while (msg := alice.recv()).get("id") != 9:
+            replayed.append(msg)
+        report = msg["recovery"][cid]
+        assert msg["ok"] and report["recovered"] is False
+        to = report["replayed_to"]
+        assert [e["seq"] for e in replayed] == list(range(1, to + 1))
+        page = ok(*rest(app, "GET", f"/v1/channels/{cid}/messages?after={to}&limit=200", "alice"))
+        got = [e["data"]["id"] for e in replayed if e["event"] == "message_posted"]
+        got += [m["id"] for m in page["items"]]
+        assert got == [p["message_id"] for p in posted]  # each once, in order
+        assert alice.call("ping")["ok"]  # still connected

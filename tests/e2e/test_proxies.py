@@ -127,7 +127,7 @@ def check_through(port: int, cert: Path) -> None:
     ) as ws:
         hello = json.loads(ws.recv(timeout=TIMEOUT))
         assert hello["type"] == "hello"
-        ws.send(json.dumps({"id": 1, "op": "subscribe", "topic": "events.acme.x.>"}))
+        ws.send(json.dumps({"id": 1, "op": "subscribe", "topic": "events.acme.client.x.>"}))
         assert json.loads(ws.recv(timeout=TIMEOUT))["ok"]
 
 

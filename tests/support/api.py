@@ -39,11 +39,16 @@ class RecordingSink:
     """Records what would be fanned out; every publish reports one delivery."""
 
     published: list[tuple[str, Any]] = field(default_factory=list)
+    #: The ``members_of`` of each publish, in the same order.
+    audiences: list[str | None] = field(default_factory=list)
     channel_events: list[ChannelEvent] = field(default_factory=list)
     ephemeral: list[tuple[str, str, str, Any]] = field(default_factory=list)
 
-    def publish(self, topic: str, data: Any, *, ts: datetime | None = None) -> int:
+    def publish(
+        self, topic: str, data: Any, *, ts: datetime | None = None, members_of: str | None = None
+    ) -> int:
         self.published.append((topic, data))
+        self.audiences.append(members_of)
         return 1
 
     def publish_channel_events(self, events: Sequence[ChannelEvent]) -> None:

@@ -43,11 +43,13 @@ def decode_frames(data: bytes) -> list[Any]:
 
 async def drain(outbox: Outbox) -> list[Any]:
     """Everything queued on ``outbox`` decoded (``[]`` if nothing is queued; never parks)."""
-    if len(outbox) == 0:
-        return []
-    data = await outbox.get()
-    assert data is not None
-    return decode_frames(data)
+    out: list[Any] = []
+    while len(outbox):  # get() hands over at most one write chunk at a time
+        data = await outbox.get()
+        assert data is not None
+        outbox.sent()
+        out.extend(decode_frames(data))
+    return out
 
 
 def claims(sub: str, *, org: str = ORG, roles: tuple[str, ...] = ()) -> Claims:

@@ -14,6 +14,7 @@ from typing import TypeVar
 import trio
 
 from parley.app import Running, serve
+from parley.broker.config import BrokerConfig
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
 from parley.settings import Settings
@@ -72,11 +73,11 @@ class LiveBroker:
 
 
 @contextmanager
-def live_broker(settings: Settings) -> Iterator[LiveBroker]:
-    """The broker alone (no store, no REST)."""
+def live_broker(settings: Settings, config: BrokerConfig | None = None) -> Iterator[LiveBroker]:
+    """The broker alone (no store, no REST); ``config`` instead of ``settings.broker``."""
 
     async def start(nursery: trio.Nursery) -> BrokerServer:
-        server = BrokerServer(settings.broker, Hub(), settings.token_verifier())
+        server = BrokerServer(config or settings.broker, Hub(), settings.token_verifier())
         await nursery.start(server.serve)
         return server
 

@@ -39,10 +39,16 @@ class MemClient:
         self._pending: list[Any] = []
 
     async def handshake(
-        self, target: str, headers: list[tuple[bytes, bytes]] | None = None
+        self,
+        target: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        *,
+        pipelined: bytes = b"",
     ) -> None:
+        """Upgrade; ``pipelined`` bytes (raw frames) go in the same write as the request."""
         await self.stream.send_all(
             self.ws.send(Request(host="localhost", target=target, extra_headers=headers or []))
+            + pipelined
         )
         while True:
             for event in await self._events():
