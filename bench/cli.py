@@ -18,6 +18,7 @@ from typing import Any
 from bench import report
 from bench.connections import scenario_connections
 from bench.durable import scenario_ingest, scenario_recovery
+from bench.events import scenario_events
 from bench.latency import scenario_latency
 from bench.micro import scenario_micro
 from bench.procs import REPO, raise_nofile
@@ -37,6 +38,7 @@ SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "connections": scenario_connections,
     "ingest": scenario_ingest,
     "recovery": scenario_recovery,
+    "events": scenario_events,
     "micro": scenario_micro,
 }
 

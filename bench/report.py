@@ -159,7 +159,7 @@ def markdown(results: dict[str, Any]) -> str:
         out += _md_latency(sc["latency"])
     if "connections" in sc and "summary" in sc["connections"]:
         out += _md_connections(sc["connections"])
-    for name in ("ingest", "recovery"):
+    for name in ("ingest", "recovery", "events"):
         if name in sc:
             out += _md_durable(name, sc[name])
     if "micro" in sc:
