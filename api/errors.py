@@ -77,6 +77,16 @@ class StrictJSONProvider(DefaultJSONProvider):
 
 
 class ApiRequest(TrioRequest):
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        # Quart decodes the body as UTF-8 before it parses (and before the parse's error
+        # hook): a body that is not UTF-8 raised UnicodeDecodeError, a 500.
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except UnicodeDecodeError as exc:
+            if silent:
+                return None
+            raise BadJson(f"request body is not valid JSON: not UTF-8 ({exc.reason})") from None
+
     def on_json_loading_failed(self, error: Exception) -> Any:
         raise BadJson(f"request body is not valid JSON: {error}")
 

@@ -8,10 +8,14 @@ connection is replaced before its next use, so a late cancel never hits another 
 from __future__ import annotations
 
 import contextlib
+import math
+import socket
 import threading
-from collections.abc import Sequence
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import psycopg
@@ -30,6 +34,13 @@ MIGRATION_LOCK_KEY = 0x7061726C6579  # "parley"
 #: hold requests for ever), and seconds a (re)connect may take.
 STATEMENT_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10
+#: A server that does not answer at all (stalled, its host frozen) cannot enforce its own
+#: statement_timeout: the watchdog breaks a connection whose call has run this long past it.
+WATCHDOG_GRACE_S = 1.0
+WATCHDOG_TICK_S = 0.2
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -72,6 +83,49 @@ def _translate(sql: str, cache: dict[str, str]) -> str:
     return translated
 
 
+class _Watchdog:
+    """One daemon thread for every PostgresDb: a call into the server that has run
+    ``statement_timeout + WATCHDOG_GRACE_S`` has its socket shut down, so the blocked thread
+    gets a lost-connection error (an outage: 503 / ``unavailable``) instead of waiting for
+    as long as the server stays silent. The connection is replaced before its next use."""
+
+    def __init__(self) -> None:
+        self._dbs: weakref.WeakSet[PostgresDb] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, db: PostgresDb) -> None:
+        with self._lock:
+            self._dbs.add(db)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pg-watchdog", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(WATCHDOG_TICK_S)
+            now = time.monotonic()
+            with self._lock:
+                dbs = list(self._dbs)
+            for db in dbs:
+                db._break_if_overdue(now)
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _watched(method: Callable[P, R]) -> Callable[P, R]:
+    """Mark the Db busy (for the watchdog) while ``method`` talks to the server."""
+
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        db = args[0]
+        assert isinstance(db, PostgresDb)
+        with db._busy():
+            return method(*args, **kwargs)
+
+    return call
+
+
 class PostgresDb:
     """A :class:`store.db.Db` over one psycopg connection."""
 
@@ -87,11 +141,41 @@ class PostgresDb:
         self._pipeline: psycopg.Pipeline | None = None
         #: INSERTs given to defer(): statement -> rows, sent before any other statement.
         self._deferred: dict[str, list[Params]] = {}
+        #: A reconnect under a request is bounded like a statement (libpq's minimum is 2 s).
+        self._connect_timeout = min(CONNECT_TIMEOUT, max(2, math.ceil(statement_timeout)))
+        self._overdue_after = statement_timeout + WATCHDOG_GRACE_S
+        self._busy_since: float | None = None
+        self._overdue = False
         self._conn = self._connect()
+        _WATCHDOG.watch(self)
+
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        if self._busy_since is not None:  # nested: the outer call is timed
+            yield
+            return
+        self._busy_since = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy_since = None
+
+    def _break_if_overdue(self, now: float) -> None:
+        with self._lock:  # held: the call cannot end (and its socket close) meanwhile
+            since = self._busy_since
+            if since is None or now - since < self._overdue_after:
+                return
+            self._overdue = True
+            self._busy_since = now  # once per overrun
+            with contextlib.suppress(OSError, psycopg.Error):
+                fd = self._conn.pgconn.socket
+                with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.shutdown(socket.SHUT_RDWR)
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         conn = psycopg.Connection.connect(
-            self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+            self._url, autocommit=True, connect_timeout=self._connect_timeout
         )
         # A SET rather than the ``options`` parameter, which would replace the URL's own.
         conn.execute(f"SET statement_timeout = {self._statement_timeout_ms}")
@@ -111,30 +195,36 @@ class PostgresDb:
             for sql, rows in deferred.items():
                 cur.executemany(_translate(sql, self._sql), rows)
 
+    @_watched
     def one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         return self._execute(sql, params).fetchone()
 
+    @_watched
     def all(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         return self._execute(sql, params).fetchall()
 
+    @_watched
     def run(self, sql: str, params: Params = ()) -> int:
         cur = self._execute(sql, params)
         if self._pipeline is not None:
             self._pipeline.sync()  # the row count is known only once the result is in
         return cur.rowcount
 
+    @_watched
     def send(self, sql: str, params: Params = ()) -> None:
         self._execute(sql, params)
 
     def defer(self, sql: str, params: Params = ()) -> None:
         self._deferred.setdefault(sql, []).append(params)
 
+    @_watched
     def flush(self) -> None:
         if self._deferred:
             self._send_deferred()
         if self._pipeline is not None:
             self._pipeline.sync()
 
+    @_watched
     def begin(self, *, write: bool) -> None:
         if write:
             # A write batch runs in pipeline mode: statements whose results we do not
@@ -146,6 +236,7 @@ class PostgresDb:
             # One snapshot for every query of a read.
             self._execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", ())
 
+    @_watched
     def commit(self) -> None:
         self._execute("COMMIT", ())
         self._end_pipeline()
@@ -155,6 +246,7 @@ class PostgresDb:
         if cm is not None:
             cm.__exit__(None, None, None)
 
+    @_watched
     def rollback(self) -> None:
         self._deferred.clear()
         if self._conn.closed or self._conn.broken:
@@ -167,7 +259,8 @@ class PostgresDb:
 
     def ensure_open(self) -> None:
         with self._lock:
-            stale, self._stale = self._stale, False
+            stale, self._stale = self._stale or self._overdue, False
+            self._overdue = False
         if stale or self._conn.closed or self._conn.broken:
             self._conn.close()
             self._conn = self._connect()

@@ -36,3 +36,11 @@ def make_token(
 @pytest.fixture
 def token() -> TokenFactory:
     return make_token
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reliability-long",
+        action="store_true",
+        help="run the long versions of tests/reliability (also PARLEY_RELIABILITY=long)",
+    )
