@@ -99,7 +99,10 @@ def test_postgres_fault_under_load(
     assert "no reply within timeout" not in load.outcomes, load.outcomes
     # the outage was seen as an outage, not as something else
     assert during.get("error unavailable", 0) + during.get("closed 1013", 0) > 0, during
-    assert any(s.endswith("503") for s in probe.statuses), probe.statuses
+    if fault != "stall":
+        # A stalled server answers nothing: the one REST client's few requests may all
+        # wait out the stall and succeed after it (WebSocket posters saw the outage above).
+        assert any(s.endswith("503") for s in probe.statuses), probe.statuses
     assert load.slowest_reply < HANG_BOUND and probe.slowest < HANG_BOUND
     figures(
         f"{fault} for {outage} s, {posters} WS posters + 1 REST client: WS outcomes during "
