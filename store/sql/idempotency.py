@@ -20,18 +20,24 @@ class KeyState:
     body: str | None
 
 
+#: A claim whose request never finished (the server stopped, or the client went away,
+#: mid-request) is free again after this long.
+ABANDONED_US = 60_000_000
+
+
 def claim(
     tx: WriteTx, org: str, user_id: str, key: str, fingerprint: str, *, ttl_us: int
 ) -> KeyState | None:
     """Claim ``key`` for a request; ``None`` if this request now holds it, else what the
-    earlier request with it left. A key older than ``ttl_us`` is forgotten first."""
+    earlier request with it left. A key older than ``ttl_us``, or a claim abandoned for
+    :data:`ABANDONED_US`, is forgotten first."""
     codec.check_text(key, fingerprint)
     db = tx.db
     now = codec.now_us()
     db.run(
         "DELETE FROM idempotency_keys WHERE org = ? AND user_id = ? AND key = ?"
-        " AND created_at_us < ?",
-        (org, user_id, key, now - ttl_us),
+        " AND (created_at_us < ? OR (status IS NULL AND created_at_us < ?))",
+        (org, user_id, key, now - ttl_us, now - ABANDONED_US),
     )
     inserted = db.run(
         "INSERT INTO idempotency_keys (org, user_id, key, fingerprint, created_at_us)"

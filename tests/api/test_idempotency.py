@@ -96,3 +96,18 @@ async def test_a_key_still_running_is_a_conflict(store: SqlStore) -> None:
     await svc.finish("acme", "alice", "k4", status=201, content_type="application/json", body="{}")
     replay = await svc.begin("acme", "alice", "k4", print_)
     assert replay is not None and (replay.status, replay.body) == (201, "{}")
+
+
+async def test_an_abandoned_claim_is_free_again_after_a_minute(store: SqlStore) -> None:
+    """A request that never finished (the server stopped mid-request) does not block the
+    key for a day."""
+    svc = IdempotencyService(store)
+    print_ = fingerprint("POST", "/v1/teams", b"", b"{}")
+    assert await svc.begin("acme", "alice", "k5", print_) is None
+    await store.write(
+        lambda tx: tx.db.run(
+            "UPDATE idempotency_keys SET created_at_us = created_at_us - 61000000"
+            " WHERE key = 'k5'"
+        )
+    )
+    assert await svc.begin("acme", "alice", "k5", print_) is None  # claimed anew
