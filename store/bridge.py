@@ -20,7 +20,7 @@ or block.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import trio
@@ -135,21 +135,17 @@ class SqlStore:
     async def read(
         self, fn: Callable[Concatenate[Db, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        try:
-            result = await self._readers.run(lambda db: fn(db, *args, **kwargs))
-        except Exception as exc:
-            error = self.outage.failed(exc)
-            if error is exc:
-                raise
-            raise error from exc
-        self.outage.ok()
-        return result
+        return await self._watched(self._readers.run(lambda db: fn(db, *args, **kwargs)))
 
     async def write(
         self, fn: Callable[Concatenate[WriteTx, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
+        return await self._watched(self._writer.submit(lambda tx: fn(tx, *args, **kwargs)))
+
+    async def _watched(self, call: Awaitable[T]) -> T:
+        """``call``'s result; a backend's outage error comes out as StoreUnavailable."""
         try:
-            result = await self._writer.submit(lambda tx: fn(tx, *args, **kwargs))
+            result = await call
         except Exception as exc:
             error = self.outage.failed(exc)
             if error is exc:
