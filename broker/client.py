@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from parley.broker.outbox import Outbox
 from parley.broker.ratelimit import TokenBucket
 from parley.core.claims import Claims
+from parley.core.codes import CloseCode
 
 
 @dataclass(slots=True, eq=False)
 class UserState:
-    """Shared by every connection of one user: the channels they belong to.
+    """Shared by every connection of one user: the channels they belong to, and the
+    connections themselves (so the hub can close them all, :meth:`Hub.disconnect_user`).
 
     While ``pending`` is a list the channel set is being loaded from the store and
     membership changes are recorded there, to be replayed over the loaded snapshot."""
@@ -21,7 +23,7 @@ class UserState:
     user_id: str
     channels: set[str] = field(default_factory=set)
     pending: list[tuple[str, bool]] | None = None
-    clients: int = 0
+    clients: set[Client] = field(default_factory=set)
     #: Publishes of all the user's connections together (``Limits.user_publish_rate``),
     #: created at the first publish.
     publish_bucket: TokenBucket | None = None
@@ -47,11 +49,13 @@ class UserState:
 
 class Client:
     """Frames are queued with :meth:`send`, which never awaits. An overflowing outbox
-    calls ``on_overflow`` (the connection then closes as a slow consumer)."""
+    calls ``on_overflow`` (the connection then closes as a slow consumer); :meth:`close`
+    calls ``on_close(code, reason)`` (the connection starts its close handshake)."""
 
     __slots__ = (
         "claims",
         "entries",
+        "on_close",
         "on_overflow",
         "outbox",
         "patterns",
@@ -66,11 +70,14 @@ class Client:
         claims: Claims,
         outbox: Outbox,
         on_overflow: Callable[[], None],
+        on_close: Callable[[CloseCode, str], None] | None = None,
     ) -> None:
         self.session_id = session_id
         self.claims = claims
         self.outbox = outbox
         self.on_overflow = on_overflow
+        #: Starts closing the connection; never awaits (``Connection.close_soon``).
+        self.on_close = on_close
         #: Subscribed pattern -> its trie entries (the pattern narrowed to what the
         #: connection may read, broker/access.py).
         self.patterns: dict[str, list[list[str]]] = {}
@@ -87,6 +94,14 @@ class Client:
         if not self.outbox.closed:
             self.on_overflow()
         return False
+
+    def close(self, code: CloseCode, reason: str) -> bool:
+        """Start closing the connection (never awaits); False if it cannot be closed
+        from here (no close callback)."""
+        if self.on_close is None:
+            return False
+        self.on_close(code, reason)
+        return True
 
     def member_of(self, channel_id: str) -> bool:
         user = self.user

@@ -189,7 +189,9 @@ class Connection:
             await self._refuse(CloseCode.CONNECTION_LIMIT, "too many connections for this user")
             return
         outbox = Outbox(limits.outbox_max_frames, limits.outbox_max_bytes)
-        client = self.client = Client(new_session_id(), claims, outbox, self._overflowed)
+        client = self.client = Client(
+            new_session_id(), claims, outbox, self._overflowed, self.close_soon
+        )
         if srv.flusher_running and isinstance(self.stream, trio.SocketStream):
             # Non-blocking writes on the socket's own descriptor (trio made it O_NONBLOCK);
             # detached in run()'s finally before the socket is closed.

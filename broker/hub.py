@@ -18,6 +18,7 @@ from parley.broker.client import Client, UserState
 from parley.broker.presence import Presence, PresenceConfig
 from parley.broker.protocol import channel_ephemeral_frame, channel_event_frame, event_frame
 from parley.broker.trie import TopicTrie
+from parley.core.codes import CloseCode
 from parley.core.events import EventName
 from parley.core.records import ChannelEvent
 from parley.core.times import utc_now
@@ -43,7 +44,7 @@ class Hub:
             user = self._users[key] = UserState(client.claims.org, client.claims.sub)
             if loading:
                 user.pending = []
-        user.clients += 1
+        user.clients.add(client)
         client.user = user
         self.presence.connected(client, user)
         return user
@@ -62,13 +63,26 @@ class Hub:
         if user is not None:
             self.presence.disconnected(client)
             client.user = None
-            user.clients -= 1
-            if user.clients == 0:
+            user.clients.discard(client)
+            if not user.clients:
                 self._users.pop((user.org, user.user_id), None)
 
     def connections_of(self, org: str, user_id: str) -> int:
         user = self._users.get((org, user_id))
-        return 0 if user is None else user.clients
+        return 0 if user is None else len(user.clients)
+
+    def disconnect_user(self, org: str, user_id: str, code: CloseCode, reason: str) -> int:
+        """Close every local connection of the user with ``code`` and ``reason`` (e.g. a
+        deleted account, :class:`parley.core.ports.SessionControl`); return how many
+        closes were started. Never awaits: each connection detaches as it starts its
+        close, so it gets no delivery after this."""
+        user = self._users.get((org, user_id))
+        if user is None:
+            return 0
+        n = 0
+        for client in list(user.clients):
+            n += client.close(code, reason)
+        return n
 
     # -- subscriptions --------------------------------------------------------
     def subscribe(

@@ -22,7 +22,7 @@ from parley.broker.auth import TokenVerifier
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
 from parley.core.claims import Claims
-from parley.core.ports import EventSink, PresenceLookup, TokenCheck
+from parley.core.ports import EventSink, PresenceLookup, SessionControl, TokenCheck
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
@@ -71,13 +71,14 @@ def build_services(
     verify: TokenCheck,
     spawn: Spawn,
     presence: PresenceLookup | None = None,
+    sessions: SessionControl | None = None,
     metrics: Metrics | None = None,
 ) -> Services:
     """Wire the domain over an open store: every service takes the store and what it
     publishes to, never another service. Committed channel-log events go from the store
     to ``sink`` in seq order; every post, however it is made, goes through one
-    :class:`Poster` and runs the same hooks. With ``metrics``, publishes and posts are
-    timed."""
+    :class:`Poster` and runs the same hooks. ``sessions`` (the hub) closes a deleted
+    account's open connections. With ``metrics``, publishes and posts are timed."""
     if metrics is not None:
         sink = metrics.sink(sink)
     store.set_commit_listener(sink.publish_channel_events)
@@ -88,7 +89,7 @@ def build_services(
     hooks.add(mentions.after_post)
     hooks.add(previews.after_post)
     blobs = LocalBlobs(settings.blob_dir)
-    accounts = AccountService(store, blobs)
+    accounts = AccountService(store, blobs, sessions=sessions)
     return Services(
         # +1: recovery asks for one event more than it replays, to know there is more.
         channels=ChannelService(store, recovery_limit=settings.limits.recovery_max_events + 1),
@@ -312,6 +313,7 @@ async def serve(
                 verify=verifier.verify,
                 spawn=background.start_soon,
                 presence=hub.presence,
+                sessions=hub,  # closes a deleted account's open connections
                 metrics=metrics,
             )
             ops = WebSocketOps(services)

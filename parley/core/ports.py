@@ -1,6 +1,7 @@
 """The typed ports between Parley's layers.
 
-The broker implements :class:`EventSink` (its hub) and :class:`PresenceLookup`, and
+The broker implements :class:`EventSink` and :class:`SessionControl` (its hub) and
+:class:`PresenceLookup`, and
 drives a connection's store-bound ops through :class:`ChannelOps`; the domain implements
 :class:`ChannelOps` and publishes through :class:`EventSink`. Neither imports the other:
 the composition root (``parley.app``) hands each its collaborators. Tokens are checked
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from parley.core.claims import Claims
+from parley.core.codes import CloseCode
 from parley.core.records import ChannelEvent
 
 #: Verify a bearer token; return its claims or raise :class:`parley.core.errors.AuthError`.
@@ -40,6 +42,16 @@ class EventSink(Protocol):
     def publish_channel_ephemeral(self, org: str, channel_id: str, event: str, data: Any) -> int:
         """Fan out a channel event that is not in the log (no seq), e.g. ``message_stream``
         chunks, to subscribed members of the channel only."""
+        ...
+
+
+class SessionControl(Protocol):
+    """Control over the open WebSocket connections of this node."""
+
+    def disconnect_user(self, org: str, user_id: str, code: CloseCode, reason: str) -> int:
+        """Start closing every open connection of the user (``sub`` in ``org``) with
+        ``code`` and ``reason``; return how many. Synchronous, never awaits: the
+        connections stop receiving at once and finish their close handshake on their own."""
         ...
 
 

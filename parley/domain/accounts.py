@@ -2,7 +2,8 @@
 org), and refuse a deleted account's tokens from then on (docs/privacy.md).
 
 A deletion is recorded first, so every token of the account is refused (REST and broker,
-through :meth:`AccountService.refuse`) before anything is erased; then it is erased in
+through :meth:`AccountService.refuse`) and its open connections are closed (through the
+:class:`SessionControl` port) before anything is erased; then it is erased in
 bounded steps (:func:`parley.store.sql.accounts.erase_step`), and its uploads' bytes are
 removed from the blob store after each step commits. :meth:`AccountService.run` finishes a
 deletion a crash interrupted, and reloads the deleted accounts other nodes recorded.
@@ -17,8 +18,9 @@ from typing import Any
 import trio
 
 from parley.core.claims import Claims
+from parley.core.codes import CloseCode
 from parley.core.errors import AuthError
-from parley.core.ports import TokenCheck
+from parley.core.ports import SessionControl, TokenCheck
 from parley.core.times import rfc3339, utc_now
 from parley.domain import access, rules
 from parley.store import Store, sql
@@ -40,11 +42,18 @@ class AccountsConfig:
 
 class AccountService:
     def __init__(
-        self, store: Store, blobs: BlobStore, config: AccountsConfig | None = None
+        self,
+        store: Store,
+        blobs: BlobStore,
+        config: AccountsConfig | None = None,
+        *,
+        sessions: SessionControl | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.config = config or AccountsConfig()
+        #: Closes a deleted account's open connections on this node (the broker's hub).
+        self.sessions = sessions
         #: (org, user id) of deleted accounts, as this node knows them (see :meth:`load`).
         self._deleted: set[tuple[str, str]] = set()
 
@@ -67,8 +76,21 @@ class AccountService:
         return check
 
     async def load(self) -> None:
-        """Reload the deleted accounts from the store (at startup, then periodically)."""
-        self._deleted |= await self.store.read(sql.accounts.deleted_accounts)
+        """Reload the deleted accounts from the store (at startup, then periodically), and
+        close this node's connections of accounts deleted on another node since."""
+        loaded = await self.store.read(sql.accounts.deleted_accounts)
+        new = loaded - self._deleted
+        self._deleted |= loaded
+        for org, user_id in sorted(new):
+            self._disconnect(org, user_id)
+
+    def _disconnect(self, org: str, user_id: str) -> None:
+        if self.sessions is not None:
+            n = self.sessions.disconnect_user(
+                org, user_id, CloseCode.POLICY_VIOLATION, ACCOUNT_DELETED
+            )
+            if n:
+                log.info("accounts: closed %d connection(s) of a deleted account", n)
 
     # -- export and deletion ---------------------------------------------------------------
 
@@ -91,6 +113,7 @@ class AccountService:
         org = caller.org
         await self.store.write(sql.accounts.mark_deleted, org, user_id, actor=caller.sub)
         self._deleted.add((org, user_id))
+        self._disconnect(org, user_id)  # recorded: its connections go now, not at expiry
         return await self._erase(org, user_id, caller.sub)
 
     async def _erase(self, org: str, user_id: str, actor: str) -> dict[str, int]:
@@ -112,7 +135,9 @@ class AccountService:
     async def resume(self) -> None:
         """Finish deletions that were interrupted (a crash between steps)."""
         for org, user_id, actor in await self.store.read(sql.accounts.unfinished):
-            self._deleted.add((org, user_id))
+            if (org, user_id) not in self._deleted:
+                self._deleted.add((org, user_id))
+                self._disconnect(org, user_id)
             await self._erase(org, user_id, actor)
 
     async def run(self) -> None:

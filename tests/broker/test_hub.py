@@ -9,7 +9,7 @@ from parley.broker.client import UserState
 from parley.broker.hub import Hub
 from parley.broker.protocol import channel_event_frame
 from parley.broker.session import check_user_pattern
-from parley.core.codes import ErrorCode
+from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import ClientError
 from parley.core.events import EventName
 from parley.core.topics import channel_topic, parse_pattern
@@ -460,3 +460,38 @@ async def test_publish_members_of_reaches_members_only_and_follows_removal() -> 
     assert hub.publish(topic, {"n": 2}, members_of="c1") == 0
     # Without members_of (a service's own event on a channel source): services only.
     assert hub.publish(topic, {"n": 3}) == 0
+
+
+async def test_disconnect_user_closes_every_connection_of_that_user_only() -> None:
+    """A deleted account (SessionControl): every connection of the user is closed with the
+    code and reason given, at once; other users and the same sub in another org stay."""
+    hub = Hub()
+    a1, a2, b, other_org = make_conn("a"), make_conn("a"), make_conn("b"), make_conn("a", org="x")
+    closed: list[tuple[str, CloseCode, str]] = []
+
+    def closer(conn: Conn) -> None:
+        def close(code: CloseCode, reason: str) -> None:  # as Connection.close_soon does
+            closed.append((conn.client.session_id, code, reason))
+            hub.detach(conn.client)
+
+        conn.client.on_close = close
+
+    for c in (a1, a2, b, other_org):
+        closer(c)
+        member(hub, c, "c1")
+        sub(hub, c, ALL_CONV)
+    a2.client.session_id = "s_a2"
+    n = hub.disconnect_user(ORG, "a", CloseCode.POLICY_VIOLATION, "account deleted")
+    assert n == 2
+    assert sorted(closed) == [
+        ("s_a", CloseCode.POLICY_VIOLATION, "account deleted"),
+        ("s_a2", CloseCode.POLICY_VIOLATION, "account deleted"),
+    ]
+    assert hub.connections_of(ORG, "a") == 0
+    assert hub.connections_of("x", "a") == 1 and hub.connections_of(ORG, "b") == 1
+    # no delivery to the closed ones after that; the others still receive
+    hub.publish_channel_events([event("c1", 1)])
+    assert await drain(a1.outbox) == [] and await drain(a2.outbox) == []
+    assert seqs(await drain(b.outbox)) == [1]
+    assert hub.disconnect_user(ORG, "a", CloseCode.POLICY_VIOLATION, "account deleted") == 0
+    assert hub.disconnect_user(ORG, "nobody", CloseCode.POLICY_VIOLATION, "x") == 0

@@ -14,7 +14,7 @@ import pytest
 
 from parley.app import build_services
 from parley.core.claims import SERVICE_ROLE, Claims
-from parley.core.codes import ErrorCode
+from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import AuthError
 from parley.domain.services import Services
 from parley.store import SqlStore, sql
@@ -145,3 +145,63 @@ async def test_interrupted_deletion_is_finished_and_seen_by_other_nodes(
     msg = await store.read(sql.messages.get_message, org, cid, m.id)
     assert msg is not None and msg.deleted
     assert await store.read(sql.accounts.unfinished) == []
+
+
+class RecordingSessions:
+    """A :class:`parley.core.ports.SessionControl` double: records what it was told to
+    close, and whether the deletion was already recorded (tokens refused) by then."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, CloseCode, str]] = []
+        self.refused_then: list[bool] = []
+        self.svc: Services | None = None
+
+    def disconnect_user(self, org: str, user_id: str, code: CloseCode, reason: str) -> int:
+        self.calls.append((org, user_id, code, reason))
+        if self.svc is not None:
+            try:
+                self.svc.accounts.refuse(me(user_id, org))
+                self.refused_then.append(False)
+            except AuthError:
+                self.refused_then.append(True)
+        return 1
+
+
+async def test_deletion_closes_open_connections_at_once_on_every_node(
+    store: SqlStore, sink: RecordingSink, org: str, tmp_path: Path
+) -> None:
+    """Once the deletion is recorded, the account's open connections are closed (1008
+    "account deleted", as a new connection is refused) rather than left to their token's
+    expiry; a node that learns of the deletion by reloading closes its own; a refused
+    deletion closes nothing."""
+    settings = replace(make_settings(), data_dir=tmp_path)
+    here, there = RecordingSessions(), RecordingSessions()
+
+    def node(sessions: RecordingSessions) -> Services:
+        svc = build_services(
+            settings,
+            store,
+            sink,
+            verify=settings.token_verifier().verify,
+            spawn=print,
+            sessions=sessions,
+        )
+        sessions.svc = svc
+        return svc
+
+    a, b = node(here), node(there)
+    await b.accounts.load()
+    await a.channels.create_channel(org, "alice", kind="group", name="g", members=["bob"])
+    await refused(ErrorCode.FORBIDDEN, a.accounts.delete(me("bob", org), "alice"))
+    assert here.calls == []
+    await a.accounts.delete(me("alice", org), "alice")
+    assert here.calls == [(org, "alice", CloseCode.POLICY_VIOLATION, "account deleted")]
+    assert here.refused_then == [True]  # a reconnect after the close is refused
+    await a.accounts.delete(me("ops", org, service=True), "alice")  # again: nothing new
+    await a.accounts.load()
+    assert len(here.calls) == 2  # the explicit delete closes again (harmless), load does not
+    assert there.calls == []
+    await b.accounts.load()  # node b learns of it: closes its own connections of alice
+    assert there.calls == [(org, "alice", CloseCode.POLICY_VIOLATION, "account deleted")]
+    await b.accounts.load()
+    assert len(there.calls) == 1
