@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from parley.broker.outbox import Outbox
-from parley.broker.ratelimit import TokenBucket
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode
+from parley.core.ratelimit import TokenBucket
 
 
 @dataclass(slots=True, eq=False)

@@ -28,13 +28,13 @@ from parley.broker.protocol import (
     ok_frame,
     parse_command,
 )
-from parley.broker.ratelimit import TokenBucket
 from parley.broker.recovery import merge
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import AuthError, ClientError, CloseConnection
 from parley.core.limits import MAX_IDEMPOTENCY_KEY_CHARS, Limits
 from parley.core.ports import ChannelOps
+from parley.core.ratelimit import TokenBucket
 from parley.core.times import rfc3339, utc_now
 from parley.core.topics import (
     USER_SOURCE,

@@ -15,6 +15,7 @@ import trio
 
 from parley.core.claims import Claims
 from parley.core.errors import RateLimited
+from parley.core.ratelimit import TokenBucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,19 +33,12 @@ class RateLimitConfig:
     max_buckets: int = 100_000
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    refilled: float
-    rate: float
-    burst: float
-
-
 class TokenBuckets:
-    """Token buckets by key (sans-IO: the caller gives ``now``)."""
+    """Token buckets by key, created full on first use; full ones are forgotten when
+    too many are held (a forgotten bucket and a full one answer alike)."""
 
     def __init__(self, max_buckets: int = 100_000) -> None:
-        self._buckets: dict[object, _Bucket] = {}
+        self._buckets: dict[object, TokenBucket] = {}
         self._max = max_buckets
         self._sweep_at = max_buckets
 
@@ -55,26 +49,15 @@ class TokenBuckets:
         if bucket is None:
             if len(self._buckets) >= self._sweep_at:
                 self._sweep(now)
-            bucket = self._buckets[key] = _Bucket(float(burst), now, rate, burst)
-        else:
-            bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.refilled) * rate)
-            bucket.refilled, bucket.rate, bucket.burst = now, rate, burst
-        if bucket.tokens < 1.0:
-            return (1.0 - bucket.tokens) / rate
-        bucket.tokens -= 1.0
-        return 0.0
+            bucket = self._buckets[key] = TokenBucket(rate, int(burst), now)
+        return bucket.wait(now)
 
     def __len__(self) -> int:
         return len(self._buckets)
 
     def _sweep(self, now: float) -> None:
         """Drop the buckets that are full again by ``now``."""
-        full = [
-            key
-            for key, b in self._buckets.items()
-            if b.tokens + (now - b.refilled) * b.rate >= b.burst
-        ]
-        for key in full:
+        for key in [k for k, b in self._buckets.items() if b.full(now)]:
             del self._buckets[key]
         # Sweep again only once as many keys more are held: amortised O(1) per take.
         self._sweep_at = max(self._max, 2 * len(self._buckets))

@@ -1,4 +1,5 @@
-"""Token buckets (sans-IO: the caller passes ``now``)."""
+"""Token buckets (sans-IO: the caller passes ``now``), shared by the broker's publish
+limits and the REST rate limits."""
 
 from __future__ import annotations
 
@@ -30,3 +31,15 @@ class TokenBucket:
             return False
         self._tokens -= 1.0
         return True
+
+    def wait(self, now: float) -> float:
+        """Take a token if there is one and return 0.0, else the seconds until one is."""
+        tokens = self._refill(now)
+        if tokens < 1.0:
+            return (1.0 - tokens) / self.rate
+        self._tokens = tokens - 1.0
+        return 0.0
+
+    def full(self, now: float) -> bool:
+        """Whether the bucket is full again by ``now`` (forgetting it changes nothing)."""
+        return self._refill(now) >= self.burst
