@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
-from parley.core.limits import Limits
 from parley.domain.services import Services
 from parley.domain.streams import StreamRegistry, StreamService, StreamState
 from parley.store import Store
-from tests.support.api import RecordingSink, make_services, make_settings, open_test_store
+from tests.support.api import RecordingSink, make_services
 
 
 def code(exc: pytest.ExceptionInfo[ClientError]) -> ErrorCode:
@@ -114,24 +111,6 @@ def test_failed_persist_reopens() -> None:
 
 
 BOT = Claims(sub="bot", org="acme", exp=2e9, roles=("service",))
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with open_test_store(tmp_path) as s:
-        yield s
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
-
-
-@pytest.fixture
-def chat(store: Store, sink: RecordingSink) -> Services:
-    # Recovery asks for one event more than it replays: a limit of 3 in the domain.
-    settings = replace(make_settings(), limits=Limits(recovery_max_events=2))
-    return make_services(store, sink, settings)
 
 
 async def make_channel(chat: Services) -> str:
