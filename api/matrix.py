@@ -43,7 +43,8 @@ async def transaction(txn_id: str) -> Response | dict[str, Any]:
     inbound = _inbound()
     if isinstance(inbound, Response):
         return inbound
-    raw = await request.get_data(as_text=False)
+    data = await request.get_data(as_text=False)
+    raw = data if isinstance(data, bytes) else data.encode()
     body = await request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         return _error(400, "M_NOT_JSON", "the transaction must be a JSON object")
