@@ -5,6 +5,7 @@ cursor, retries, loop prevention) with a recording relay at the bridge boundary.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -155,6 +156,13 @@ def test_sanitize_text_caps_and_strips() -> None:
     assert sanitize_text("<b>html</b>") == "<b>html</b>"  # stored as text, never rendered
 
 
+async def until(pred: Callable[[], bool]) -> None:
+    """Wait (virtual time, bounded) until ``pred()``: the store's threads run in real time."""
+    with trio.fail_after(600):
+        while not pred():  # noqa: ASYNC110 (polls the outbox counters, bounded)
+            await trio.sleep(0.1)
+
+
 class RecordingRelay:
     """The bridge boundary: records what the outbox relays; fails while ``down``."""
 
@@ -192,15 +200,15 @@ async def test_outbox_relays_in_order_retries_and_never_loops(
         one = await poster.post_message(org, "bob", cid, "one")
         await poster.post_message(org, "bob", unlinked, "never leaves")
         await fed.federation.receive(link, Incoming(InKind.MESSAGE, "$m1", MARIA, text="remote"))
-        await trio.sleep(1)
+        await until(lambda: outbox.stats.skipped >= 1 and len(relay.items) >= 1)
         assert [(i.kind, i.text) for i in relay.items] == [(OutKind.POST, "one")]
         relay.down = True
         await fed.edits.edit(org, "bob", cid, one.message.id, "one (edited)")
         await fed.reactions.react(org, "carol", cid, one.message.id, "🎉", on=True)
-        await trio.sleep(10)  # backing off: nothing relayed, the cursor holds
-        assert len(relay.items) == 1 and outbox.stats.retries >= 2
+        await until(lambda: outbox.stats.retries >= 2)  # backing off: the cursor holds
+        assert len(relay.items) == 1
         relay.down = False
-        await trio.sleep(10)
+        await until(lambda: len(relay.items) >= 3)
         assert [(i.kind, i.target, i.text or i.emoji) for i in relay.items[1:]] == [
             (OutKind.EDIT, "$out1", "one (edited)"),
             (OutKind.REACT, "$out1", "🎉"),
@@ -216,7 +224,8 @@ async def test_outbox_relays_in_order_retries_and_never_loops(
     later.outbox.relays[Network.MATRIX] = again
     async with trio.open_nursery() as nursery:
         await nursery.start(later.outbox.run)
-        await trio.sleep(1)
+        await until(lambda: len(again.items) >= 1)
+        await trio.sleep(5)  # and nothing else
         nursery.cancel_scope.cancel()
     assert [i.text for i in again.items] == ["after restart"]
 
