@@ -19,6 +19,7 @@ from quart_trio import QuartTrio
 from parley.api.app import create_app
 from parley.api.server import serve_http
 from parley.bridges.matrix import MatrixBridge
+from parley.bridges.xmpp.component import XmppBridge
 from parley.broker.auth import TokenVerifier
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
@@ -401,6 +402,10 @@ async def _start_federation(nursery: trio.Nursery, settings: Settings, services:
         matrix = MatrixBridge(cfg.matrix, services.federation)
         await nursery.start(matrix.run)
         outbox.relays[Network.MATRIX] = matrix
+    if cfg.xmpp is not None:
+        xmpp = XmppBridge(cfg.xmpp, services.federation)
+        await nursery.start(xmpp.run)
+        outbox.relays[Network.XMPP] = xmpp
     await nursery.start(outbox.run)
 
 

@@ -191,5 +191,3 @@ class MatrixBridge:
         if item.kind is OutKind.EDIT or not isinstance(event_id, str):
             return None
         return event_id
-
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -414,6 +415,62 @@ class FederationService:
         except NotFound:
             return None  # the message is gone (deleted here meanwhile)
         return mid
+
+    async def also_known_as(self, link: FederationLink, message_id: str, remote_id: str) -> None:
+        """Map a second remote id to a message that came in (XMPP: its stanza id and its
+        origin id)."""
+        if rules.is_clean(remote_id) and len(remote_id) <= 512:
+            await self.store.write(
+                sql.federation.record_event,
+                link.id,
+                link.org,
+                remote_id,
+                message_id,
+                direction="in",
+            )
+
+    async def known(self, link: FederationLink, remote_id: str) -> bool:
+        if not rules.is_clean(remote_id):
+            return False
+        found = await self.store.read(sql.federation.remote_event, link.id, remote_id)
+        return found is not None
+
+    async def message_remote_id(self, link: FederationLink, message_id: str) -> str | None:
+        return await self.store.read(sql.federation.remote_id_of, link.id, message_id)
+
+    async def my_reactions(self, link: FederationLink, message_id: str, user_id: str) -> list[str]:
+        """A Parley user's current reactions to a message (XEP-0444 relays the set)."""
+        counts = await self.store.read(sql.reactions.reactions, link.org, [message_id], user_id)
+        return [r.emoji for r in counts.get(message_id, []) if r.me]
+
+    async def set_reactions(
+        self, link: FederationLink, sender: RemoteSender, target: str, emojis: Sequence[str]
+    ) -> None:
+        """A remote participant's whole set of reactions to a message (XEP-0444): add the
+        new ones, take back the ones no longer in it."""
+        if not rules.is_clean(target):
+            return
+        found = await self.store.read(sql.federation.remote_event, link.id, target)
+        if found is None or found["kind"] != "message":
+            return
+        mid = str(found["message_id"])
+        user_id = remote_user_id(link.network, sender.remote_user)
+        current = await self.store.read(sql.federation.remote_reactions, link.id, mid, user_id)
+        wanted: list[str] = []
+        for e in emojis[:20]:
+            try:
+                wanted.append(content.check_emoji(e))
+            except ClientError:
+                continue
+        for e in wanted:
+            if e not in current:
+                rid = f"r:{sender.remote_user}#{target}#{e}"
+                await self.receive(
+                    link, Incoming(InKind.REACT, rid, sender, target=target, emoji=e)
+                )
+        for e, rid in current.items():
+            if e not in wanted:
+                await self.receive(link, Incoming(InKind.REDACT, "x:" + rid, sender, target=rid))
 
     async def _authored(self, link: FederationLink, message_id: str, user_id: str) -> bool:
         msg = await self.store.read(sql.messages.get_message, link.org, link.channel_id, message_id)

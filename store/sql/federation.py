@@ -226,6 +226,16 @@ def remote_id_of(
     return None if row is None else str(row[0])
 
 
+def remote_reactions(db: Db, link_id: str, message_id: str, actor: str) -> dict[str, str]:
+    """A remote participant's reactions to a message that came in: emoji -> remote id."""
+    rows = db.all(
+        "SELECT emoji, remote_id FROM federation_events WHERE link_id = ? AND message_id = ?"
+        " AND kind = 'reaction' AND actor = ? AND direction = 'in'",
+        (link_id, message_id, actor),
+    )
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
 # -- remote members ---------------------------------------------------------------------
 
 
