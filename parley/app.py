@@ -89,7 +89,10 @@ def build_services(
         sink = metrics.sink(sink)
     hooks = PostHooks()
     poster = Poster(store, hooks) if metrics is None else metrics.poster(store, hooks)
-    federation = FederationService(store, poster, settings.federation)
+    blobs = LocalBlobs(settings.blob_dir)
+    federation = FederationService(
+        store, poster, settings.federation, blobs=blobs, files=settings.files
+    )
     outbox = Outbox(store, federation, settings.federation)
     publish = sink.publish_channel_events
 
@@ -105,7 +108,6 @@ def build_services(
     previews = PreviewService(store, sink, settings.previews, spawn)
     hooks.add(mentions.after_post)
     hooks.add(previews.after_post)
-    blobs = LocalBlobs(settings.blob_dir)
     accounts = AccountService(store, blobs, sessions=sessions)
     return Services(
         # +1: recovery asks for one event more than it replays, to know there is more.
@@ -402,6 +404,8 @@ async def _start_federation(nursery: trio.Nursery, settings: Settings, services:
         matrix = MatrixBridge(cfg.matrix, services.federation)
         await nursery.start(matrix.run)
         outbox.relays[Network.MATRIX] = matrix
+        if services.matrix is not None:
+            services.matrix.fetch_media = matrix.fetch_media
     if cfg.xmpp is not None:
         xmpp = XmppBridge(cfg.xmpp, services.federation)
         await nursery.start(xmpp.run)

@@ -11,9 +11,9 @@ from urllib.parse import quote
 import httpx
 import trio
 
-from parley.core.records import FederationLink
+from parley.core.records import Attachment, FederationLink
 from parley.domain.federation import FederationService, MatrixConfig, Outgoing, OutKind, RelayError
-from parley.domain.matrix import bot_id, event_content, puppet_id, txn_id
+from parley.domain.matrix import bot_id, event_content, file_content, puppet_id, txn_id
 
 log = logging.getLogger("parley.federation.matrix")
 
@@ -165,6 +165,75 @@ class MatrixBridge:
             await self._call("POST", f"{CLIENT}/join/{_q(room)}", json={}, user_id=mxid)
         self._joined.add((mxid, room))
 
+    # -- media -------------------------------------------------------------------------------
+
+    async def fetch_media(self, mxc: str) -> bytes | None:
+        """A remote file's bytes (authenticated media, then the legacy endpoint), or
+        ``None`` when it is over ``max_media_bytes`` or cannot be had."""
+        if self._client is None or not mxc.startswith("mxc://"):
+            return None
+        server, _, media_id = mxc[len("mxc://") :].partition("/")
+        if not server or not media_id or "/" in media_id:
+            return None
+        cap = self.service.config.max_media_bytes
+        for path in (
+            f"/_matrix/client/v1/media/download/{_q(server)}/{_q(media_id)}",
+            f"/_matrix/media/v3/download/{_q(server)}/{_q(media_id)}",
+        ):
+            try:
+                async with self._client.stream("GET", path) as resp:
+                    if resp.status_code != 200:
+                        continue
+                    out = bytearray()
+                    async for chunk in resp.aiter_bytes():
+                        out += chunk
+                        if len(out) > cap:
+                            return None
+                    return bytes(out)
+            except httpx.HTTPError:
+                return None
+        return None
+
+    async def _upload(self, puppet: str, att: Attachment, data: bytes) -> str:
+        if self._client is None:
+            raise RelayError("the Matrix bridge is not running")
+        try:
+            resp = await self._client.post(
+                "/_matrix/media/v3/upload",
+                params={"filename": att.name, "user_id": puppet},
+                content=data,
+                headers={"Content-Type": att.content_type},
+            )
+        except httpx.HTTPError as exc:
+            raise RelayError(f"homeserver unreachable: {type(exc).__name__}") from exc
+        if resp.status_code >= 300:
+            retry = resp.status_code == 429 or resp.status_code >= 500
+            raise RelayError(f"media upload: {resp.status_code}", retry=retry)
+        uri = resp.json().get("content_uri")
+        if not isinstance(uri, str):
+            raise RelayError("media upload: no content_uri", retry=False)
+        return uri
+
+    async def _send_files(self, item: Outgoing, room: str, puppet: str) -> str | None:
+        """Each file of a post as its own event (``m.image`` / ``m.file``); the first
+        event id."""
+        first = None
+        for i, att in enumerate(item.attachments):
+            data = await self.service.read_file(att)
+            if data is None:
+                continue  # over the media cap: not relayed
+            content = file_content(att, await self._upload(puppet, att, data))
+            txn = _q(f"{txn_id(item)}.file{i}")
+            sent = await self._call(
+                "PUT",
+                f"{CLIENT}/rooms/{_q(room)}/send/m.room.message/{txn}",
+                json=content,
+                user_id=puppet,
+            )
+            if first is None and isinstance(sent.get("event_id"), str):
+                first = str(sent["event_id"])
+        return first
+
     # -- the Relay -----------------------------------------------------------------------------
 
     async def relay(self, item: Outgoing) -> str | None:
@@ -183,6 +252,11 @@ class MatrixBridge:
                 user_id=puppet,
             )
             return None
+        first = None
+        if item.kind is OutKind.POST and item.attachments:
+            first = await self._send_files(item, room, puppet)
+            if not item.text:
+                return first
         kind, content = event_content(item)
         sent = await self._call(
             "PUT", f"{CLIENT}/rooms/{_q(room)}/send/{kind}/{txn}", json=content, user_id=puppet
@@ -190,4 +264,4 @@ class MatrixBridge:
         event_id = sent.get("event_id")
         if item.kind is OutKind.EDIT or not isinstance(event_id, str):
             return None
-        return event_id
+        return first or event_id

@@ -9,14 +9,15 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
+from parley.core.limits import MAX_FILES_PER_MESSAGE
 from parley.core.records import (
     REMOTE_PREFIXES,
     Attachment,
@@ -26,8 +27,10 @@ from parley.core.records import (
     RemoteMember,
 )
 from parley.domain import access, content, rules
+from parley.domain.files import FilesConfig, new_file
 from parley.domain.posting import Poster
 from parley.store import Store, sql
+from parley.store.blobs import BlobStore
 from parley.store.errors import Conflict, NotFound
 
 #: The token role that may link channels (besides service tokens).
@@ -184,7 +187,11 @@ class Incoming:
     #: The remote id of the message edited, reacted to, or removed.
     target: str | None = None
     emoji: str | None = None
-    attachments: tuple[tuple[str, str, bytes], ...] = field(default=())  # name, type, bytes
+    #: A remote file (Matrix ``mxc://`` URL) to fetch, and its name.
+    media_url: str | None = None
+    media_name: str = ""
+    #: Files fetched for the message: (name, bytes), each within ``max_media_bytes``.
+    attachments: tuple[tuple[str, bytes], ...] = field(default=())
 
 
 # -- untrusted remote content ----------------------------------------------------------
@@ -234,6 +241,10 @@ def check_network(network: object) -> Network:
         raise rules.bad("network must be one of: matrix, xmpp") from None
 
 
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 def idempotency_key(link_id: str, remote_id: str) -> str:
     """The post's idempotency key for a remote event (a redelivery returns the original)."""
     return "fed_" + hashlib.sha256(f"{link_id}\0{remote_id}".encode()).hexdigest()[:40]
@@ -246,10 +257,21 @@ class LinkView:
 
 
 class FederationService:
-    def __init__(self, store: Store, poster: Poster, config: FederationConfig) -> None:
+    def __init__(
+        self,
+        store: Store,
+        poster: Poster,
+        config: FederationConfig,
+        *,
+        blobs: BlobStore | None = None,
+        files: FilesConfig | None = None,
+    ) -> None:
         self.store = store
         self.poster = poster
         self.config = config
+        #: Where files that come in are kept (the files feature's blob store and quotas).
+        self.blobs = blobs
+        self.files = files or FilesConfig()
         #: Set by the outbox (parley.domain.relay): told of links made and removed.
         self.on_link: list[LinkListener] = []
 
@@ -476,9 +498,66 @@ class FederationService:
         msg = await self.store.read(sql.messages.get_message, link.org, link.channel_id, message_id)
         return msg is not None and msg.author == user_id
 
+    async def read_file(self, att: Attachment) -> bytes | None:
+        """A Parley file's bytes for a bridge to relay; ``None`` over ``max_media_bytes``."""
+        if self.blobs is None or att.size > self.config.max_media_bytes:
+            return None
+        out = bytearray()
+        async for chunk in self.blobs.read(att.blob_key):
+            out += chunk
+            if len(out) > self.config.max_media_bytes:
+                return None
+        return bytes(out)
+
+    async def attachments(self, org: str, file_ids: Sequence[str]) -> list[Attachment]:
+        found = []
+        for fid in file_ids:
+            if rules.is_clean(fid):
+                att = await self.store.read(sql.files.get_attachment, org, fid)
+                if att is not None:
+                    found.append(att)
+        return found
+
+    async def _store_files(
+        self, link: FederationLink, user_id: str, files: Sequence[tuple[str, bytes]]
+    ) -> tuple[str, ...]:
+        """Keep remote files as the remote author's uploads to the channel (counted in the
+        org's quota), for the post that carries them."""
+        if self.blobs is None:
+            return ()
+        cap = min(self.config.max_media_bytes, self.files.max_upload_bytes)
+        kept = []
+        for name, data in files[:MAX_FILES_PER_MESSAGE]:
+            if 0 < len(data) <= cap:
+                kept.append(new_file(name, await self.blobs.put(_one(data), max_bytes=cap)))
+        if not kept:
+            return ()
+        adding = sum(f.size for f in kept)
+        org_quota = self.files.org_quota_bytes
+
+        def check(user_bytes: int, org_bytes: int) -> None:
+            if org_bytes + adding > org_quota:
+                raise ClientError(ErrorCode.QUOTA_EXCEEDED, "the organization's quota is used up")
+
+        try:
+            atts = await self.store.write(
+                sql.files.insert_attachments,
+                link.org,
+                link.channel_id,
+                user_id,
+                kept,
+                check_quota=check,
+            )
+        except ClientError:
+            for f in kept:
+                await self.blobs.delete(f.blob_key)
+            return ()
+        return tuple(a.id for a in atts)
+
     async def _post(self, link: FederationLink, event: Incoming, user_id: str) -> str | None:
         text = sanitize_text(event.text)
-        if not text:
+        file_ids = await self._store_files(link, user_id, event.attachments)
+        if not text and not file_ids:
             return None
         root = None
         if event.thread_root is not None and rules.is_clean(event.thread_root):
@@ -492,14 +571,14 @@ class FederationService:
             text=text,
             idempotency_key=idempotency_key(link.id, event.remote_id),
             thread_root=root,
+            file_ids=file_ids,
         )
         try:
-            result = await self.poster.post(draft, service=True)
+            result = await self.poster.post(draft, service=True, allow_empty=bool(file_ids))
         except ClientError as exc:
             if exc.code is ErrorCode.NOT_FOUND and root is not None:  # the root is gone
                 result = await self.poster.post(
-                    Draft(draft.org, draft.channel_id, user_id, text, draft.idempotency_key),
-                    service=True,
+                    replace(draft, thread_root=None), service=True, allow_empty=bool(file_ids)
                 )
             else:
                 return None

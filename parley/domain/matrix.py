@@ -9,13 +9,14 @@ import hashlib
 import hmac
 import logging
 import re
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import emoji as emoji_lib
 from markdown_it import MarkdownIt
 
-from parley.core.records import Network
+from parley.core.records import Attachment, Network
 from parley.domain.federation import (
     FederationService,
     Incoming,
@@ -152,6 +153,15 @@ def event_content(item: Outgoing) -> tuple[str, dict[str, Any]]:
     return "m.room.message", content
 
 
+def file_content(att: Attachment, uri: str) -> dict[str, Any]:
+    """The event of one relayed file (``m.image`` for images, else ``m.file``)."""
+    info: dict[str, Any] = {"mimetype": att.content_type, "size": att.size}
+    if att.width is not None and att.height is not None:
+        info["w"], info["h"] = att.width, att.height
+    kind = "m.image" if att.content_type.startswith("image/") else "m.file"
+    return {"msgtype": kind, "body": att.name, "filename": att.name, "url": uri, "info": info}
+
+
 # -- what comes in ----------------------------------------------------------------------
 
 
@@ -207,18 +217,36 @@ def parse_event(ev: dict[str, Any], names: dict[str, str]) -> Incoming | None:
     if msgtype == "m.emote":
         body = f"_{who.display_name} {body}_"
     elif msgtype in ("m.file", "m.image", "m.video", "m.audio"):
-        body = f"[{msgtype[2:]}: {body}]"  # files: the name only (docs/federation.md)
+        url = content.get("url")
+        name = content.get("filename") if isinstance(content.get("filename"), str) else body
+        caption = "" if name == body else body
+        if isinstance(url, str) and url.startswith("mxc://"):
+            return Incoming(
+                InKind.MESSAGE,
+                event_id,
+                who,
+                text=caption,
+                media_url=url,
+                media_name=str(name),
+                thread_root=_root(relates),
+            )
+        body = f"[{msgtype[2:]}: {body}]"  # no file to fetch (encrypted): the name
     elif msgtype not in ("m.text", "m.notice"):
         return None
-    root = None
-    if relates.get("rel_type") == "m.thread" and isinstance(relates.get("event_id"), str):
-        root = relates["event_id"]
-    else:
-        reply = relates.get("m.in_reply_to")
-        if isinstance(reply, dict) and isinstance(reply.get("event_id"), str):
-            root = reply["event_id"]  # a reply goes into the thread of what it answers
-            body = _strip_reply_fallback(body)
+    root = _root(relates)
+    if root is not None and relates.get("rel_type") != "m.thread":
+        body = _strip_reply_fallback(body)
     return Incoming(InKind.MESSAGE, event_id, who, text=body, thread_root=root)
+
+
+def _root(relates: dict[str, Any]) -> str | None:
+    """A thread's root, or the message a reply answers (it goes into that thread)."""
+    if relates.get("rel_type") == "m.thread" and isinstance(relates.get("event_id"), str):
+        return str(relates["event_id"])
+    reply = relates.get("m.in_reply_to")
+    if isinstance(reply, dict) and isinstance(reply.get("event_id"), str):
+        return str(reply["event_id"])
+    return None
 
 
 def _strip_reply_fallback(body: str) -> str:
@@ -251,6 +279,8 @@ class MatrixInbound:
     names: dict[str, str] = field(default_factory=dict)
     #: Ephemeral events seen (typing, receipts): counted, not mapped (docs/federation.md).
     ephemeral_seen: int = 0
+    #: Fetches a remote file (``mxc://`` URL) within the media cap; set by the bridge.
+    fetch_media: Callable[[str], Awaitable[bytes | None]] | None = None
 
     def check_token(self, token: str | None) -> None:
         if not token:
@@ -299,5 +329,14 @@ class MatrixInbound:
         if link is None:
             return  # not a linked room: nothing enters Parley
         incoming = parse_event(ev, self.names)
-        if incoming is not None:
-            await self.service.receive(link, incoming)
+        if incoming is None:
+            return
+        if incoming.media_url is not None:
+            if await self.service.known(link, incoming.remote_id):
+                return  # applied already: do not fetch the file again
+            data = None if self.fetch_media is None else await self.fetch_media(incoming.media_url)
+            if data is None:  # too large or unreachable: the name only
+                incoming = replace(incoming, text=incoming.text or f"[file: {incoming.media_name}]")
+            else:
+                incoming = replace(incoming, attachments=((incoming.media_name, data),))
+        await self.service.receive(link, incoming)

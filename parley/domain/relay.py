@@ -209,7 +209,8 @@ class Outbox:
         d: dict[str, Any] = ev.data
         if ev.event is EventName.MESSAGE_POSTED:
             author = str(d.get("author", ""))
-            if is_remote(author) or d.get("deleted") or not d.get("text"):
+            files = [str(a.get("id")) for a in d.get("attachments") or [] if isinstance(a, dict)]
+            if is_remote(author) or d.get("deleted") or not (d.get("text") or files):
                 return None
             root = None
             if d.get("thread_root"):
@@ -221,8 +222,9 @@ class Outbox:
                 str(d["id"]),
                 author,
                 await self._name(link, author),
-                text=str(d["text"]),
+                text=str(d.get("text") or ""),
                 thread_root=root,
+                attachments=tuple(await self.service.attachments(link.org, files)),
             )
         if ev.event in (EventName.MESSAGE_EDITED, EventName.MESSAGE_DELETED):
             if is_remote(ev.actor):

@@ -295,6 +295,57 @@ def test_matrix_conversation_end_to_end(app: LiveApp, synapse: Synapse) -> None:
         "bob's reaction",
     )
 
+    # Files both ways (media upload and download, capped).
+    up = httpx.post(
+        f"{synapse.url}/_matrix/media/v3/upload?filename=report.txt",
+        content=b"quarterly numbers\n",
+        headers={"Authorization": f"Bearer {mtok}", "Content-Type": "text/plain"},
+        timeout=20,
+    ).json()
+    synapse.call(
+        mtok,
+        "PUT",
+        f"/rooms/{q}/send/m.room.message/tf",
+        {
+            "msgtype": "m.file",
+            "body": "report.txt",
+            "url": up["content_uri"],
+            "info": {"mimetype": "text/plain", "size": 18},
+        },
+    )
+
+    def found_report() -> Any:
+        _, hits = api(app, "GET", "/v1/search?q=report&has_attachment=true", "bob")
+        return next((h for h in hits.get("items", []) if h["matched"] == "files"), None)
+
+    hit = eventually(found_report, "maria's file on Parley")
+    assert hit["message"]["author"] == f"matrix:@maria:{SERVER_NAME}"
+    files = httpx.post(
+        f"{app.http_url}/v1/channels/{cid}/files?name=notes.txt",
+        content=b"parley notes\n",
+        headers={"Authorization": f"Bearer {make_token('bob', 'acme')}"},
+        timeout=20,
+    ).json()["files"]
+    api(
+        app,
+        "POST",
+        f"/v1/channels/{cid}/file-messages",
+        "bob",
+        {"text": "", "files": [files[0]["id"]]},
+    )
+    ev = eventually(
+        matrix_event(lambda e: e.get("content", {}).get("body") == "notes.txt"),
+        "bob's file on Matrix",
+    )
+    assert ev["content"]["msgtype"] == "m.file"
+    server, media = ev["content"]["url"][len("mxc://") :].split("/")
+    got = httpx.get(
+        f"{synapse.url}/_matrix/client/v1/media/download/{server}/{media}",
+        headers={"Authorization": f"Bearer {mtok}"},
+        timeout=20,
+    )
+    assert got.content == b"parley notes\n"
+
     # The remote server restarts mid-conversation: what Parley posted meanwhile arrives.
     synapse.stop()
     api(app, "POST", f"/v1/channels/{cid}/messages", "bob", {"text": "while you were down"})

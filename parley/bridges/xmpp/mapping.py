@@ -128,7 +128,8 @@ def outgoing(
     sends the whole set)."""
     sid = message_id(item)
     if item.kind is OutKind.POST:
-        m = _message(frm, room, sid, item.text)
+        files = " ".join(f"[file: {a.name}]" for a in item.attachments)  # files do not map
+        m = _message(frm, room, sid, item.text or files)
         if item.thread_root is not None:
             SubElement(m, "thread").text = raw_id(item.thread_root)
         return m
