@@ -170,11 +170,13 @@ class RecordingRelay:
         self.items: list[Outgoing] = []
         self.down = False
         self.linked_rooms: list[str] = []
+        self.times: list[float] = []
 
     async def relay(self, item: Outgoing) -> str | None:
         if self.down:
             raise RelayError("down")
         self.items.append(item)
+        self.times.append(trio.current_time())
         return f"$out{len(self.items)}" if item.kind in (OutKind.POST, OutKind.REACT) else None
 
     def linked(self, link: FederationLink) -> None:
@@ -238,3 +240,29 @@ async def test_remote_posts_use_the_one_pipeline(fed: Services, org: str) -> Non
     draft = Draft(org, cid, "matrix:@maria:hs.test", "x", idempotency_key=key)
     again = await fed.messages.poster.post(draft, service=True)
     assert (again.created, again.message.id) == (False, mid)
+
+
+async def test_outbox_is_bounded_and_rate_limited(
+    store: SqlStore, org: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    cfg = FederationConfig(
+        matrix=MATRIX, rate=1.0, burst=1, outbox_max=2, retry_first=1.0, retry_max=1.0
+    )
+    svc = make_services(store, RecordingSink(), replace(make_settings(), federation=cfg))
+    cid, link = await _linked(svc, org)
+    relay = RecordingRelay()
+    relay.down = True
+    assert svc.outbox is not None
+    svc.outbox.relays[Network.MATRIX] = relay
+    async with trio.open_nursery() as nursery:
+        await nursery.start(svc.outbox.run)
+        for i in range(5):
+            await svc.messages.post_message(org, "bob", cid, f"m{i}")
+        await until(lambda: svc.outbox is not None and svc.outbox.stats.dropped >= 3)
+        relay.down = False
+        await until(lambda: len(relay.items) >= 2)
+        nursery.cancel_scope.cancel()
+    assert [i.text for i in relay.items] == ["m3", "m4"]  # the oldest were given up
+    assert relay.times[1] - relay.times[0] >= 0.99  # one per second per link
+    stored = await store.read(sql.federation.get_link, link.id)
+    assert stored is not None and stored.dropped == 3
