@@ -91,7 +91,7 @@ def build_services(
     poster = Poster(store, hooks) if metrics is None else metrics.poster(store, hooks)
     blobs = LocalBlobs(settings.blob_dir)
     federation = FederationService(
-        store, poster, settings.federation, blobs=blobs, files=settings.files
+        store, poster, settings.federation, blobs=blobs, files=settings.files, sink=sink
     )
     outbox = Outbox(store, federation, settings.federation)
     publish = sink.publish_channel_events

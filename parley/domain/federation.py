@@ -17,7 +17,9 @@ from typing import Protocol
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
+from parley.core.events import Ephemeral
 from parley.core.limits import MAX_FILES_PER_MESSAGE
+from parley.core.ports import EventSink
 from parley.core.records import (
     REMOTE_PREFIXES,
     Attachment,
@@ -38,6 +40,8 @@ ADMIN_ROLE = "admin"
 #: Longest remote room (id, alias or JID) and display name accepted.
 MAX_REMOTE_CHARS = 255
 MAX_REMOTE_NAME_CHARS = rules.MAX_DISPLAY_NAME_CHARS
+#: Seconds a remote participant's typing holds (Matrix sends the stop too).
+TYPING_TTL = 6.0
 
 _MATRIX_ROOM = re.compile(r"[!#][^\s:]{1,200}:[A-Za-z0-9.\-\[\]:]{1,200}")
 _JID = re.compile(r"[^\s@/\"&'<>:]{1,200}@[A-Za-z0-9.\-]{1,200}")
@@ -265,8 +269,11 @@ class FederationService:
         *,
         blobs: BlobStore | None = None,
         files: FilesConfig | None = None,
+        sink: EventSink | None = None,
     ) -> None:
         self.store = store
+        #: Where remote typing and read receipts are pushed (live only, not stored).
+        self.sink = sink
         self.poster = poster
         self.config = config
         #: Where files that come in are kept (the files feature's blob store and quotas).
@@ -497,6 +504,37 @@ class FederationService:
     async def _authored(self, link: FederationLink, message_id: str, user_id: str) -> bool:
         msg = await self.store.read(sql.messages.get_message, link.org, link.channel_id, message_id)
         return msg is not None and msg.author == user_id
+
+    async def remote_typing(self, link: FederationLink, remote_user: str) -> None:
+        """A remote participant is typing: pushed to the channel's members (not stored)."""
+        if self.sink is None or not rules.is_clean(remote_user) or len(remote_user) > 512:
+            return
+        self.sink.publish_channel_ephemeral(
+            link.org,
+            link.channel_id,
+            Ephemeral.TYPING,
+            {"user_id": remote_user_id(link.network, remote_user), "expires_in": TYPING_TTL},
+        )
+
+    async def remote_read(self, link: FederationLink, remote_user: str, remote_id: str) -> None:
+        """A remote participant read up to a message that crossed this link: pushed as a
+        read receipt (not stored: remote participants are not members)."""
+        if self.sink is None or not rules.is_clean(remote_user) or not rules.is_clean(remote_id):
+            return
+        found = await self.store.read(sql.federation.remote_event, link.id, remote_id)
+        if found is None or found["kind"] != "message":
+            return
+        msg = await self.store.read(
+            sql.messages.get_message, link.org, link.channel_id, str(found["message_id"])
+        )
+        if msg is None:
+            return
+        self.sink.publish_channel_ephemeral(
+            link.org,
+            link.channel_id,
+            Ephemeral.READ_RECEIPT,
+            {"user_id": remote_user_id(link.network, remote_user), "seq": msg.seq},
+        )
 
     async def read_file(self, att: Attachment) -> bytes | None:
         """A Parley file's bytes for a bridge to relay; ``None`` over ``max_media_bytes``."""

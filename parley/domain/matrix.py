@@ -307,8 +307,36 @@ class MatrixInbound:
             for key in ("ephemeral", "de.sorunome.msc2409.ephemeral"):
                 eph = body.get(key)
                 if isinstance(eph, list):
-                    self.ephemeral_seen += len(eph)
+                    for ev in eph[:MAX_TXN_EVENTS]:
+                        if isinstance(ev, dict):
+                            self.ephemeral_seen += 1
+                            await self._ephemeral(ev)
         await self.service.claim_transaction(Network.MATRIX, txn_id)
+
+    async def _ephemeral(self, ev: dict[str, Any]) -> None:
+        """Typing (``m.typing``) and read receipts (``m.receipt``) in linked rooms, pushed
+        live to the channel (MSC2409 puts the ``room_id`` on each)."""
+        room, content = ev.get("room_id"), ev.get("content")
+        if not isinstance(room, str) or not isinstance(content, dict):
+            return
+        kind = ev.get("type")
+        if kind not in ("m.typing", "m.receipt"):
+            return
+        link = await self.service.link_for_room(Network.MATRIX, room)
+        if link is None:
+            return
+        if kind == "m.typing":
+            users = content.get("user_ids")
+            for user in users[:50] if isinstance(users, list) else []:
+                if isinstance(user, str) and not is_ours(self.config, user):
+                    await self.service.remote_typing(link, user)
+            return
+        for event_id, receipts in list(content.items())[:50]:
+            read = receipts.get("m.read") if isinstance(receipts, dict) else None
+            if isinstance(event_id, str) and isinstance(read, dict):
+                for user in list(read)[:50]:
+                    if isinstance(user, str) and not is_ours(self.config, user):
+                        await self.service.remote_read(link, user, event_id)
 
     async def _event(self, ev: dict[str, Any]) -> None:
         room = ev.get("room_id")

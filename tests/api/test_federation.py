@@ -90,3 +90,49 @@ async def test_appservice_transactions(env: Env) -> None:
     assert (await env.client.get(puppet)).status_code == 200
     other = "/_matrix/app/v1/users/@someone:hs.test?access_token=hs-token"
     assert (await env.client.get(other)).status_code == 404
+
+
+async def test_remote_typing_and_receipts_are_pushed_live(env: Env) -> None:
+    cid = await env.channel(members=["bob"])
+    await env.call(
+        "POST",
+        f"/v1/channels/{cid}/federation",
+        "root",
+        roles=["admin"],
+        json={"network": "matrix", "remote": "!room:hs.test"},
+    )
+    auth = {"Authorization": "Bearer hs-token"}
+    event = {
+        "type": "m.room.message",
+        "room_id": "!room:hs.test",
+        "sender": "@m:hs.test",
+        "event_id": "$1",
+        "content": {"msgtype": "m.text", "body": "hi"},
+    }
+    ephemeral = [
+        {
+            "type": "m.typing",
+            "room_id": "!room:hs.test",
+            "content": {"user_ids": ["@m:hs.test", "@parley_acme_bob:hs.test"]},
+        },
+        {
+            "type": "m.receipt",
+            "room_id": "!room:hs.test",
+            "content": {"$1": {"m.read": {"@m:hs.test": {"ts": 1}}}},
+        },
+        {
+            "type": "m.typing",
+            "room_id": "!elsewhere:hs.test",
+            "content": {"user_ids": ["@x:hs.test"]},
+        },
+    ]
+    resp = await env.client.put(
+        "/_matrix/app/v1/transactions/e1",
+        headers=auth,
+        json={"events": [event], "ephemeral": ephemeral},
+    )
+    assert resp.status_code == 200
+    typing = env.sink.pushed("typing", cid)
+    assert [t["user_id"] for t in typing] == ["matrix:@m:hs.test"]  # not our puppet's
+    (receipt,) = env.sink.pushed("read_receipt", cid)
+    assert receipt["user_id"] == "matrix:@m:hs.test" and receipt["seq"] >= 1
