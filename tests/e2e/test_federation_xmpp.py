@@ -197,5 +197,34 @@ def test_xmpp_conversation_end_to_end(app: LiveApp, prosody: Prosody) -> None:  
 
     texts = [m["text"] for m in parley_messages(app, cid)]
     assert texts.count("while you were down") == 1 and "internal only" not in texts
+
+    # A room nobody made yet: the bridge's join creates it and submits its configuration;
+    # who joins later finds what Parley said there (the room's history).
+    fresh = f"fresh@{MUC_DOMAIN}"
+    status, _ = api(
+        app,
+        "POST",
+        f"/v1/channels/{private['id']}/federation",
+        "root",
+        {"network": "xmpp", "remote": fresh},
+        roles=("admin",),
+    )
+    assert status == 201
+    api(app, "POST", f"/v1/channels/{private['id']}/messages", "bob", {"text": "first words"})
+    eventually(
+        lambda: (
+            api(app, "GET", f"/v1/channels/{private['id']}/federation", "bob")[1]["links"][0][
+                "relayed_seq"
+            ]
+            >= 3
+            or None
+        ),
+        "the relay into the new room",
+    )
+    xena.join(fresh, "Xena")
+    got = xena.wait(
+        lambda el: el.get("from", "").startswith(fresh + "/") and body_of(el) == "first words", 20
+    )
+    assert got.get("from") == f"{fresh}/bob"
     xena.close()
     assert SID  # the origin ids Parley sends are XEP-0359's
