@@ -171,8 +171,11 @@ class RecordingRelay:
         self.down = False
         self.linked_rooms: list[str] = []
         self.times: list[float] = []
+        self.only: str | None = None
 
     async def relay(self, item: Outgoing) -> str | None:
+        if self.only is not None and item.link.id != self.only:
+            return None  # another test's link (the PostgreSQL schema is shared)
         if self.down:
             raise RelayError("down")
         self.items.append(item)
@@ -198,7 +201,8 @@ async def test_outbox_relays_in_order_retries_and_never_loops(
     poster = fed.messages
     async with trio.open_nursery() as nursery:
         await nursery.start(outbox.run)
-        assert relay.linked_rooms == [link.remote]
+        assert link.remote in relay.linked_rooms  # (the PG schema holds other tests' links)
+        relay.only = link.id
         one = await poster.post_message(org, "bob", cid, "one")
         await poster.post_message(org, "bob", unlinked, "never leaves")
         await fed.federation.receive(link, Incoming(InKind.MESSAGE, "$m1", MARIA, text="remote"))
@@ -222,14 +226,18 @@ async def test_outbox_relays_in_order_retries_and_never_loops(
     )
     await later.messages.post_message(org, "bob", cid, "after restart")
     again = RecordingRelay()
+    again.only = link.id
     assert later.outbox is not None
     later.outbox.relays[Network.MATRIX] = again
     async with trio.open_nursery() as nursery:
         await nursery.start(later.outbox.run)
-        await until(lambda: len(again.items) >= 1)
+        await until(lambda: any(i.text == "after restart" for i in again.items))
         await trio.sleep(5)  # and nothing else
         nursery.cancel_scope.cancel()
-    assert [i.text for i in again.items] == ["after restart"]
+    # Only what was not yet acknowledged goes again (at most the last event, had the
+    # first run stopped between relaying it and moving the cursor): never "one".
+    assert [i.text for i in again.items if i.kind is OutKind.POST] == ["after restart"]
+    assert len(again.items) <= 2
 
 
 async def test_remote_posts_use_the_one_pipeline(fed: Services, org: str) -> None:
@@ -252,6 +260,7 @@ async def test_outbox_is_bounded_and_rate_limited(
     cid, link = await _linked(svc, org)
     relay = RecordingRelay()
     relay.down = True
+    relay.only = link.id
     assert svc.outbox is not None
     svc.outbox.relays[Network.MATRIX] = relay
     async with trio.open_nursery() as nursery:
@@ -259,6 +268,7 @@ async def test_outbox_is_bounded_and_rate_limited(
         for i in range(5):
             await svc.messages.post_message(org, "bob", cid, f"m{i}")
         await until(lambda: svc.outbox is not None and svc.outbox.stats.dropped >= 3)
+        # (stats count every link of the shared schema; the link's own count is below)
         relay.down = False
         await until(lambda: len(relay.items) >= 2)
         nursery.cancel_scope.cancel()
