@@ -445,9 +445,20 @@ class Client:
         """One connection: (close code, reason, whether it got as far as open)."""
         # ``outer`` holds trio-websocket's own reader, which closes the TCP stream after the
         # close handshake; ours run in ``inner``, cancelled when the connection closes.
-        async with trio.open_nursery() as outer:
-            result = await self._connected(outer, token)
-            outer.cancel_scope.deadline = trio.current_time() + CLOSE_GRACE
+        rejected: list[int] = []
+        try:
+            async with trio.open_nursery() as outer:
+                result = await self._connected(outer, token)
+                outer.cancel_scope.deadline = trio.current_time() + CLOSE_GRACE
+        except* trio_websocket.ConnectionRejected as group:
+            # Raised by trio-websocket's reader task: the server answered with HTTP.
+            rejected.extend(getattr(e, "status_code", 0) for e in group.exceptions)
+        if rejected:
+            status = rejected[0]
+            if 400 <= status < 500 and status != 429:
+                # Not a Parley endpoint (404), or a request it refuses: stop.
+                return CloseCode.POLICY_VIOLATION, f"HTTP {status}", False
+            return ABNORMAL_CLOSURE, f"HTTP {status}", False
         return result
 
     async def _connected(self, outer: trio.Nursery, token: str) -> tuple[int, str, bool]:
@@ -483,11 +494,6 @@ class Client:
                     extra_headers=headers,
                     max_message_size=MAX_MESSAGE_BYTES,
                 )
-        except trio_websocket.ConnectionRejected as exc:
-            if 400 <= exc.status_code < 500 and exc.status_code != 429:
-                # Not a Parley endpoint (404), or a request it refuses: stop.
-                return CloseCode.POLICY_VIOLATION, f"HTTP {exc.status_code}", False
-            return ABNORMAL_CLOSURE, f"HTTP {exc.status_code}", False
         except (OSError, trio_websocket.HandshakeError, trio.TooSlowError) as exc:
             return ABNORMAL_CLOSURE, str(exc) or type(exc).__name__, False
         try:
