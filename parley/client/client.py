@@ -38,6 +38,7 @@ from parley.client.subscription import Subscription
 from parley.client.tokens import Tokens, TokenSource
 from parley.client.tracker import Tracker
 from parley.core.codes import ABNORMAL_CLOSURE, CloseAction, CloseCode, close_action
+from parley.core.errors import ClientError
 from parley.core.topics import parse_pattern
 
 log = logging.getLogger("parley.client")
@@ -151,8 +152,12 @@ class Client:
 
     # -- public API ---------------------------------------------------------------
     def subscribe(self, pattern: str) -> Subscription:
-        """``async for event in client.subscribe("events.acme.conversations.>")``."""
-        return Subscription(self, pattern)
+        """``async for event in client.subscribe("events.acme.conversations.>")``; a
+        pattern that breaks the topic grammar raises CommandError ``invalid_topic``."""
+        try:
+            return Subscription(self, pattern)
+        except ClientError as exc:
+            raise CommandError(exc.code, exc.message) from None
 
     @property
     def positions(self) -> dict[str, int]:
@@ -331,9 +336,7 @@ class Client:
         self._subs.append(sub)
         held = self._patterns.get(sub.pattern, 0)
         self._patterns[sub.pattern] = held + 1
-        self._tracker.detect_gaps = any(
-            covers_channel_log(parse_pattern(p)) for p in self._patterns
-        )
+        self._patterns_changed()
         if held:
             return
         try:
@@ -358,7 +361,14 @@ class Client:
             self._patterns[pattern] = held
             return False
         self._patterns.pop(pattern, None)
+        self._patterns_changed()
         return True
+
+    def _patterns_changed(self) -> None:
+        # Gaps are told from skipped seqs only when some pattern covers the whole log.
+        self._tracker.detect_gaps = any(
+            covers_channel_log(parse_pattern(p)) for p in self._patterns
+        )
 
     # -- frames -------------------------------------------------------------------
     def _on_text(self, text: str | bytes) -> None:
@@ -518,13 +528,24 @@ class Client:
                 async def reader() -> None:
                     try:
                         while True:
-                            self._on_text(await ws.get_message())
+                            text = await ws.get_message()
+                            try:
+                                self._on_text(text)
+                            except (KeyError, TypeError, ValueError) as exc:
+                                log.warning("dropped a frame we cannot read: %r", exc)
                     except trio_websocket.ConnectionClosed as exc:
                         closed.append((_code(exc), _reason(exc)))
                     inner.cancel_scope.cancel()
 
                 inner.start_soon(reader)
-                await self._resume()
+                try:
+                    await self._resume()
+                except (CommandError, ReplyTimeout) as exc:
+                    # The resume did not finish (a slow replay, a refusal): start over on a
+                    # new connection rather than go on with a position we cannot trust.
+                    log.warning("resume failed, reconnecting: %s", exc)
+                    await _close(ws, 1000)
+                    await trio.sleep_forever()  # the reader sees the close
                 self.state = State.OPEN
                 opened = True
                 self._open.set()
@@ -596,6 +617,7 @@ class Client:
         """The server no longer accepts a pattern (e.g. a grant expired): end its
         subscriptions with the error."""
         self._patterns.pop(pattern, None)
+        self._patterns_changed()
         for sub in [s for s in self._subs if s.pattern == pattern]:
             self._subs.remove(sub)
             sub.fail(exc)

@@ -193,6 +193,8 @@ async def test_errors_are_command_errors(sqlite_server: Server) -> None:
         assert exc.value.code == "forbidden"
         with pytest.raises(CommandError, match="invalid_topic"):
             await bob.publish("bad topic", {})
+        with pytest.raises(CommandError, match="invalid_topic"):
+            bob.subscribe("events.acme.>.x")
         assert await bob.publish("events.acme.client.x", {"n": 1}) == 0
 
 
