@@ -222,6 +222,10 @@ def _run_client(args: argparse.Namespace, main: Callable[[], Awaitable[None]]) -
         return _fail(f"no answer from {args.url_used} within {args.timeout:g} s", EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            return 130
+        raise
     return 0
 
 

@@ -370,6 +370,22 @@ def test_pub_reaches_a_subscriber_and_post_replies(settings: Settings) -> None:
         assert (again["seq"], again["created"]) == (reply["seq"], False)
 
 
+def test_sub_exits_130_on_ctrl_c(settings: Settings) -> None:
+    with live_app(settings) as app:
+        sub = start_sub(client_env(app, "bob"), "events.acme.>")
+        sub.send_signal(signal.SIGINT)
+        try:
+            assert sub.wait(TIMEOUT) == 130
+            assert sub.stderr is not None and sub.stderr.read() == ""  # no traceback
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+            sub.wait(TIMEOUT)
+            for stream in (sub.stdout, sub.stderr):
+                if stream is not None:
+                    stream.close()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
