@@ -9,7 +9,6 @@ import contextlib
 import logging
 import math
 import random
-import ssl
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,10 +32,18 @@ from parley.client.events import (
     parse_hello,
     parse_presence,
 )
+from parley.client.patterns import covers_channel_log, matches_channel_log
 from parley.client.rest import Rest
 from parley.client.subscription import Subscription
 from parley.client.tokens import Tokens, TokenSource
 from parley.client.tracker import Tracker
+from parley.client.transport import (
+    CLOSE_GRACE,
+    close_code,
+    close_reason,
+    close_within,
+    open_stream,
+)
 from parley.core.codes import ABNORMAL_CLOSURE, CloseAction, CloseCode, close_action
 from parley.core.errors import ClientError
 from parley.core.topics import parse_pattern
@@ -49,8 +56,6 @@ RECOVER_BATCH = 100
 MAX_SINCE = 1000
 #: Frames a server may send us (its own limit on what it sends is far below).
 MAX_MESSAGE_BYTES = 16 << 20
-#: How long a closing connection may take to finish its close handshake.
-CLOSE_GRACE = 2.0
 
 
 class State(Enum):
@@ -83,31 +88,6 @@ class Posted:
     ts: str
     channel: str
     created: bool
-
-
-def covers_channel_log(parts: list[str]) -> bool:
-    """Does a pattern match every channel-log event of every channel
-    (``events.{org}.conversations.conversation.{event}.{channel}``)? Then the client can
-    tell a gap from an event the pattern does not want."""
-    template = ["conversations", "conversation", None, None]  # None: any value
-    for i, want in enumerate(template):
-        seg = parts[2 + i] if len(parts) > 2 + i else None
-        if seg == ">":
-            return True
-        if seg is None or (seg != "*" and (want is None or seg != want)):
-            return False
-    return len(parts) == 6
-
-
-def matches_channel_log(parts: list[str], org: str) -> bool:
-    """Can a pattern match some channel-log event (then it is resumed with ``since``)?"""
-    probe = ["events", org, "conversations", "conversation"]
-    for i, seg in enumerate(parts[:4]):
-        if seg == ">":
-            return True
-        if seg != "*" and seg != probe[i]:
-            return False
-    return len(parts) >= 6 or (len(parts) > 4 and parts[-1] == ">")
 
 
 class Client:
@@ -272,7 +252,7 @@ class Client:
             self._stop(Stopped(None, "closed by the client"), ended=True)
         ws, self._ws = self._ws, None
         if ws is not None:
-            await _close(ws, 1000)
+            await close_within(ws, 1000)
         self._run_scope.cancel()
         if self.rest is not None:
             await self.rest.aclose()
@@ -475,7 +455,7 @@ class Client:
         headers = [(b"authorization", f"Bearer {token}".encode())]
         try:
             with trio.fail_after(self.connect_timeout):
-                stream = await _open_stream(self.url)
+                stream = await open_stream(self.url)
         except (OSError, trio.TooSlowError) as exc:
             return ABNORMAL_CLOSURE, str(exc) or type(exc).__name__, False
         # We own the TCP stream: trio-websocket leaves a client's open after a close
@@ -512,9 +492,9 @@ class Client:
             if not isinstance(first, dict) or first.get("type") != "hello":
                 raise ValueError("the first frame is not hello")
         except trio_websocket.ConnectionClosed as exc:
-            return _code(exc), _reason(exc), False
+            return close_code(exc), close_reason(exc), False
         except (ValueError, trio.TooSlowError) as exc:
-            await _close(ws, 1002)
+            await close_within(ws, 1002)
             return CloseCode.PROTOCOL_ERROR, f"no hello: {exc}", False
         closed: list[tuple[int, str]] = []
         opened = False
@@ -534,7 +514,7 @@ class Client:
                             except (KeyError, TypeError, ValueError) as exc:
                                 log.warning("dropped a frame we cannot read: %r", exc)
                     except trio_websocket.ConnectionClosed as exc:
-                        closed.append((_code(exc), _reason(exc)))
+                        closed.append((close_code(exc), close_reason(exc)))
                     inner.cancel_scope.cancel()
 
                 inner.start_soon(reader)
@@ -544,7 +524,7 @@ class Client:
                     # The resume did not finish (a slow replay, a refusal): start over on a
                     # new connection rather than go on with a position we cannot trust.
                     log.warning("resume failed, reconnecting: %s", exc)
-                    await _close(ws, 1000)
+                    await close_within(ws, 1000)
                     await trio.sleep_forever()  # the reader sees the close
                 self.state = State.OPEN
                 opened = True
@@ -559,7 +539,7 @@ class Client:
                 self.state = State.CONNECTING
                 self._open = trio.Event()
             self._dropped()
-            await _close(ws, 1000)
+            await close_within(ws, 1000)
         code, reason = closed[0] if closed else (ABNORMAL_CLOSURE, "closed by the client")
         return code, reason, opened
 
@@ -693,27 +673,6 @@ class Client:
             sink.close()
 
 
-async def _open_stream(url: str) -> trio.SocketStream | trio.SSLStream[trio.SocketStream]:
-    """The TCP (or TLS, for ``wss:``) stream to a ``ws://`` / ``wss://`` URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
-    secure = parts.scheme == "wss"
-    port = parts.port or (443 if secure else 80)
-    if secure:
-        return await trio.open_ssl_over_tcp_stream(
-            parts.hostname, port, ssl_context=ssl.create_default_context(), https_compatible=True
-        )
-    return await trio.open_tcp_stream(parts.hostname, port)
-
-
-async def _close(ws: trio_websocket.WebSocketConnection, code: int) -> None:
-    """Close (a no-op if already closed), bounded, even while being cancelled."""
-    with trio.move_on_after(CLOSE_GRACE) as scope:
-        scope.shield = True
-        await ws.aclose(code)
-
-
 def _posted(reply: dict[str, Any]) -> Posted:
     return Posted(
         message_id=reply["message_id"],
@@ -722,16 +681,6 @@ def _posted(reply: dict[str, Any]) -> Posted:
         channel=reply["channel"],
         created=bool(reply.get("created", True)),
     )
-
-
-def _code(exc: trio_websocket.ConnectionClosed) -> int:
-    reason = exc.reason
-    return int(reason.code) if reason is not None and reason.code else ABNORMAL_CLOSURE
-
-
-def _reason(exc: trio_websocket.ConnectionClosed) -> str:
-    reason = exc.reason
-    return (reason.reason or reason.name or "") if reason is not None else ""
 
 
 @asynccontextmanager
@@ -782,4 +731,4 @@ def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return group
 
 
-__all__ = ["Client", "Posted", "State", "connect", "covers_channel_log", "matches_channel_log"]
+__all__ = ["Client", "Posted", "State", "connect"]
