@@ -16,6 +16,9 @@ from parley.api import (
     health,
     members,
     messages,
+    notification_rules,
+    notifications,
+    notify_prefs,
     pins,
     profiles,
     reactions,
@@ -67,6 +70,10 @@ BLUEPRINTS = (
     blocks.bp,
     accounts.bp,
     retention.bp,
+    notifications.bp,
+    notifications.unsubscribe,
+    notification_rules.bp,
+    notify_prefs.bp,
 )
 
 

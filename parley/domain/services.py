@@ -17,6 +17,7 @@ from parley.domain.idempotency import IdempotencyService
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
+from parley.domain.notify import Notifications
 from parley.domain.pins import PinService
 from parley.domain.previews import PreviewService
 from parley.domain.profiles import ProfileService
@@ -58,6 +59,8 @@ class Services:
     accounts: AccountService
     retention: RetentionService
     idempotency: IdempotencyService
+    #: Notifications (docs/notifications.md).
+    notify: Notifications
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.
