@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 import orjson
 import trio
 
+from parley.core.errors import Unavailable
 from parley.core.notifications import STEP_FAILED, STEP_SENT, STEP_SKIPPED, Notification
 from parley.domain.notify_config import NotifyConfig
 from parley.store import Store, sql
@@ -213,6 +214,8 @@ class Mailer:
         while True:
             try:
                 await self.sweep()
+            except Unavailable:
+                pass  # the store logs the outage once; the next sweep retries
             except Exception:  # the next sweep retries; never take the server down
                 log.exception("email sweep failed")
             await trio.sleep(self.config.email_interval)

@@ -23,6 +23,7 @@ from typing import Any
 import trio
 
 from parley.core.claims import Claims
+from parley.core.errors import Unavailable
 from parley.core.events import EventName
 from parley.core.notifications import REACTION, TASK_ASSIGNED, StoredRule
 from parley.core.ports import EventSink
@@ -89,6 +90,8 @@ class EventNotifier:
         self.received = 0
         self.dropped = 0
         self.evaluated = 0
+        #: Events not evaluated because the store was unavailable.
+        self.lost = 0
 
     # -- the producer side (never awaits) -----------------------------------------------
 
@@ -114,6 +117,8 @@ class EventNotifier:
         async for ev in self._receive:
             try:
                 await self.handle(ev)
+            except Unavailable:
+                self.lost += 1  # the store logs the outage once
             except Exception:  # one bad event never stops the pipeline
                 log.exception("notification event %s failed", ev.topic)
 

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
+from parley.core.errors import Unavailable
 from parley.core.notifications import (
     STEP_FAILED,
     STEP_SENT,
@@ -206,6 +207,8 @@ class Pusher:
             async for batch in self._receive:
                 try:
                     await self.push_batch(client, batch)
+                except Unavailable:
+                    self.failed += len(batch)  # the store logs the outage once
                 except Exception:  # the next batch goes on; never take the server down
                     log.exception("push batch failed")
                 self.batches += 1

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import trio
 
 from parley.core.codes import ErrorCode
-from parley.core.errors import ClientError
+from parley.core.errors import ClientError, Unavailable
 from parley.core.notifications import ScheduledNotification as Scheduled
 from parley.domain import access, rules
 from parley.domain.notifications import NotificationService
@@ -78,6 +78,8 @@ class TableScheduler:
         while True:
             try:
                 await self.run_due()
+            except Unavailable:
+                pass  # the store logs the outage once; the next look retries
             except Exception:  # the next look retries; never take the server down
                 log.exception("scheduled notifications failed")
             await trio.sleep(self.interval)
