@@ -41,6 +41,8 @@ MAX_RECIPIENT_USERS = 1000
 MAX_RECIPIENT_TEAMS = 20
 MAX_BATCH = 100
 MAX_URL_CHARS = 2048
+#: The preferences of a user who set none.
+DEFAULT_PREFS = Prefs()
 
 
 class PushPort(Protocol):
@@ -50,8 +52,11 @@ class PushPort(Protocol):
     def offer(self, items: Sequence[Notification]) -> None: ...
 
 
-def notification_data(n: Notification, *, alert: bool | None = None) -> dict[str, Any]:
-    """A notification as REST and the live push show it."""
+def notification_data(
+    n: Notification, *, alert: bool | None = None, created_at: str | None = None
+) -> dict[str, Any]:
+    """A notification as REST and the live push show it (``created_at``: its RFC 3339
+    text, when the caller has it already)."""
     out: dict[str, Any] = {
         "id": n.id,
         "type": n.type,
@@ -61,7 +66,7 @@ def notification_data(n: Notification, *, alert: bool | None = None) -> dict[str
         "link": n.link,
         "actor": n.actor,
         "source": n.source,
-        "created_at": rfc3339(n.created_at),
+        "created_at": created_at or rfc3339(n.created_at),
         "seen_at": rfc3339_opt(n.seen_at),
         "read_at": rfc3339_opt(n.read_at),
         "archived_at": rfc3339_opt(n.archived_at),
@@ -140,25 +145,32 @@ class NotificationService:
         body = cut(body, MAX_BODY_CHARS)
         items: list[NewNotification] = []
         alerts: list[bool] = []
+        default: notify_prefs.Decision | None = None  # of users with no stored preferences
         for user in users:
             s = stored.get(user)
-            prefs = (
-                Prefs()
-                if s is None
-                else notify_prefs.from_stored(
+            if s is None:
+                if default is None:
+                    default = notify_prefs.decide(
+                        DEFAULT_PREFS,
+                        type_=type_,
+                        priority=priority,
+                        channel_id=channel_id,
+                        now=now,
+                    )
+                d = default
+            else:
+                prefs = notify_prefs.from_stored(
                     s.level,
                     s.doc,
                     channels=s.channels,
                     keywords=s.keywords,
                     email_unsubscribed=s.email_unsubscribed,
                 )
-            )
-            d = notify_prefs.decide(
-                prefs, type_=type_, priority=priority, channel_id=channel_id, now=now
-            )
+                d = notify_prefs.decide(
+                    prefs, type_=type_, priority=priority, channel_id=channel_id, now=now
+                )
             if not d.store:
                 continue
-            email = d.email and bool(self.config.smtp_url)
             items.append(
                 NewNotification(
                     org,
@@ -171,7 +183,7 @@ class NotificationService:
                     actor,
                     source,
                     push=d.push and self.push is not None,
-                    email=email,
+                    email=d.email and bool(self.config.smtp_url),
                 )
             )
             alerts.append(d.alert)
@@ -184,11 +196,12 @@ class NotificationService:
             email_delay_us=int(self.config.email_delay * 1_000_000),
         )
         self.created += len(created)
+        shared_at = rfc3339(created[0].created_at)  # one instant for the whole batch
         for n, alert in zip(created, alerts, strict=True):
             if is_segment(n.recipient):
                 self.sink.publish(
                     notification_topic(org, "created", n.recipient),
-                    notification_data(n, alert=alert),
+                    notification_data(n, alert=alert, created_at=shared_at),
                 )
         if self.push is not None:
             wanted = [n for n in created if n.push_state != "none"]

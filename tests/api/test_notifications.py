@@ -105,8 +105,9 @@ async def test_services_notify_idempotently_and_schedule(env: Env) -> None:
     )
     assert status == 201 and [r["state"] for r in batch["results"]] == ["sent", "scheduled"]
     sid = batch["results"][1]["scheduled"]["id"]
-    status, got = await env.call("GET", f"/v1/notifications/scheduled/{sid}", "backend",
-                                 roles=SERVICE)  # fmt: skip
+    status, got = await env.call(
+        "GET", f"/v1/notifications/scheduled/{sid}", "backend", roles=SERVICE
+    )
     assert status == 200 and got["state"] == "scheduled"
     status, cancelled = await env.call(
         "DELETE", f"/v1/notifications/scheduled/{sid}", "backend", roles=SERVICE
@@ -150,9 +151,12 @@ async def test_rules_crud(env: Env) -> None:
     status, listed = await env.call("GET", "/v1/notification-rules", "svc", roles=SERVICE)
     assert [r["id"] for r in listed["items"]] == [rid]
     status, replaced = await env.call(
-        "PUT", f"/v1/notification-rules/{rid}", "svc", roles=SERVICE,
+        "PUT",
+        f"/v1/notification-rules/{rid}",
+        "svc",
+        roles=SERVICE,
         json={**rule, "enabled": False, "priority": "urgent"},
-    )  # fmt: skip
+    )
     assert status == 200 and replaced["enabled"] is False and replaced["priority"] == "urgent"
     for bad in (
         {**rule, "topic": "events.other.>"},
@@ -237,10 +241,13 @@ async def test_preferences_subscriptions_follows_and_unsubscribe(env: Env) -> No
         "email_unsubscribed"
     ] is False  # a GET changes nothing
     status, out = await env.call(
-        "POST", "/v1/notifications/unsubscribe", None, query={"token": token},
+        "POST",
+        "/v1/notifications/unsubscribe",
+        None,
+        query={"token": token},
         data=b"List-Unsubscribe=One-Click",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )  # fmt: skip
+    )
     assert status == 200 and out == {"unsubscribed": True}
     prefs = (await env.call("GET", "/v1/me/notification-preferences", "bob"))[1]
     assert prefs["email_unsubscribed"] is True

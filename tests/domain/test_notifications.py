@@ -87,9 +87,13 @@ async def test_keywords_levels_and_mute(svc: Services, sink: RecordingSink, org:
     assert len(await inbox(svc, org, "bob")) == 1
     req = await n.check_request(
         svc_claims(org),
-        {"recipients": {"users": ["bob"]}, "priority": "urgent", "title": "Prod down",
-         "link": {"channel": cid}},
-    )  # fmt: skip
+        {
+            "recipients": {"users": ["bob"]},
+            "priority": "urgent",
+            "title": "Prod down",
+            "link": {"channel": cid},
+        },
+    )
     [urgent] = await n.send_request(org, "backend", req, source={"kind": "service"})
     assert urgent.priority == "urgent" and urgent.recipient == "bob"
     assert (await inbox(svc, org, "bob", priority="urgent"))[0].id == urgent.id

@@ -105,8 +105,13 @@ async def test_auth_unsubscribed_and_unreachable(
 def test_smtp_urls() -> None:
     u = parse_smtp_url("smtp://me%40x:p%3Ass@mail.example:2525?starttls=true")
     assert (u.host, u.port, u.starttls, u.ssl, u.user, u.password) == (
-        "mail.example", 2525, True, False, "me@x", "p:ss",
-    )  # fmt: skip
+        "mail.example",
+        2525,
+        True,
+        False,
+        "me@x",
+        "p:ss",
+    )
     assert parse_smtp_url("smtps://mail.example").port == 465
     for bad in ("http://x", "smtp://", "smtp://x?tls=1"):
         try:

@@ -265,14 +265,20 @@ async def test_the_notification_story(store: SqlStore, clock: trio.testing.MockC
 
         # Bad rules, bad recipients, other orgs and foreign ids: clear 4xx.
         bad_rule = await env.call(
-            "POST", "/v1/notification-rules", "ops", roles=["admin"],
+            "POST",
+            "/v1/notification-rules",
+            "ops",
+            roles=["admin"],
             json={**rule, "topic": "events.other.tasks.>"},
-        )  # fmt: skip
+        )
         assert bad_rule[0] == 400 and "org" in bad_rule[1]["error"]["message"]
         bad_to = await env.call(
-            "POST", "/v1/notifications", "pager", roles=["service"],
+            "POST",
+            "/v1/notifications",
+            "pager",
+            roles=["service"],
             json={"recipients": {"teams": ["nobody"]}, "title": "x"},
-        )  # fmt: skip
+        )
         assert bad_to[0] == 404 and "team" in bad_to[1]["error"]["message"]
         assert (await env.call("GET", f"/v1/notifications/{n['id']}", "carol"))[0] == 404
         assert (await env.call("GET", f"/v1/notifications/{n['id']}", "bob", org="other"))[0] == 404
