@@ -222,3 +222,55 @@ async def test_task_assignment_and_rules(svc: Services, org: str) -> None:
     await refused(ErrorCode.NOT_FOUND, events.rule(Claims("s", "other", 4e9, SERVICE), done.id))
     await events.delete_rule(admin, broken.id)
     assert [r.id for r in await events.list_rules(admin)] == [done.id]
+
+
+async def test_every_published_event_meets_the_rules(svc: Services, org: str) -> None:
+    """REST service events, client publishes (through the hub's observers) and committed
+    channel events reach the rules; reactions notify their message's author when on."""
+    events = svc.notify.events
+    admin = svc_claims(org)
+    rule = {
+        "name": "deploys",
+        "topic": f"events.{org}.ci.>",
+        "conditions": [{"field": "data.status", "value": "failed"}],
+        "recipients": {"field": "data.owner"},
+        "title": "Deploy ${data.id} failed",
+        "priority": "urgent",
+    }
+    await events.create_rule(admin, rule)
+    svc.events.publish_event(
+        admin, f"events.{org}.ci.deploy.done.d1", {"status": "ok", "owner": "bob", "id": "d1"}
+    )
+    svc.events.publish_event(
+        admin, f"events.{org}.ci.deploy.done.d2", {"status": "failed", "owner": "bob", "id": "d2"}
+    )
+    events.offer_published(
+        f"events.{org}.ci.deploy.done.d3", {"status": "failed", "owner": "bob", "id": "d3"}
+    )
+    await events.drain()
+    titles = [n.title for n in await inbox(svc, org, "bob")]
+    assert titles == ["Deploy d3 failed", "Deploy d2 failed"]
+    # Reactions: off by default, on when the author asks.
+    cid = await channel(svc, org, ["bob"])
+    post = await svc.messages.post_message(org, "alice", cid, "lunch?")
+    await svc.reactions.react(org, "bob", cid, post.message.id, "👍", on=True)
+    await events.drain()
+    assert await inbox(svc, org, "alice") == []
+    await svc.notify.service.update_preferences(
+        org, "alice", {"delivery": {"reaction": {"in_app": True}}}
+    )
+    await svc.reactions.react(org, "bob", cid, post.message.id, "🎉", on=True)
+    await events.drain()
+    [r] = await inbox(svc, org, "alice")
+    assert (r.type, r.actor, r.link["message"]) == ("reaction", "bob", post.message.id)
+
+
+async def test_a_full_queue_drops_and_counts(svc: Services, org: str) -> None:
+    from parley.domain.notify_events import EventNotifier
+
+    small = EventNotifier(svc.notify.events.store, svc.notify.service, queue=2)
+    for i in range(5):
+        small.offer_published(f"events.{org}.ci.x.y.{i}", {})
+    small.offer_published(f"events.{org}.users.notification.created.bob", {})  # never offered
+    assert (small.received, small.dropped) == (2, 3)
+    assert await small.drain() == 2

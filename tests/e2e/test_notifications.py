@@ -57,12 +57,12 @@ class World:
     #: The wall clock the services and the broker run on (jumps with the mock clock).
     wall: Callable[[], float]
 
-    async def device(self, user: str) -> MemClient:
+    async def device(self, user: str, roles: tuple[str, ...] = ()) -> MemClient:
         """A WebSocket connection of ``user`` subscribed to their notifications."""
         client_stream, server_stream = trio.testing.memory_stream_pair()
         self.nursery.start_soon(self.server.handle, server_stream)
         c = MemClient(client_stream)
-        tok = issue_token(SECRET, sub=user, org=ORG, ttl=3600, now=self.wall())
+        tok = issue_token(SECRET, sub=user, org=ORG, ttl=3600, now=self.wall(), roles=roles)
         await c.handshake(f"/ws?access_token={tok}")
         assert (await c.recv())["type"] == "hello"
         await c.send_json(
@@ -290,3 +290,32 @@ async def test_the_notification_story(store: SqlStore, clock: trio.testing.MockC
 
 def _email_token(user: str) -> str:
     return issue_token(SECRET, sub=user, org=ORG, ttl=3600, email=f"{user}@example.com")
+
+
+async def test_a_websocket_publish_meets_the_rules(
+    store: SqlStore, clock: trio.testing.MockClock
+) -> None:
+    async with world(store, clock) as w:
+        rule = {
+            "name": "alerts",
+            "topic": "events.acme.monitor.>",
+            "recipients": {"users": ["bob"]},
+            "title": "${data.check} is ${data.state}",
+        }
+        status, _ = await w.env.call(
+            "POST", "/v1/notification-rules", "svc", roles=["service"], json=rule
+        )
+        assert status == 201
+        bot = await w.device("monitor", roles=("service",))
+        await bot.send_json(
+            {
+                "id": 2,
+                "op": "publish",
+                "topic": "events.acme.monitor.check.changed.db",
+                "data": {"check": "db", "state": "down"},
+            }
+        )
+        assert (await bot.recv())["ok"] is True
+        items = await w.eventually("bob", {}, lambda items: len(items) == 1)
+        assert items[0]["title"] == "db is down"
+        assert items[0]["source"]["topic"] == "events.acme.monitor.check.changed.db"
