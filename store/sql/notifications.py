@@ -249,17 +249,18 @@ def claim_email(tx: WriteTx, *, now_us: int, limit: int) -> list[Notification]:
     meanwhile are skipped, the others move to ``sending`` and are returned (oldest first).
     One statement per step; on PostgreSQL the rows are locked (``SKIP LOCKED``), so two
     nodes never claim the same row; on SQLite the one writer does the same."""
+    # 'pending' is spelled out (not a parameter) so that the partial index applies.
     tx.db.run(
-        "UPDATE notifications SET email_state = ? WHERE email_state = ? AND email_due_us <= ?"
-        " AND (read_at_us IS NOT NULL OR archived_at_us IS NOT NULL)",
-        (STEP_SKIPPED, STEP_PENDING, now_us),
+        "UPDATE notifications SET email_state = ? WHERE email_state = 'pending'"
+        " AND email_due_us <= ? AND (read_at_us IS NOT NULL OR archived_at_us IS NOT NULL)",
+        (STEP_SKIPPED, now_us),
     )
     lock = tx.db.for_update + (" SKIP LOCKED" if tx.db.for_update else "")
     rows = tx.db.all(
         f"UPDATE notifications SET email_state = ? WHERE id IN (SELECT id FROM notifications"
-        f" WHERE email_state = ? AND email_due_us <= ? ORDER BY email_due_us LIMIT ?{lock})"
-        " RETURNING id",
-        (STEP_SENDING, STEP_PENDING, now_us, codec.limit_of(limit)),
+        f" WHERE email_state = 'pending' AND email_due_us <= ? ORDER BY email_due_us"
+        f" LIMIT ?{lock}) RETURNING id",
+        (STEP_SENDING, now_us, codec.limit_of(limit)),
     )
     ids = [str(r[0]) for r in rows]
     if not ids:
@@ -363,9 +364,9 @@ def claim_due_scheduled(tx: WriteTx, *, now_us: int, limit: int) -> list[Schedul
     lock = tx.db.for_update + (" SKIP LOCKED" if tx.db.for_update else "")
     rows = tx.db.all(
         f"UPDATE scheduled_notifications SET state = ? WHERE id IN (SELECT id FROM"
-        f" scheduled_notifications WHERE state = ? AND send_at_us <= ? ORDER BY send_at_us"
-        f" LIMIT ?{lock}) RETURNING {_SCHED_COLS}",
-        (SENT, SCHEDULED, now_us, codec.limit_of(limit)),
+        f" scheduled_notifications WHERE state = 'scheduled' AND send_at_us <= ?"
+        f" ORDER BY send_at_us LIMIT ?{lock}) RETURNING {_SCHED_COLS}",
+        (SENT, now_us, codec.limit_of(limit)),
     )
     return sorted((_sched(r) for r in rows), key=lambda s: (s.send_at, s.id))
 

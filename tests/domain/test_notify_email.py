@@ -5,9 +5,11 @@ List-Unsubscribe (RFC 8058); delays on trio's virtual clock."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import trio
 
 from parley.app import build_services
@@ -17,7 +19,7 @@ from parley.domain.services import Services
 from parley.store import SqlStore
 from tests.support.api import RecordingSink, make_settings
 from tests.support.features import channel
-from tests.support.smtp import smtp_server
+from tests.support.smtp import self_signed, smtp_server
 
 WALL0 = 1_800_000_000.0
 
@@ -100,6 +102,30 @@ async def test_auth_unsubscribed_and_unreachable(
     assert await mailer.sweep() == 0
     [latest, _] = (await svc.notify.service.inbox(org, "bob", limit=None, cursor=None))[0]
     assert latest.email_state == "pending"
+
+
+async def test_starttls_and_auth(
+    store: SqlStore, org: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autojump_clock: Any
+) -> None:
+    cert, key = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts the test certificate
+    with smtp_server(user="parley", password="pw", starttls=(cert, key)) as inbox:
+        svc = services(store, f"smtp://parley:pw@127.0.0.1:{inbox.port}?starttls=true")
+        mailer = svc.notify.email
+        assert mailer is not None
+        cid = await channel(svc, org, ["bob"])
+        await svc.notify.service.update_preferences(org, "bob", {"email": "bob@x.org"})
+        await svc.messages.post_message(org, "alice", cid, "@bob over TLS")
+        await trio.sleep(600)
+        assert await mailer.sweep() == 1
+        assert await trio.to_thread.run_sync(inbox.wait_for, 1)
+    # Without STARTTLS the server refuses to take mail: the digest waits for the next sweep.
+    with smtp_server(starttls=(cert, key)) as plain:
+        svc2 = services(store, plain.url)
+        await svc2.messages.post_message(org, "alice", cid, "@bob in clear")
+        await trio.sleep(600)
+        assert svc2.notify.email is not None and await svc2.notify.email.sweep() == 0
+        assert plain.messages == []
 
 
 def test_smtp_urls() -> None:

@@ -1,19 +1,28 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd, in its own thread) that keeps every message
-it receives, parsed; optionally with AUTH (plain, no TLS needed on loopback)."""
+it receives, parsed; optionally with AUTH and STARTTLS (a self-signed certificate for
+127.0.0.1, trusted by the client through ``SSL_CERT_FILE``)."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 @dataclass
@@ -49,10 +58,52 @@ def _free_port() -> int:
         return port
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (an IP SAN) and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 @contextmanager
-def smtp_server(*, user: str | None = None, password: str | None = None) -> Iterator[Inbox]:
+def smtp_server(
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    starttls: tuple[Path, Path] | None = None,
+) -> Iterator[Inbox]:
+    """``starttls``: (certificate, key) files; the server then requires STARTTLS."""
     inbox = Inbox(_free_port())
     kw: dict[str, Any] = {}
+    if starttls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*starttls)
+        kw.update(tls_context=context, require_starttls=True)
     if user is not None:
 
         def authenticator(
@@ -61,7 +112,7 @@ def smtp_server(*, user: str | None = None, password: str | None = None) -> Iter
             want = (user.encode(), (password or "").encode())
             return AuthResult(success=(auth_data.login, auth_data.password) == want)
 
-        kw = {"authenticator": authenticator, "auth_require_tls": False}
+        kw.update(authenticator=authenticator, auth_require_tls=starttls is not None)
     controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port, **kw)
     controller.start()
     try:
