@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import trio
+
 from parley.core.claims import Claims
 from parley.core.notifications import (
     MAX_BODY_CHARS,
@@ -43,6 +45,9 @@ MAX_BATCH = 100
 MAX_URL_CHARS = 2048
 #: The preferences of a user who set none.
 DEFAULT_PREFS = Prefs()
+#: Seconds a node trusts what it read about an org's keyword and ``all`` listeners.
+LISTENERS_TTL = 5.0
+MAX_CACHED_ORGS = 10_000
 
 
 class PushPort(Protocol):
@@ -110,6 +115,8 @@ class NotificationService:
         self.push: PushPort | None = None
         #: The last ``email`` claim seen per user (to write only changes).
         self._token_emails: dict[tuple[str, str], str] = {}
+        #: org -> (trio time read, whether anyone has keywords or an ``all`` level).
+        self._listeners: dict[str, tuple[float, bool]] = {}
         self.created = 0
 
     def now_us(self) -> int:
@@ -117,6 +124,19 @@ class NotificationService:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+    async def org_has_listeners(self, org: str) -> bool:
+        """Whether someone in the org has keywords or an ``all`` level (kept for
+        :data:`LISTENERS_TTL` seconds; a change on this node applies at once)."""
+        now = trio.current_time()
+        cached = self._listeners.get(org)
+        if cached is not None and now - cached[0] < LISTENERS_TTL:
+            return cached[1]
+        found = await self.store.read(sql.notify_prefs.org_has_listeners, org)
+        if len(self._listeners) > MAX_CACHED_ORGS:
+            self._listeners.clear()
+        self._listeners[org] = (now, found)
+        return found
 
     # -- the one fan-out -----------------------------------------------------------------
 
@@ -455,6 +475,7 @@ class NotificationService:
             channels=channels,
             now_us=self.now_us(),
         )
+        self._listeners.pop(org, None)
         self._push_prefs(org, user_id, new)
         return new
 

@@ -22,6 +22,7 @@ from parley.store import Store, sql
 #: The order of strength: the first kind that applies to a recipient wins.
 STRENGTH = (DM, MENTION, KEYWORD, REPLY, MESSAGE)
 SNIPPET_CHARS = 300
+MAX_CACHED_CHANNELS = 100_000
 
 
 def _titles(kind: str, author: str, channel: str) -> str:
@@ -44,6 +45,18 @@ class ChatSources:
     def __init__(self, store: Store, notifications: NotificationService) -> None:
         self.store = store
         self.notifications = notifications
+        #: (org, channel) -> kind: a channel's kind never changes.
+        self._kinds: dict[tuple[str, str], str] = {}
+
+    async def _kind(self, org: str, cid: str) -> str | None:
+        kind = self._kinds.get((org, cid))
+        if kind is None:
+            kind = await self.store.read(sql.notify_prefs.channel_kind, org, cid)
+            if kind is not None:
+                if len(self._kinds) > MAX_CACHED_CHANNELS:
+                    self._kinds.clear()
+                self._kinds[(org, cid)] = kind
+        return kind
 
     async def after_post(self, result: PostResult) -> None:
         if not result.created:
@@ -51,6 +64,15 @@ class ChatSources:
         m = result.message
         org, cid = m.org, m.channel_id
         root = result.event.data.get("thread_root") if result.event is not None else None
+        # Most posts notify no one: a plain message in a group channel of an org where
+        # nobody has keywords or an "all" level. Those cost no read.
+        if (
+            "@" not in m.text
+            and not isinstance(root, str)
+            and await self._kind(org, cid) != "direct"
+            and not await self.notifications.org_has_listeners(org)
+        ):
+            return
         ctx = await self.store.read(sql.notify_prefs.post_context, org, cid)
         if ctx.kind is None:
             return

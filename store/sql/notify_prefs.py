@@ -314,3 +314,20 @@ def post_context(db: Db, org: str, channel_id: str) -> PostContext:
     kind = str(row[0])
     direct = channel_member_ids(db, org, channel_id) if kind == "direct" else []
     return PostContext(kind, str(row[1] or ""), everything, keywords, direct)
+
+
+def org_has_listeners(db: Db, org: str) -> bool:
+    """Whether anyone in the org has keywords or asked for every message (the post hook
+    can skip its reads for plain messages otherwise)."""
+    row = db.one(
+        "SELECT EXISTS (SELECT 1 FROM notification_keywords WHERE org = ?)"
+        " OR EXISTS (SELECT 1 FROM notification_prefs WHERE org = ? AND level = 'all')"
+        " OR EXISTS (SELECT 1 FROM notification_channel_prefs WHERE org = ? AND level = 'all')",
+        (org, org, org),
+    )
+    return row is not None and bool(row[0])
+
+
+def channel_kind(db: Db, org: str, channel_id: str) -> str | None:
+    row = db.one("SELECT kind FROM channels WHERE org = ? AND id = ?", (org, channel_id))
+    return None if row is None else str(row[0])
