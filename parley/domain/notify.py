@@ -53,9 +53,12 @@ def build_notifications(
     *,
     unsubscribe_key: bytes,
     clock: Callable[[], float] = time.time,
+    later: Callable[[NotificationService], SendLater] | None = None,
 ) -> tuple[Notifications, EventSink]:
     """The bundle, and the sink the rest of the domain must publish through (it hands
-    every published event to the rules after its fan-out)."""
+    every published event to the rules after its fan-out). ``later`` makes the scheduler
+    of ``send_at`` requests from the service (its job handler calls
+    ``service.send_request``); by default the built-in :class:`TableScheduler`."""
     service = NotificationService(store, sink, config, clock=clock)
     events = EventNotifier(store, service, queue=config.event_queue)
     push = None
@@ -67,7 +70,11 @@ def build_notifications(
         service=service,
         events=events,
         chat=ChatSources(store, service),
-        later=TableScheduler(store, service, interval=config.scheduled_interval),
+        later=(
+            TableScheduler(store, service, interval=config.scheduled_interval)
+            if later is None
+            else later(service)
+        ),
         push=push,
         email=email,
         unsubscribe_key=unsubscribe_key,
