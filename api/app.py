@@ -18,6 +18,9 @@ from parley.api import (
     matrix,
     members,
     messages,
+    notification_rules,
+    notifications,
+    notify_prefs,
     pins,
     profiles,
     reactions,
@@ -71,6 +74,10 @@ BLUEPRINTS = (
     retention.bp,
     federation.bp,
     matrix.bp,
+    notifications.bp,
+    notifications.unsubscribe,
+    notification_rules.bp,
+    notify_prefs.bp,
 )
 
 

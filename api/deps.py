@@ -47,3 +47,5 @@ async def authenticate() -> None:
         raise ClientError(ErrorCode.UNAUTHORIZED, "token claim sub has invalid characters")
     g.claims = c
     services().rate_limits.check(c, write=request.method not in READ_METHODS)
+    if c.email is not None:  # notification emails go there (docs/notifications.md)
+        await services().notify.service.saw_token(c)

@@ -71,6 +71,15 @@ EXTRA_ERRORS: dict[str, tuple[int, ...]] = {
     "tasks.complete_task": (403,),
     "files.post_files": (403, 409),
     "presence.presence": (503,),
+    "notifications.send": (403,),
+    "notifications.send_batch": (403,),
+    "notifications.get_scheduled": (403,),
+    "notifications.cancel_scheduled": (403, 409),
+    "notification_rules.create_rule": (403,),
+    "notification_rules.list_rules": (403,),
+    "notification_rules.get_rule": (403,),
+    "notification_rules.replace_rule": (403,),
+    "notification_rules.delete_rule": (403,),
 }
 
 #: Request bodies quart-schema cannot see: the upload takes multipart ``file`` parts or

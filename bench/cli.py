@@ -21,6 +21,7 @@ from bench.durable import scenario_ingest, scenario_recovery
 from bench.events import scenario_events
 from bench.latency import scenario_latency
 from bench.micro import scenario_micro
+from bench.notify import scenario_notifications
 from bench.procs import REPO, raise_nofile
 from bench.scenarios import (
     PROFILES,
@@ -40,6 +41,7 @@ SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "recovery": scenario_recovery,
     "events": scenario_events,
     "micro": scenario_micro,
+    "notifications": scenario_notifications,
 }
 
 
@@ -53,7 +55,7 @@ def planned_steps(name: str, prof: Profile, n_targets: int) -> int:
         return prof.latency_rounds * loads * n_targets
     if name == "connections":
         return prof.conn_rounds * n_targets
-    if name == "micro":
+    if name in ("micro", "notifications"):
         return 1
     return prof.durable_rounds
 

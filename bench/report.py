@@ -164,6 +164,10 @@ def markdown(results: dict[str, Any]) -> str:
             out += _md_durable(name, sc[name])
     if "micro" in sc:
         out += _md_micro(sc["micro"])
+    if "notifications" in sc:
+        from bench.notify import markdown as notifications_markdown
+
+        out += notifications_markdown(sc["notifications"])
     checks = results.get("checks", [])
     if checks:
         out += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import jwt
 
-from parley.core.claims import MAX_SUB_LENGTH, MAX_TOKEN_TOPICS, Claims
+from parley.core.claims import MAX_EMAIL_LENGTH, MAX_SUB_LENGTH, MAX_TOKEN_TOPICS, Claims
 from parley.core.errors import AuthError, ClientError
 from parley.core.topics import check_org, is_segment, parse_pattern
 
@@ -119,8 +119,24 @@ def claims_from_payload(payload: Mapping[str, object], *, now: float) -> Claims:
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise AuthError("token claim roles must be a list of strings")
     return Claims(
-        sub=sub, org=org, exp=float(exp), roles=tuple(roles), topics=_topics(payload, org)
+        sub=sub,
+        org=org,
+        exp=float(exp),
+        roles=tuple(roles),
+        topics=_topics(payload, org),
+        email=_email(payload),
     )
+
+
+def _email(payload: Mapping[str, object]) -> str | None:
+    """The ``email`` claim if it looks like an address (else ignored, never refused)."""
+    email = payload.get("email")
+    if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH:
+        return None
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in email):
+        return None
+    return email
 
 
 def _topics(payload: Mapping[str, object], org: str) -> tuple[str, ...]:
@@ -151,6 +167,7 @@ def issue_token(
     roles: Iterable[str] = (),
     topics: Iterable[str] = (),
     now: float | None = None,
+    email: str | None = None,
 ) -> str:
     """Sign an HS256 token (``parley token`` and tests); with ``topics``, a subscription
     token granting those patterns (docs/protocol.md)."""
@@ -162,6 +179,8 @@ def issue_token(
     topics = list(topics)
     if topics:
         payload["topics"] = topics
+    if email is not None:
+        payload["email"] = email
     return jwt.encode(payload, secret, algorithm="HS256")
 
 

@@ -10,7 +10,7 @@ that filter current, so removal stops delivery at once and being added starts it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,9 @@ class Hub:
         self.presence = Presence(self, presence or PresenceConfig())
         self.published = 0
         self.delivered = 0
+        #: Called with (topic, data) of every client publish (WS ``publish``) after its
+        #: fan-out, e.g. by notification rules; each must not await or block.
+        self.publish_observers: list[Callable[[str, Any], None]] = []
 
     # -- connections ----------------------------------------------------------
     def attach(self, client: Client, *, loading: bool) -> UserState:
@@ -151,6 +154,11 @@ class Hub:
                     n += client.send(frame)
         self.delivered += n
         return n
+
+    def client_published(self, topic: str, data: Any) -> None:
+        """A client published ``data`` on ``topic``: tell the observers."""
+        for observe in self.publish_observers:
+            observe(topic, data)
 
     def publish_channel_events(self, events: Sequence[ChannelEvent]) -> None:
         for ev in events:

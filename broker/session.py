@@ -184,6 +184,7 @@ class Session:
             )
         self._take_token(now)
         n = self.hub.publish(cmd.body["topic"], cmd.body["data"])
+        self.hub.client_published(cmd.body["topic"], cmd.body["data"])
         self.client.send(ok_frame(cmd.id, {"deliveries": n}))
 
     def _take_token(self, now: float) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import secrets
 import signal
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from parley.domain.matrix import MatrixInbound
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
+from parley.domain.notify import build_notifications
 from parley.domain.pins import PinService
 from parley.domain.posting import Poster
 from parley.domain.previews import PreviewService
@@ -79,14 +82,19 @@ def build_services(
     presence: PresenceLookup | None = None,
     sessions: SessionControl | None = None,
     metrics: Metrics | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Services:
     """Wire the domain over an open store: every service takes the store and what it
     publishes to, never another service. Committed channel-log events go from the store
     to ``sink`` in seq order; every post, however it is made, goes through one
     :class:`Poster` and runs the same hooks. ``sessions`` (the hub) closes a deleted
-    account's open connections. With ``metrics``, publishes and posts are timed."""
+    account's open connections. With ``metrics``, publishes and posts are timed. ``clock``:
+    wall-clock seconds of the notification delays (tests tie it to trio's clock)."""
     if metrics is not None:
         sink = metrics.sink(sink)
+    notify, sink = build_notifications(
+        store, sink, settings.notifications, unsubscribe_key=_unsubscribe_key(settings), clock=clock
+    )  # ``sink`` now also hands every published event to the notification rules
     hooks = PostHooks()
     poster = Poster(store, hooks) if metrics is None else metrics.poster(store, hooks)
     blobs = LocalBlobs(settings.blob_dir)
@@ -108,6 +116,7 @@ def build_services(
     previews = PreviewService(store, sink, settings.previews, spawn)
     hooks.add(mentions.after_post)
     hooks.add(previews.after_post)
+    hooks.add(notify.chat.after_post)
     accounts = AccountService(store, blobs, sessions=sessions)
     return Services(
         # +1: recovery asks for one event more than it replays, to know there is more.
@@ -135,6 +144,7 @@ def build_services(
         retention=RetentionService(store, blobs),
         idempotency=IdempotencyService(store),
         federation=federation,
+        notify=notify,
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
         rate_limits=RestRateLimits(settings.rate_limits),
@@ -164,6 +174,14 @@ def _link_key(settings: Settings) -> bytes | None:
     if not settings.jwt_secret:
         return None
     return hashlib.sha256(b"parley file download links\0" + settings.jwt_secret.encode()).digest()
+
+
+def _unsubscribe_key(settings: Settings) -> bytes:
+    """The key that signs the unsubscribe links of notification emails, derived from the
+    JWT secret (every node accepts every node's links); random per process without one."""
+    if not settings.jwt_secret:
+        return secrets.token_bytes(32)
+    return hashlib.sha256(b"parley email unsubscribe\0" + settings.jwt_secret.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -285,6 +303,14 @@ def _keep_secret(settings: Settings) -> Settings:
             "generated" if source == "generated" else "using",
             settings.secret_path,
         )
+    try:
+        settings, source = settings.with_vapid_key()
+    except OSError as exc:
+        raise StartupError(
+            f"cannot keep the VAPID key in {settings.vapid_path}: {one_line(exc)}"
+        ) from exc
+    if source == "generated":
+        log.info("Web Push: generated the VAPID key kept in %s", settings.vapid_path)
     return settings
 
 
@@ -344,6 +370,8 @@ async def serve(
             # their tokens are refused by the broker too.
             await services.accounts.load()
             verifier = AccountGuardedVerifier(verifier, services.accounts.refuse)
+            # Client publishes (WS ``publish``) reach the notification rules too.
+            hub.publish_observers.append(services.notify.events.offer_published)
         broker = BrokerServer(settings.broker, hub, verifier, ops=ops, ops_endpoints=endpoints)
         metrics.watch(hub=hub, server=broker)
         async with trio.open_nursery() as nursery:
@@ -377,6 +405,7 @@ async def serve(
                 background.start_soon(services.accounts.run)
                 background.start_soon(services.retention.run)
                 await _start_federation(background, settings, services)
+                background.start_soon(services.notify.run)
             running = Running(broker, ws_port, http_port, readiness)
             task_status.started(running)
             await running.stopping.wait()

@@ -97,6 +97,11 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # httpx logs every request at info: thousands of lines for one @channel's Web Pushes
+    # (docs/notifications.md). Its warnings stay; PARLEY_LOG_LEVEL=debug shows them all.
+    logging.getLogger("httpx").setLevel(
+        logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    )
     # structlog's own loggers (structlog.get_logger()) go the same way.
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -48,12 +48,16 @@ from parley.broker.presence import PresenceConfig
 from parley.core.limits import Limits
 from parley.domain.federation import FederationConfig, MatrixConfig, XmppConfig
 from parley.domain.files import FilesConfig
+from parley.domain.notify_config import NotifyConfig
+from parley.domain.notify_email import parse_smtp_url
+from parley.domain.notify_push import VapidKey, new_private_key_pem
 from parley.domain.previews import PreviewConfig
 from parley.domain.ratelimits import RateLimitConfig
 
 DEFAULT_WS_PORT = 8765
 DEFAULT_HTTP_PORT = 8080
 SECRET_FILE = "jwt_secret"
+VAPID_FILE = "vapid_private_key.pem"
 ENV_PREFIX = "PARLEY_"
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -103,6 +107,7 @@ class Settings:
     previews: PreviewConfig = field(default_factory=PreviewConfig)
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
+    notifications: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def broker(self) -> BrokerConfig:
@@ -136,6 +141,29 @@ class Settings:
     @property
     def secret_path(self) -> Path:
         return self.data_dir / SECRET_FILE
+
+    @property
+    def vapid_path(self) -> Path:
+        return self.data_dir / VAPID_FILE
+
+    def with_vapid_key(self) -> tuple[Settings, str]:
+        """Return settings with a VAPID private key (Web Push), and where it came from:
+        ``"configured"``, ``"loaded"`` (kept in the data dir by an earlier start) or
+        ``"generated"`` (now, and kept in the data dir, readable by the owner only)."""
+        if self.notifications.vapid_private_key:
+            return self, "configured"
+        try:
+            kept = self.vapid_path.read_text()
+            source = "loaded"
+        except FileNotFoundError:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            kept = new_private_key_pem()
+            fd = os.open(self.vapid_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(kept)
+            source = "generated"
+        config = replace(self.notifications, vapid_private_key=kept)
+        return replace(self, notifications=config), source
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -183,6 +211,7 @@ _FILES = FilesConfig()
 _PREVIEWS = PreviewConfig()
 _RATES = RateLimitConfig()
 _FEDERATION = FederationConfig()
+_NOTIFY = NotifyConfig()
 
 
 def _setting(default: Any, description: str, **kw: Any) -> Any:
@@ -373,6 +402,37 @@ class SettingsModel(BaseSettings):
         (), "Hosts whose links get previews, comma-separated (`HOST[:PORT][!private]`); empty: off."
     )
     preview_timeout: Positive = _setting(_PREVIEWS.timeout, "Seconds one preview fetch may take.")
+    # Notifications (docs/notifications.md)
+    public_url: str = _setting(
+        "",
+        "Base URL users reach this server's REST API at (unsubscribe links in emails); "
+        "empty: `http://HOST:HTTP_PORT`.",
+    )
+    smtp_url: SecretStr = _setting(
+        SecretStr(""),
+        "`smtp://[USER:PASSWORD@]HOST:PORT[?starttls=true]` or `smtps://...`: the server "
+        "notification digests go out through. Empty: no email.",
+    )
+    smtp_from: str = _setting(_NOTIFY.smtp_from, "The `From` of notification emails.")
+    email_delay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = _setting(
+        _NOTIFY.email_delay,
+        "Seconds a notification must stay unread before it is emailed (in a digest).",
+    )
+    email_interval: Positive = _setting(
+        _NOTIFY.email_interval, "Seconds between two sweeps of the email step (digests)."
+    )
+    vapid_private_key: SecretStr = _setting(
+        SecretStr(""),
+        "PEM EC P-256 private key that signs Web Push (VAPID). Empty: `parley serve` "
+        "generates one into DATA_DIR/vapid_private_key.pem.",
+    )
+    vapid_subject: str = _setting(
+        _NOTIFY.vapid_subject,
+        "The contact (`mailto:` or `https:`) in VAPID tokens, for push services.",
+    )
+    push_ttl: Annotated[int, Field(ge=0, le=2_419_200)] = _setting(
+        _NOTIFY.push_ttl, "Seconds a push service keeps an undelivered Web Push (TTL)."
+    )
 
     # Federation (docs/federation.md)
     federation_rate: Positive = _setting(
@@ -436,6 +496,20 @@ class SettingsModel(BaseSettings):
     @classmethod
     def _lower(cls, v: object) -> object:
         return v.lower() if isinstance(v, str) else v
+
+    @field_validator("smtp_url", mode="after")
+    @classmethod
+    def _smtp_url(cls, v: SecretStr) -> SecretStr:
+        if v.get_secret_value():
+            parse_smtp_url(v.get_secret_value())  # ValueError: one line naming the setting
+        return v
+
+    @field_validator("vapid_private_key", mode="after")
+    @classmethod
+    def _vapid_key(cls, v: SecretStr) -> SecretStr:
+        if v.get_secret_value():
+            VapidKey(v.get_secret_value())
+        return v
 
     @field_validator("database_url", mode="after")
     @classmethod
@@ -555,6 +629,17 @@ class SettingsModel(BaseSettings):
                 service_factor=self.rest_service_rate_factor,
             ),
             federation=self._federation(),
+            notifications=replace(
+                _NOTIFY,
+                public_url=self.public_url or f"http://{self.host}:{self.http_port}",
+                smtp_url=self.smtp_url.get_secret_value(),
+                smtp_from=self.smtp_from,
+                email_delay=self.email_delay,
+                email_interval=self.email_interval,
+                vapid_private_key=self.vapid_private_key.get_secret_value(),
+                vapid_subject=self.vapid_subject,
+                push_ttl=self.push_ttl,
+            ),
         )
 
     def _federation(self) -> FederationConfig:

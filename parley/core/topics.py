@@ -139,3 +139,13 @@ def mention_topic(org: str, user_id: str) -> str:
 
 def task_topic(org: str, event: str, task_id: str) -> str:
     return f"{NAMESPACE}.{org}.{TASK_SOURCE}.task.{event}.{task_id}"
+
+
+#: A user's notifications: ``events.{org}.users.notification.{event}.{user_id}`` with
+#: event ``created``, ``updated`` (read/seen/archived on another device) or
+#: ``preferences`` (changed preferences), to that user's connections only.
+NOTIFICATION_EVENTS = ("created", "updated", "preferences")
+
+
+def notification_topic(org: str, event: str, user_id: str) -> str:
+    return f"{NAMESPACE}.{org}.{USER_SOURCE}.notification.{event}.{user_id}"

@@ -19,6 +19,7 @@ from parley.domain.matrix import MatrixInbound
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
+from parley.domain.notify import Notifications
 from parley.domain.pins import PinService
 from parley.domain.previews import PreviewService
 from parley.domain.profiles import ProfileService
@@ -63,6 +64,8 @@ class Services:
     idempotency: IdempotencyService
     #: Federated channels (docs/federation.md).
     federation: FederationService
+    #: Notifications (docs/notifications.md).
+    notify: Notifications
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.

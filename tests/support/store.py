@@ -31,7 +31,10 @@ PG_ENV = "PARLEY_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgres"]
 TABLES = (
     "attachments, link_previews, channel_events, messages, members, profiles, channels,"
-    " blocks, deleted_accounts, retention, idempotency_keys"
+    " blocks, deleted_accounts, retention, idempotency_keys, notifications,"
+    " scheduled_notifications, notification_rules, notification_prefs,"
+    " notification_channel_prefs, notification_keywords, thread_follows, push_subscriptions,"
+    " user_emails"
 )
 
 
