@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import jwt
@@ -214,7 +215,7 @@ def test_ten_thousand_events_arrive_in_order(broker: LiveBroker) -> None:
         reader.start()
         batch = 50
         for start in range(0, n, batch):
-            for i in range(start, start + batch):
+            for i in range(start, min(start + batch, n)):
                 pub.send(
                     json.dumps(
                         {
@@ -283,19 +284,29 @@ def test_slow_consumer_disconnected_while_others_receive(settings: Settings) -> 
         slow = StalledClient(broker.port, make_token("slow"), topic)
         assert call(fast, {"id": 1, "op": "subscribe", "topic": topic})["ok"]
         count = 0
+        progress = threading.Condition()
 
         def read() -> None:
             nonlocal count
             while count < n:
                 json.loads(fast.recv(timeout=TIMEOUT))
-                count += 1
+                with progress:
+                    count += 1
+                    progress.notify()
 
         reader = threading.Thread(target=read)
         reader.start()
         deliveries: list[int] = []
-        batch = 100
+        # Batches smaller than the outbox, each read by the fast client before the next is
+        # sent: only the stalled client can fall behind, however loaded the machine is.
+        batch = 32
+        def read_up_to(sent: int) -> bool:
+            return count >= sent or not reader.is_alive()
+
         for start in range(0, n, batch):
-            for i in range(start, start + batch):
+            with progress:
+                progress.wait_for(partial(read_up_to, start), TIMEOUT)
+            for i in range(start, min(start + batch, n)):
                 pub.send(
                     json.dumps(
                         {
@@ -306,7 +317,7 @@ def test_slow_consumer_disconnected_while_others_receive(settings: Settings) -> 
                         }
                     )
                 )
-            for _ in range(batch):
+            for _ in range(start, min(start + batch, n)):
                 deliveries.append(json.loads(pub.recv(timeout=TIMEOUT))["deliveries"])
         reader.join(TIMEOUT * 3)
         assert count == n
