@@ -10,7 +10,7 @@ that filter current, so removal stops delivery at once and being added starts it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,8 @@ class Hub:
         self.presence = Presence(self, presence or PresenceConfig())
         self.published = 0
         self.delivered = 0
+        #: Told ``(org, user_id)`` when a user's last connection detaches (ConnectionWatch).
+        self._gone: list[Callable[[str, str], None]] = []
 
     # -- connections ----------------------------------------------------------
     def attach(self, client: Client, *, loading: bool) -> UserState:
@@ -66,6 +68,12 @@ class Hub:
             user.clients.discard(client)
             if not user.clients:
                 self._users.pop((user.org, user.user_id), None)
+                for callback in self._gone:
+                    callback(user.org, user.user_id)
+
+    def on_user_gone(self, callback: Callable[[str, str], None]) -> None:
+        """``callback(org, user_id)`` when a user's last connection detaches (never awaits)."""
+        self._gone.append(callback)
 
     def connections_of(self, org: str, user_id: str) -> int:
         user = self._users.get((org, user_id))

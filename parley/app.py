@@ -22,7 +22,13 @@ from parley.broker.auth import TokenVerifier
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
 from parley.core.claims import Claims
-from parley.core.ports import EventSink, PresenceLookup, SessionControl, TokenCheck
+from parley.core.ports import (
+    ConnectionWatch,
+    EventSink,
+    PresenceLookup,
+    SessionControl,
+    TokenCheck,
+)
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
@@ -32,9 +38,11 @@ from parley.domain.events import EventService
 from parley.domain.files import FileService
 from parley.domain.hooks import PostHooks
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.locks import LockService
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
+from parley.domain.notes import NoteService
 from parley.domain.pins import PinService
 from parley.domain.posting import Poster
 from parley.domain.previews import PreviewService
@@ -73,12 +81,15 @@ def build_services(
     presence: PresenceLookup | None = None,
     sessions: SessionControl | None = None,
     metrics: Metrics | None = None,
+    connections: ConnectionWatch | None = None,
 ) -> Services:
     """Wire the domain over an open store: every service takes the store and what it
     publishes to, never another service. Committed channel-log events go from the store
     to ``sink`` in seq order; every post, however it is made, goes through one
     :class:`Poster` and runs the same hooks. ``sessions`` (the hub) closes a deleted
-    account's open connections. With ``metrics``, publishes and posts are timed."""
+    account's open connections. With ``metrics``, publishes and posts are timed.
+    ``connections`` (the hub) tells the entity locks when a holder's last connection
+    closes."""
     if metrics is not None:
         sink = metrics.sink(sink)
     store.set_commit_listener(sink.publish_channel_events)
@@ -115,6 +126,8 @@ def build_services(
         accounts=accounts,
         retention=RetentionService(store, blobs),
         idempotency=IdempotencyService(store),
+        notes=NoteService(store, sink),
+        locks=LockService(store, sink, connections=connections),
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
         rate_limits=RestRateLimits(settings.rate_limits),
@@ -315,6 +328,7 @@ async def serve(
                 presence=hub.presence,
                 sessions=hub,  # closes a deleted account's open connections
                 metrics=metrics,
+                connections=hub,  # releases a gone holder's entity locks
             )
             ops = WebSocketOps(services)
             app = create_app(services, allowed_origins=settings.allowed_origins, ops=endpoints)
@@ -354,6 +368,7 @@ async def serve(
             if services is not None:  # the privacy jobs, once both servers are up
                 background.start_soon(services.accounts.run)
                 background.start_soon(services.retention.run)
+                background.start_soon(services.locks.run)
             running = Running(broker, ws_port, http_port, readiness)
             task_status.started(running)
             await running.stopping.wait()

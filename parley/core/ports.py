@@ -55,6 +55,18 @@ class SessionControl(Protocol):
         ...
 
 
+class ConnectionWatch(Protocol):
+    """Who has open connections on this node, and a callback when a user's last one closes
+    (the hub implements it; entity locks are released through it)."""
+
+    def connections_of(self, org: str, user_id: str) -> int: ...
+
+    def on_user_gone(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(org, user_id)`` when the user's last open connection on this node
+        closes. Called synchronously from the hub: it must not block or await."""
+        ...
+
+
 class PresenceLookup(Protocol):
     """Presence as the broker last flushed it (docs/presence.md)."""
 

@@ -14,9 +14,11 @@ from parley.domain.edits import EditService
 from parley.domain.events import EventService
 from parley.domain.files import FileService
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.locks import LockService
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
+from parley.domain.notes import NoteService
 from parley.domain.pins import PinService
 from parley.domain.previews import PreviewService
 from parley.domain.profiles import ProfileService
@@ -58,6 +60,9 @@ class Services:
     accounts: AccountService
     retention: RetentionService
     idempotency: IdempotencyService
+    #: Notes and entity locks (docs/notes-locks.md).
+    notes: NoteService
+    locks: LockService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.
