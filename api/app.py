@@ -33,6 +33,7 @@ from parley.api.errors import install_error_handlers
 from parley.api.files import bp as files_bp
 from parley.api.files import install_upload_limit
 from parley.api.files import links as file_links_bp
+from parley.api.graphql.endpoint import bp as graphql_bp
 from parley.api.health import install_request_observer
 from parley.api.openapi import ParleyOpenAPI, install_docs
 from parley.api.presence import bp as presence_bp
@@ -71,6 +72,7 @@ BLUEPRINTS = (
     blocks.bp,
     accounts.bp,
     retention.bp,
+    graphql_bp,
 )
 
 
