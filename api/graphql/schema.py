@@ -70,9 +70,12 @@ def _remap_enum_defaults(schema: GraphQLSchema) -> None:
         for fdef in named.fields.values():
             for arg in fdef.args.values():
                 inner = get_nullable_type(arg.type)
-                if isinstance(inner, GraphQLEnumType) and inner.name in ENUM_VALUES:
-                    if isinstance(arg.default_value, str):
-                        arg.default_value = ENUM_VALUES[inner.name][arg.default_value]
+                if (
+                    isinstance(inner, GraphQLEnumType)
+                    and inner.name in ENUM_VALUES
+                    and isinstance(arg.default_value, str)
+                ):
+                    arg.default_value = ENUM_VALUES[inner.name][arg.default_value]
 
 
 @cache
