@@ -19,12 +19,14 @@ from quart_trio import QuartTrio
 from parley.api.app import create_app
 from parley.api.server import serve_http
 from parley.broker.auth import TokenVerifier
+from parley.broker.feeds import HubFeeds
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
 from parley.core.claims import Claims
 from parley.core.ports import (
     ConnectionWatch,
     EventSink,
+    LiveFeeds,
     PresenceLookup,
     SessionControl,
     TokenCheck,
@@ -82,6 +84,7 @@ def build_services(
     sessions: SessionControl | None = None,
     metrics: Metrics | None = None,
     connections: ConnectionWatch | None = None,
+    live: LiveFeeds | None = None,
 ) -> Services:
     """Wire the domain over an open store: every service takes the store and what it
     publishes to, never another service. Committed channel-log events go from the store
@@ -89,7 +92,7 @@ def build_services(
     :class:`Poster` and runs the same hooks. ``sessions`` (the hub) closes a deleted
     account's open connections. With ``metrics``, publishes and posts are timed.
     ``connections`` (the hub) tells the entity locks when a holder's last connection
-    closes."""
+    closes; ``live`` (the hub's feeds) carries the GraphQL subscriptions."""
     if metrics is not None:
         sink = metrics.sink(sink)
     store.set_commit_listener(sink.publish_channel_events)
@@ -130,6 +133,7 @@ def build_services(
         locks=LockService(store, sink, connections=connections),
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
+        live=live,
         rate_limits=RestRateLimits(settings.rate_limits),
     )
 
@@ -329,6 +333,7 @@ async def serve(
                 sessions=hub,  # closes a deleted account's open connections
                 metrics=metrics,
                 connections=hub,  # releases a gone holder's entity locks
+                live=HubFeeds(hub),  # GraphQL subscriptions ride on the hub
             )
             ops = WebSocketOps(services)
             app = create_app(services, allowed_origins=settings.allowed_origins, ops=endpoints)

@@ -3,14 +3,26 @@ request's loaders (:mod:`.loaders`)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from parley.api.graphql.loaders import Loader
 from parley.core.claims import Claims
 from parley.core.records import EntityLock, Message, Profile
 from parley.domain.services import Services
 from parley.domain.views import MessageView
+
+
+class Streams(Protocol):
+    """The live events of one subscription connection (:mod:`.ws`)."""
+
+    def stream(
+        self, pattern: str, keep: Callable[[dict[str, Any]], bool] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events on ``pattern`` (a topic pattern the caller may read) that ``keep``
+        keeps, until the subscription ends."""
+        ...
 
 
 @dataclass
@@ -20,8 +32,8 @@ class Context:
     profiles: Loader[str, str, Profile] = field(init=False)
     views: Loader[str, Message, MessageView] = field(init=False)
     locks: Loader[str, str, EntityLock | None] = field(init=False)
-    #: Free slots for resolvers (e.g. a subscription's event).
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: The live events, on a subscription connection (None over HTTP).
+    streams: Streams | None = None
 
     def __post_init__(self) -> None:
         org, me = self.claims.org, self.claims.sub

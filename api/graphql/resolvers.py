@@ -15,7 +15,7 @@ from typing import Any
 
 from graphql import GraphQLResolveInfo
 
-from parley.api.graphql.context import Context
+from parley.api.graphql.context import Context, Streams
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.records import (
@@ -27,8 +27,10 @@ from parley.core.records import (
     Profile,
     Role,
 )
+from parley.core.topics import channel_topic, is_segment, lock_topic, mention_topic, note_topic
 from parley.domain import rules
 from parley.domain.channels import ChannelView
+from parley.domain.locks import check_entity
 from parley.domain.views import MessageView, ThreadView
 
 Resolver = Callable[..., Any]
@@ -749,3 +751,117 @@ async def m_renew_lock(
 async def m_release_lock(_: Any, info: GraphQLResolveInfo, entity: str) -> Any:
     c = ctx(info)
     return await c.services.locks.release(c.org, c.me, entity)
+
+
+# -- subscriptions ------------------------------------------------------------------------------
+#: type "Subscription": field -> its ``subscribe`` (the source stream); the field's
+#: resolver (in RESOLVERS) maps each event (a frame dict) to the payload.
+SUBSCRIBERS: dict[str, Resolver] = {}
+
+
+def subscription(name: str) -> Callable[[Resolver], Resolver]:
+    def register(fn: Resolver) -> Resolver:
+        SUBSCRIBERS[name] = fn
+        return fn
+
+    return register
+
+
+def streams(info: GraphQLResolveInfo) -> Streams:
+    live = ctx(info).streams
+    if live is None:
+        raise ClientError(ErrorCode.BAD_REQUEST, "subscriptions need the WebSocket")
+    return live
+
+
+def _segment(value: str, what: str) -> str:
+    if not is_segment(value):
+        raise ClientError(ErrorCode.BAD_REQUEST, f"no live events for this {what}")
+    return value
+
+
+async def _member_channel(info: GraphQLResolveInfo, channel: str) -> str:
+    await channel_node(info, channel)  # not_found for a non-member, as REST
+    return _segment(channel, "channel")
+
+
+@subscription("channelEvents")
+async def sub_channel_events(_: Any, info: GraphQLResolveInfo, channel: str) -> Any:
+    cid = await _member_channel(info, channel)
+    return streams(info).stream(channel_topic(ctx(info).org, "*", cid), lambda f: "seq" in f)
+
+
+@field("Subscription", "channelEvents")
+def channel_event_payload(
+    frame: dict[str, Any], _info: GraphQLResolveInfo, **_: Any
+) -> dict[str, Any]:
+    return {
+        "channel": frame.get("channel"),
+        "seq": frame.get("seq"),
+        "event": frame.get("event"),
+        "data": frame.get("data"),
+        "ts": frame.get("ts"),
+        "actor": None,
+    }
+
+
+@subscription("mentions")
+async def sub_mentions(_: Any, info: GraphQLResolveInfo) -> Any:
+    c = ctx(info)
+    return streams(info).stream(mention_topic(c.org, _segment(c.me, "user")))
+
+
+@field("Subscription", "mentions")
+def mention_payload(frame: dict[str, Any], _info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
+    data = frame.get("data") or {}
+    return {
+        "channel": data.get("channel"),
+        "seq": data.get("seq"),
+        "message_id": data.get("message_id"),
+        "data": data,
+    }
+
+
+@subscription("locks")
+async def sub_locks(_: Any, info: GraphQLResolveInfo, entity: str | None = None) -> Any:
+    c = ctx(info)
+    if entity is None:
+        return streams(info).stream(f"events.{c.org}.locks.>")
+    return streams(info).stream(lock_topic(c.org, "*", check_entity(entity)))
+
+
+@field("Subscription", "locks")
+def lock_payload(frame: dict[str, Any], _info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
+    data = dict(frame.get("data") or {})
+    return {
+        "event": str(frame.get("topic", "")).split(".")[4],
+        "reason": data.pop("reason", None),
+        "lock": data,
+    }
+
+
+def _is_note_event(frame: dict[str, Any]) -> bool:
+    return str(frame.get("event", "")).startswith("note_")
+
+
+@subscription("notes")
+async def sub_notes(_: Any, info: GraphQLResolveInfo, channel: str | None = None) -> Any:
+    c = ctx(info)
+    if channel is None:
+        return streams(info).stream(note_topic(c.org, "*", _segment(c.me, "user")))
+    cid = await _member_channel(info, channel)
+    return streams(info).stream(channel_topic(c.org, "*", cid), _is_note_event)
+
+
+@field("Subscription", "notes")
+async def note_payload(frame: dict[str, Any], info: GraphQLResolveInfo, **_: Any) -> dict[str, Any]:
+    event = frame.get("event") or str(frame.get("topic", "")).split(".")[4]
+    note_id = str((frame.get("data") or {}).get("id", ""))
+    note = None
+    if event != "note_deleted":
+        c = ctx(info)
+        try:  # as the subscriber may read it now
+            note = await c.services.notes.note(c.org, c.me, note_id)
+        except ClientError:
+            note = None
+    return {"event": event, "note_id": note_id, "note": note, "seq": frame.get("seq")}

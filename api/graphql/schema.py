@@ -22,7 +22,7 @@ from graphql import (
 )
 from graphql.language import StringValueNode
 
-from parley.api.graphql.resolvers import RESOLVERS
+from parley.api.graphql.resolvers import RESOLVERS, SUBSCRIBERS
 from parley.core.errors import ClientError
 from parley.core.times import parse_ts, rfc3339
 
@@ -102,4 +102,8 @@ def parley_schema() -> GraphQLSchema:
         assert isinstance(obj, GraphQLObjectType), type_name
         for field_name, fn in fields.items():
             obj.fields[field_name].resolve = fn
+    sub = schema.subscription_type
+    assert sub is not None
+    for field_name, fn in SUBSCRIBERS.items():
+        sub.fields[field_name].subscribe = fn
     return schema

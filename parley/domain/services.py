@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from parley.core.ports import PresenceLookup, TokenCheck
+from parley.core.ports import LiveFeeds, PresenceLookup, TokenCheck
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
@@ -67,5 +67,7 @@ class Services:
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.
     presence: PresenceLookup | None = None
+    #: In-process subscribers of the hub (GraphQL subscriptions); ``None`` without a broker.
+    live: LiveFeeds | None = None
     #: REST rate limits per token (docs/rest.md, Limits).
     rate_limits: RestRateLimits = field(default_factory=RestRateLimits)
