@@ -34,6 +34,7 @@ from parley.api.files import bp as files_bp
 from parley.api.files import install_upload_limit
 from parley.api.files import links as file_links_bp
 from parley.api.graphql.endpoint import bp as graphql_bp
+from parley.api.graphql.graphiql import bp as graphiql_bp
 from parley.api.graphql.ws import bp as graphql_ws_bp
 from parley.api.health import install_request_observer
 from parley.api.openapi import ParleyOpenAPI, install_docs
@@ -75,6 +76,7 @@ BLUEPRINTS = (
     retention.bp,
     graphql_bp,
     graphql_ws_bp,
+    graphiql_bp,
 )
 
 
