@@ -13,6 +13,7 @@ give a virtual one); the sweeper sleeps on trio's clock for the same durations.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -20,13 +21,15 @@ from collections.abc import Callable
 import trio
 
 from parley.core.codes import ErrorCode
-from parley.core.errors import ClientError
+from parley.core.errors import ClientError, Unavailable
 from parley.core.ports import ConnectionWatch, EventSink
 from parley.core.records import EntityLock, lock_data
 from parley.core.times import rfc3339
 from parley.core.topics import lock_topic
 from parley.domain import access, rules
 from parley.store import Store, sql
+
+log = logging.getLogger("parley.locks")
 
 #: TTL of a lock when none is asked for, and the bounds of one asked for (seconds).
 DEFAULT_TTL = 30.0
@@ -176,18 +179,21 @@ class LockService:
         self._wake.set()
 
     async def sweep(self) -> list[EntityLock]:
-        """Release the locks of holders that are gone and the lapsed ones; announce each."""
+        """Release the locks of holders that are gone and the lapsed ones; announce each.
+        Idle, it costs one read (is anything due?)."""
         done: list[EntityLock] = []
-        gone, self._gone = self._gone, set()
-        for org, user_id in sorted(gone):
-            if self.connections is not None and self.connections.connections_of(org, user_id):
-                continue  # reconnected meanwhile
-            for lock in await self.store.write(sql.locks.release_holder, org, user_id):
-                self._publish("released", lock, reason="disconnected")
+        for org, user_id in sorted(self._gone):
+            if self.connections is None or not self.connections.connections_of(org, user_id):
+                for lock in await self.store.write(sql.locks.release_holder, org, user_id):
+                    self._publish("released", lock, reason="disconnected")
+                    done.append(lock)
+            self._gone.discard((org, user_id))  # done (a failed write keeps it for later)
+        now = self._now_us()
+        due = await self.store.read(sql.locks.next_expiry_us)
+        if due is not None and due <= now:
+            for lock in await self.store.write(sql.locks.expire, now_us=now):
+                self._publish("released", lock, reason="expired")
                 done.append(lock)
-        for lock in await self.store.write(sql.locks.expire, now_us=self._now_us()):
-            self._publish("released", lock, reason="expired")
-            done.append(lock)
         return done
 
     async def run(self) -> None:
@@ -195,9 +201,15 @@ class LockService:
         :data:`SWEEP_SECONDS`) or until woken by a new lock or a holder gone."""
         while True:
             self._wake = trio.Event()
-            await self.sweep()
-            due = await self.store.read(sql.locks.next_expiry_us)
             delay = SWEEP_SECONDS
+            try:
+                await self.sweep()
+                due = await self.store.read(sql.locks.next_expiry_us)
+            except Unavailable:  # an outage, logged where detected: retry after the pause
+                due = None
+            except Exception:  # the next sweep retries; never take the server down
+                log.exception("entity locks: sweep failed")
+                due = None
             if due is not None:
                 delay = min(delay, max(0.0, due / 1_000_000 - self.clock()))
             self._deadline = self.clock() + delay

@@ -12,9 +12,9 @@ import trio
 import trio.testing
 
 from parley.core.codes import ErrorCode
-from parley.core.errors import ClientError
+from parley.core.errors import ClientError, Unavailable
 from parley.core.topics import entity_segment, lock_topic
-from parley.domain.locks import LockService
+from parley.domain.locks import SWEEP_SECONDS, LockService
 from parley.store import SqlStore
 from tests.support.api import RecordingSink
 from tests.support.features import refused
@@ -164,3 +164,35 @@ async def test_lock_input_rules(store: SqlStore, sink: RecordingSink, org: str) 
         await refused(ErrorCode.BAD_REQUEST, locks.acquire(org, "alice", entity))
     for ttl in (0, 0.5, 3601, True, float("nan")):
         await refused(ErrorCode.BAD_REQUEST, locks.acquire(org, "alice", "e", ttl=ttl))
+
+
+class FlakyStore:
+    """The store, whose first ``n`` reads fail as an outage does."""
+
+    def __init__(self, store: SqlStore, n: int) -> None:
+        self.store = store
+        self.failures = n
+
+    async def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise Unavailable("database down")
+        return await self.store.read(fn, *args, **kwargs)
+
+    async def write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await self.store.write(fn, *args, **kwargs)
+
+
+async def test_the_sweeper_outlives_an_outage(
+    store: SqlStore, org: str, autojump_clock: trio.abc.Clock
+) -> None:
+    sink = ExpirySink()
+    flaky = FlakyStore(store, 3)
+    locks = LockService(flaky, sink, clock=virtual())  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(locks.run)
+        await trio.sleep(SWEEP_SECONDS * 4)  # three failed sweeps, each retried
+        assert flaky.failures == 0
+        await locks.acquire(org, "alice", "doc-1", ttl=5)
+        await sink.expired.wait()  # still sweeping
+        nursery.cancel_scope.cancel()
