@@ -30,11 +30,11 @@ from quart import Blueprint, websocket
 
 from parley.api.deps import services
 from parley.api.graphql.context import Context
-from parley.api.graphql.executor import RequestError, prepare, response, run
+from parley.api.graphql.executor import RequestError, error, prepare, response, run
 from parley.api.graphql.schema import parley_schema
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
-from parley.core.errors import AuthError, ClientError
+from parley.core.errors import AuthError, ClientError, RateLimited
 from parley.core.ports import Feed
 from parley.core.topics import matches, parse_pattern
 from parley.domain.rules import is_clean
@@ -288,6 +288,12 @@ class Connection:
             except RequestError as exc:
                 task_status.started()
                 await self._error(sub_id, exc.errors)
+                return
+            try:  # the token's REST rate limits count every operation on the socket too
+                self.services.rate_limits.check(claims, write=prepared.kind == "mutation")
+            except RateLimited as exc:
+                task_status.started()
+                await self._error(sub_id, [error(exc.message, exc.code)])
                 return
             context = Context(self.services, claims, streams=self)
             if prepared.kind != "subscription":
