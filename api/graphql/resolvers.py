@@ -865,3 +865,42 @@ async def note_payload(frame: dict[str, Any], info: GraphQLResolveInfo, **_: Any
         except ClientError:
             note = None
     return {"event": event, "note_id": note_id, "note": note, "seq": frame.get("seq")}
+
+
+# -- privacy and service writes ----------------------------------------------------------------
+@mutation("block")
+async def m_block(_: Any, info: GraphQLResolveInfo, user: str) -> bool:
+    c = ctx(info)
+    return await c.services.blocks.block(c.org, c.me, user)
+
+
+@mutation("unblock")
+async def m_unblock(_: Any, info: GraphQLResolveInfo, user: str) -> bool:
+    c = ctx(info)
+    return await c.services.blocks.unblock(c.org, c.me, user)
+
+
+@mutation("publishEvent")
+def m_publish_event(_: Any, info: GraphQLResolveInfo, topic: str, data: Any = None) -> int:
+    c = ctx(info)
+    return c.services.events.publish_event(c.claims, topic, data)
+
+
+@mutation("setOrgRetention")
+async def m_org_retention(_: Any, info: GraphQLResolveInfo, seconds: int | None = None) -> Any:
+    c = ctx(info)
+    return await c.services.retention.set_org_retention(c.claims, seconds)
+
+
+@mutation("setChannelRetention")
+async def m_channel_retention(
+    _: Any, info: GraphQLResolveInfo, channel: str, seconds: int | None = None
+) -> Any:
+    c = ctx(info)
+    return await c.services.retention.set_channel_retention(c.claims, channel, seconds)
+
+
+@mutation("deleteAccount")
+async def m_delete_account(_: Any, info: GraphQLResolveInfo, user: str) -> Any:
+    c = ctx(info)
+    return await c.services.accounts.delete(c.claims, user)

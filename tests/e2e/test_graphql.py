@@ -39,10 +39,11 @@ def post(
     variables: dict[str, Any] | None = None,
     *,
     org: str = "acme",
+    roles: tuple[str, ...] = (),
 ) -> tuple[int, dict[str, Any]]:
     headers = {"Content-Type": "application/json"}
     if user is not None:
-        headers["Authorization"] = f"Bearer {make_token(user, org)}"
+        headers["Authorization"] = f"Bearer {make_token(user, org, roles=roles)}"
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
     req = urllib.request.Request(f"{app.http_url}/graphql", data=body, headers=headers)
     try:
@@ -459,3 +460,35 @@ def test_http_shapes_and_limits(app: LiveApp) -> None:
     )
     assert data["__schema"]["queryType"]["name"] == "Query"
     assert "versions" in [f["name"] for f in data["__type"]["fields"]]
+
+
+def test_privacy_and_service_writes(app: LiveApp) -> None:
+    cid = gql(app, "alice", CREATE, members=["bob"])["createChannel"]["id"]
+    assert gql(app, "alice", 'mutation { block(user: "mallory") }')["block"] is True
+    assert gql(app, "alice", 'mutation { block(user: "mallory") }')["block"] is False
+    assert refused(app, "alice", 'mutation { block(user: "alice") }') == "bad_request"
+    assert gql(app, "alice", 'mutation { unblock(user: "mallory") }')["unblock"] is True
+    # service events: service tokens only, in their org
+    publish = 'mutation($d: JSON) { publishEvent(topic: "events.acme.billing.invoice.paid.i1", data: $d) }'
+    assert refused(app, "bob", publish, d={"amount": 1}) == "forbidden"
+    status, body = post(app, "billing", publish, {"d": {"amount": 1}}, roles=("service",))
+    assert status == 200 and body["data"]["publishEvent"] == 0  # nobody subscribed
+    # retention: the org's by a service token, a channel's by its owner
+    org_ret = "mutation { setOrgRetention(seconds: 86400) { orgSeconds effectiveSeconds } }"
+    assert refused(app, "alice", org_ret) == "forbidden"
+    status, body = post(app, "ops", org_ret, roles=("service",))
+    assert body["data"]["setOrgRetention"] == {"orgSeconds": 86400, "effectiveSeconds": 86400}
+    ch_ret = "mutation($c: ID!) { setChannelRetention(channel: $c, seconds: 3600) { channelSeconds effectiveSeconds } }"
+    assert refused(app, "bob", ch_ret, c=cid) == "forbidden"
+    assert refused(app, "eve", ch_ret, c=cid) == "not_found"
+    assert gql(app, "alice", ch_ret, c=cid)["setChannelRetention"] == {
+        "channelSeconds": 3600,
+        "effectiveSeconds": 3600,
+    }
+    # account deletion: the user themselves (or a service token), nobody else
+    delete = 'mutation { deleteAccount(user: "bob") }'
+    assert refused(app, "alice", delete) == "forbidden"
+    erased = gql(app, "bob", delete)["deleteAccount"]
+    assert isinstance(erased, dict)
+    status, body = post(app, "bob", "{ me { userId } }")
+    assert status == 401  # a deleted account's tokens are refused
