@@ -38,12 +38,17 @@ class HubFeed:
         self._closed = False
 
     def _overflowed(self) -> None:
-        self.closed_by = CloseCode.SLOW_CONSUMER
-        self.close()
+        self._stop(CloseCode.SLOW_CONSUMER)
 
     def _close_requested(self, code: CloseCode, _reason: str) -> None:
-        self.closed_by = code  # e.g. the account was deleted (SessionControl)
-        self.close()
+        self._stop(code)  # e.g. the account was deleted (SessionControl)
+
+    def _stop(self, code: CloseCode) -> None:
+        """Called by the hub mid-fan-out: stop taking frames now (the reader then sees
+        None), and leave the hub when the reader closes the feed, not from inside it."""
+        if self.closed_by is None:
+            self.closed_by = code
+        self.outbox.close(discard=True)
 
     def subscribe(self, pattern: str) -> bool:
         return self.hub.subscribe(self.client, pattern, parse_pattern(pattern))

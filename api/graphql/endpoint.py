@@ -57,7 +57,7 @@ async def _execute(query: Any, variables: Any, name: Any, kinds: frozenset[str])
     try:
         prepared = prepare(query, variables, name, kinds=kinds)
     except RequestError as exc:
-        if kinds is QUERY_KINDS and "mutation is not allowed" in str(exc):
+        if exc.wrong_kind:
             response = _reply({"errors": exc.errors}, 405)
             response.headers["Allow"] = "POST"
             return response

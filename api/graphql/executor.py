@@ -43,11 +43,17 @@ class RequestError(Exception):
     """The request cannot run at all (HTTP 400): ``errors`` and no ``data``."""
 
     def __init__(
-        self, errors: list[dict[str, Any]], *, code: ErrorCode = ErrorCode.BAD_REQUEST
+        self,
+        errors: list[dict[str, Any]],
+        *,
+        code: ErrorCode = ErrorCode.BAD_REQUEST,
+        wrong_kind: bool = False,
     ) -> None:
         super().__init__(errors[0]["message"] if errors else "bad request")
         self.errors = errors
         self.code = code
+        #: The operation is of a kind not allowed here (a mutation by GET: 405).
+        self.wrong_kind = wrong_kind
 
 
 def error(message: str, code: ErrorCode = ErrorCode.BAD_REQUEST, **ext: Any) -> dict[str, Any]:
@@ -103,7 +109,8 @@ def prepare(
     if operation is None:
         raise RequestError([error("no operation of that name (or several and no operationName)")])
     if operation.operation.value not in kinds:
-        raise RequestError([error(f"a {operation.operation.value} is not allowed here ({how})")])
+        message = f"a {operation.operation.value} is not allowed here ({how})"
+        raise RequestError([error(message)], wrong_kind=True)
     try:
         check_limits(schema, document, operation, variables)
     except LimitExceeded as exc:

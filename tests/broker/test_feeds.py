@@ -65,4 +65,5 @@ async def test_a_slow_feed_is_closed_not_waited_for() -> None:
     hub.publish_channel_events([event("c1", n) for n in (1, 2, 3)])
     assert feed.closed_by is CloseCode.SLOW_CONSUMER
     assert await feed.receive() is None
+    feed.close()  # the reader's close, once it saw the end
     assert hub.connections_of(ORG, "bob") == 1  # only the other connection is left
