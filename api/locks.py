@@ -82,7 +82,7 @@ async def release(entity: str) -> LockOut:
 async def get_lock(entity: str) -> LockOut:
     """Who holds the entity now; 404 if nobody."""
     c = claims()
-    lock = await services().locks.lock(c.org, entity)
+    lock = await services().locks.lock(c.org, c.sub, entity)
     if lock is None:
         raise access.not_found("lock")
     return LockOut.of(lock)
@@ -95,5 +95,8 @@ async def list_locks(query_args: LockQuery) -> LockListOut:
     """The org's live locks, by entity."""
     c = claims()
     return LockListOut(
-        items=[LockOut.of(lk) for lk in await services().locks.locks(c.org, limit=query_args.limit)]
+        items=[
+            LockOut.of(lk)
+            for lk in await services().locks.locks(c.org, c.sub, limit=query_args.limit)
+        ]
     )

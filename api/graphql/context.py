@@ -46,7 +46,7 @@ class Context:
             return await svc.messages.views(org, me, messages)
 
         async def locks(entities: list[str]) -> list[EntityLock | None]:
-            found = {lk.entity: lk for lk in await svc.locks.locks(org, entities)}
+            found = {lk.entity: lk for lk in await svc.locks.locks(org, me, entities)}
             return [found.get(e) for e in entities]
 
         self.profiles = Loader(profiles)

@@ -412,7 +412,7 @@ async def note_lock(n: Note, info: GraphQLResolveInfo) -> Any:
 @field("Query", "lock")
 async def q_lock(_: Any, info: GraphQLResolveInfo, entity: str) -> Any:
     c = ctx(info)
-    return await c.services.locks.lock(c.org, entity)
+    return await c.services.locks.lock(c.org, c.me, entity)
 
 
 @field("Query", "locks")
@@ -420,7 +420,7 @@ async def q_locks(
     _: Any, info: GraphQLResolveInfo, entities: list[str] | None = None, first: int | None = None
 ) -> Any:
     c = ctx(info)
-    return await c.services.locks.locks(c.org, entities, limit=first)
+    return await c.services.locks.locks(c.org, c.me, entities, limit=first)
 
 
 # -- search, presence, profiles, teams ---------------------------------------------------------

@@ -169,3 +169,8 @@ def entity_segment(entity: str) -> str:
 
 def lock_topic(org: str, event: str, entity: str) -> str:
     return f"{NAMESPACE}.{org}.{LOCK_SOURCE}.lock.{event}.{entity_segment(entity)}"
+
+
+def user_lock_topic(org: str, event: str, owner: str) -> str:
+    """Lock events of a user's own note: private to its owner."""
+    return f"{NAMESPACE}.{org}.{USER_SOURCE}.lock.{event}.{owner}"

@@ -15,9 +15,10 @@ from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError, Unavailable
 from parley.core.topics import entity_segment, lock_topic
 from parley.domain.locks import SWEEP_SECONDS, LockService
+from parley.domain.services import Services
 from parley.store import SqlStore
 from tests.support.api import RecordingSink
-from tests.support.features import refused
+from tests.support.features import channel, refused
 
 #: The virtual clock's epoch: 2026-01-01T00:00:00Z plus trio's (mock) time.
 BASE = 1_767_225_600.0
@@ -75,7 +76,7 @@ async def test_contended_lock_expires_on_virtual_time(
     mock_clock.jump(25)  # +45: still held thanks to the heartbeat
     await refused(ErrorCode.CONFLICT, locks.acquire(org, "bob", "case:4711"))
     mock_clock.jump(10)  # +55: lapsed
-    assert await locks.lock(org, "case:4711") is None
+    assert await locks.lock(org, "bob", "case:4711") is None
     taken = await locks.acquire(org, "bob", "case:4711", ttl=10)
     assert taken.holder == "bob"
     events = [(t.split(".")[4], d["holder"], d.get("reason")) for t, d in sink.published]
@@ -90,7 +91,7 @@ async def test_contended_lock_expires_on_virtual_time(
     assert (await locks.release(org, "bob", "case:4711")).holder == "bob"
     await refused(ErrorCode.NOT_FOUND, locks.release(org, "bob", "case:4711"))
     await refused(ErrorCode.NOT_FOUND, locks.renew(org, "bob", "case:4711"))
-    assert await locks.lock("globex", "case:4711") is None  # org-scoped
+    assert await locks.lock("globex", "bob", "case:4711") is None  # org-scoped
 
 
 async def test_sweeper_announces_expiry(
@@ -106,8 +107,9 @@ async def test_sweeper_announces_expiry(
         lock_topic(org, "released", "doc-1"),
         {**sink.published[0][1], "reason": "expired"},
     )
-    assert [lk.entity for lk in await locks.locks(org)] == ["doc-2"]
-    assert [lk.entity for lk in await locks.locks(org, ["doc-2", "doc-1", "doc-2"])] == ["doc-2"]
+    assert [lk.entity for lk in await locks.locks(org, "bob")] == ["doc-2"]
+    asked = ["doc-2", "doc-1", "doc-2"]
+    assert [lk.entity for lk in await locks.locks(org, "bob", asked)] == ["doc-2"]
 
 
 class ExpirySink(RecordingSink):
@@ -136,7 +138,7 @@ async def test_sweeper_task_sleeps_until_the_next_expiry(
         # announced once the TTL passed (the sweeper never fires early)
         assert trio.current_time() - t0 >= 40
         nursery.cancel_scope.cancel()
-    assert await locks.locks(org) == []
+    assert await locks.locks(org, "bob") == []
 
 
 async def test_last_connection_closing_releases(
@@ -155,7 +157,7 @@ async def test_last_connection_closing_releases(
     released = await locks.sweep()
     assert [(lk.entity, lk.holder) for lk in released] == [("a", "alice"), ("b", "alice")]
     assert [d["reason"] for _, d in sink.published[-2:]] == ["disconnected", "disconnected"]
-    assert [lk.entity for lk in await locks.locks(org)] == ["c"]
+    assert [lk.entity for lk in await locks.locks(org, "bob")] == ["c"]
 
 
 async def test_lock_input_rules(store: SqlStore, sink: RecordingSink, org: str) -> None:
@@ -196,3 +198,36 @@ async def test_the_sweeper_outlives_an_outage(
         await locks.acquire(org, "alice", "doc-1", ttl=5)
         await sink.expired.wait()  # still sweeping
         nursery.cancel_scope.cancel()
+
+
+async def test_locks_on_parley_records_keep_to_their_audience(
+    svc: Services, sink: RecordingSink, org: str
+) -> None:
+    """A lock on a note or task is seen by those who can read it (as REST reads it), and
+    pushed to them only; any other id is an org-wide lock."""
+    cid = await channel(svc, org)  # alice, bob, carol
+    note = await svc.notes.create_note(org, "alice", cid, title="t", body="")
+    sink.published.clear()
+    sink.audiences.clear()
+    await svc.locks.acquire(org, "bob", note.id)
+    assert sink.audiences == [cid]  # to the channel's members only
+    for call in (
+        svc.locks.acquire(org, "eve", note.id),
+        svc.locks.lock(org, "eve", note.id),
+        svc.locks.renew(org, "eve", note.id),
+        svc.locks.release(org, "eve", note.id),
+    ):
+        await refused(ErrorCode.NOT_FOUND, call)
+    assert await svc.locks.locks(org, "eve") == []
+    assert await svc.locks.locks(org, "eve", [note.id]) == []
+    assert [lk.entity for lk in await svc.locks.locks(org, "carol")] == [note.id]
+    await refused(ErrorCode.CONFLICT, svc.locks.acquire(org, "carol", note.id))
+    mine = await svc.notes.create_note(org, "eve", None, title="mine", body="")
+    await svc.locks.acquire(org, "eve", mine.id)
+    assert sink.published[-1][0] == f"events.{org}.users.lock.acquired.eve"
+    await refused(ErrorCode.NOT_FOUND, svc.locks.lock(org, "alice", mine.id))
+    await svc.locks.acquire(org, "eve", "case:1")
+    assert sink.audiences[-1] is None  # a service's id: the whole org
+    assert sorted(lk.entity for lk in await svc.locks.locks(org, "alice")) == sorted(
+        ["case:1", note.id]
+    )
