@@ -131,7 +131,10 @@ def test_subscription_receives_live_events_and_stops_on_complete(app: LiveApp) -
             "reason": None,
             "lock": {"entity": note["id"], "holder": "alice"},
         }
-        assert eve.next("eve-locks")["data"]["locks"] == {"event": "acquired"}  # org-wide
+        # the note's lock reaches its channel's members only; a service's id the whole org
+        gql(app, "alice", 'mutation { acquireLock(entity: "case:4711") { holder } }')
+        assert eve.next("eve-locks")["data"]["locks"] == {"event": "acquired"}
+        assert bob.next("locks")["data"]["locks"]["lock"]["entity"] == "case:4711"
         # complete stops the channel events; the other subscriptions go on
         bob.send({"id": "ev", "type": "complete"})
         bob.sync()
