@@ -91,9 +91,7 @@ class Feed(Protocol):
 class LiveFeeds(Protocol):
     """Opens :class:`Feed` subscribers on this node's hub (the broker implements it)."""
 
-    async def open_feed(
-        self, claims: Claims, channels: Callable[[], Awaitable[set[str]]]
-    ) -> Feed:
+    async def open_feed(self, claims: Claims, channels: Callable[[], Awaitable[set[str]]]) -> Feed:
         """A feed for ``claims``; ``channels`` loads the user's channel ids when the hub
         does not know them yet (no other connection of the user is open)."""
         ...
