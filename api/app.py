@@ -15,9 +15,11 @@ from parley.api import (
     events,
     federation,
     health,
+    locks,
     matrix,
     members,
     messages,
+    notes,
     notification_rules,
     notifications,
     notify_prefs,
@@ -36,6 +38,9 @@ from parley.api.errors import install_error_handlers
 from parley.api.files import bp as files_bp
 from parley.api.files import install_upload_limit
 from parley.api.files import links as file_links_bp
+from parley.api.graphql.endpoint import bp as graphql_bp
+from parley.api.graphql.graphiql import bp as graphiql_bp
+from parley.api.graphql.ws import bp as graphql_ws_bp
 from parley.api.health import install_request_observer
 from parley.api.openapi import ParleyOpenAPI, install_docs
 from parley.api.presence import bp as presence_bp
@@ -65,6 +70,8 @@ BLUEPRINTS = (
     bookmarks.bp,
     teams.bp,
     tasks.bp,
+    notes.bp,
+    locks.bp,
     search_bp,
     files_bp,
     file_links_bp,
@@ -78,6 +85,9 @@ BLUEPRINTS = (
     notifications.unsubscribe,
     notification_rules.bp,
     notify_prefs.bp,
+    graphql_bp,
+    graphql_ws_bp,
+    graphiql_bp,
 )
 
 

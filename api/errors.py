@@ -91,8 +91,17 @@ class ApiRequest(TrioRequest):
         raise BadJson(f"request body is not valid JSON: {error}")
 
 
-def error_response(code: ErrorCode, message: str, status: int | None = None) -> Response:
-    response = jsonify({"error": {"code": str(code), "message": message}})
+def error_response(
+    code: ErrorCode,
+    message: str,
+    status: int | None = None,
+    *,
+    details: dict[str, Any] | None = None,
+) -> Response:
+    error: dict[str, Any] = {"code": str(code), "message": message}
+    if details is not None:
+        error["details"] = details
+    response = jsonify({"error": error})
     response.status_code = STATUS.get(code, 400) if status is None else status
     if response.status_code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="parley"'
@@ -110,7 +119,7 @@ def _describe(error: Exception | None) -> str:
 
 
 async def _client_error(error: ClientError) -> Response:
-    response = error_response(error.code, error.message)
+    response = error_response(error.code, error.message, details=error.details)
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return response

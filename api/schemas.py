@@ -44,6 +44,8 @@ class Out(BaseModel):
 class ErrorDetail(Out):
     code: str
     message: str
+    #: Facts beside the message, e.g. the current note of a stale edit (409).
+    details: dict[str, Any] | None = None
 
 
 class ErrorOut(Out):

@@ -5,6 +5,7 @@ A connection reads:
 * channel topics (``events.{org}.conversations.>``, ``events.{org}.tasks.>``), delivered
   only while its user is a member of the event's channel (the hub filters);
 * its own user topics (``events.{org}.users.*.*.{sub}``);
+* the org's lock events (``events.{org}.locks.>``);
 * the namespaces (topic prefixes under ``events.{org}.``) whose ``subscribe`` grants match
   its roles, as configured (``BrokerConfig.topic_namespaces``);
 * the patterns its token's ``topics`` claim grants, or a subscription token sent with the
@@ -28,6 +29,7 @@ from parley.core.topics import (
     CONVERSATION_SOURCE,
     MULTI,
     NAMESPACE,
+    ORG_SOURCES,
     SINGLE,
     USER_SOURCE,
     intersect,
@@ -41,7 +43,7 @@ ROLE_PREFIX = "role:"
 #: Publishes anywhere in its org but the channel log (docs/protocol.md, "Who may publish").
 PUBLISHER_ROLE = "publisher"
 #: Sources Parley owns; a namespace may not be configured on them.
-RESERVED_SOURCES = frozenset({*CHANNEL_SOURCES, USER_SOURCE})
+RESERVED_SOURCES = frozenset({*CHANNEL_SOURCES, USER_SOURCE, *ORG_SOURCES})
 
 #: The default: client-to-client signalling under ``events.{org}.client.>`` for everyone.
 DEFAULT_TOPIC_NAMESPACES = '{"client": {"subscribe": ["any"], "publish": ["any"]}}'
@@ -106,6 +108,7 @@ class TopicPolicy:
             return [[NAMESPACE, org, MULTI]]
         out = [[NAMESPACE, org, source, MULTI] for source in sorted(CHANNEL_SOURCES)]
         out.append([NAMESPACE, org, USER_SOURCE, SINGLE, SINGLE, claims.sub])
+        out.extend([NAMESPACE, org, source, MULTI] for source in sorted(ORG_SOURCES))
         for ns in self.namespaces:
             if _granted(ns.subscribe, claims):
                 out.append([NAMESPACE, org, *ns.prefix, MULTI])

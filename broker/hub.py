@@ -36,6 +36,8 @@ class Hub:
         #: Called with (topic, data) of every client publish (WS ``publish``) after its
         #: fan-out, e.g. by notification rules; each must not await or block.
         self.publish_observers: list[Callable[[str, Any], None]] = []
+        #: Told ``(org, user_id)`` when a user's last connection detaches (ConnectionWatch).
+        self._gone: list[Callable[[str, str], None]] = []
 
     # -- connections ----------------------------------------------------------
     def attach(self, client: Client, *, loading: bool) -> UserState:
@@ -69,6 +71,12 @@ class Hub:
             user.clients.discard(client)
             if not user.clients:
                 self._users.pop((user.org, user.user_id), None)
+                for callback in self._gone:
+                    callback(user.org, user.user_id)
+
+    def on_user_gone(self, callback: Callable[[str, str], None]) -> None:
+        """``callback(org, user_id)`` when a user's last connection detaches (never awaits)."""
+        self._gone.append(callback)
 
     def connections_of(self, org: str, user_id: str) -> int:
         user = self._users.get((org, user_id))

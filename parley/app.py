@@ -23,10 +23,18 @@ from parley.api.server import serve_http
 from parley.bridges.matrix import MatrixBridge
 from parley.bridges.xmpp.component import XmppBridge
 from parley.broker.auth import TokenVerifier
+from parley.broker.feeds import HubFeeds
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
 from parley.core.claims import Claims
-from parley.core.ports import EventSink, PresenceLookup, SessionControl, TokenCheck
+from parley.core.ports import (
+    ConnectionWatch,
+    EventSink,
+    LiveFeeds,
+    PresenceLookup,
+    SessionControl,
+    TokenCheck,
+)
 from parley.core.records import ChannelEvent, Network
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
@@ -38,10 +46,12 @@ from parley.domain.federation import FederationService
 from parley.domain.files import FileService
 from parley.domain.hooks import PostHooks
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.locks import LockService
 from parley.domain.matrix import MatrixInbound
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
+from parley.domain.notes import NoteService
 from parley.domain.notify import build_notifications
 from parley.domain.pins import PinService
 from parley.domain.posting import Poster
@@ -83,13 +93,17 @@ def build_services(
     sessions: SessionControl | None = None,
     metrics: Metrics | None = None,
     clock: Callable[[], float] = time.time,
+    connections: ConnectionWatch | None = None,
+    live: LiveFeeds | None = None,
 ) -> Services:
     """Wire the domain over an open store: every service takes the store and what it
     publishes to, never another service. Committed channel-log events go from the store
     to ``sink`` in seq order; every post, however it is made, goes through one
     :class:`Poster` and runs the same hooks. ``sessions`` (the hub) closes a deleted
     account's open connections. With ``metrics``, publishes and posts are timed. ``clock``:
-    wall-clock seconds of the notification delays (tests tie it to trio's clock)."""
+    wall-clock seconds of the notification delays (tests tie it to trio's clock).
+    ``connections`` (the hub) tells the entity locks when a holder's last connection
+    closes; ``live`` (the hub's feeds) carries the GraphQL subscriptions."""
     if metrics is not None:
         sink = metrics.sink(sink)
     notify, sink = build_notifications(
@@ -145,8 +159,11 @@ def build_services(
         idempotency=IdempotencyService(store),
         federation=federation,
         notify=notify,
+        notes=NoteService(store, sink),
+        locks=LockService(store, sink, connections=connections),
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
+        live=live,
         rate_limits=RestRateLimits(settings.rate_limits),
         matrix=matrix,
         outbox=outbox,
@@ -363,6 +380,8 @@ async def serve(
                 presence=hub.presence,
                 sessions=hub,  # closes a deleted account's open connections
                 metrics=metrics,
+                connections=hub,  # releases a gone holder's entity locks
+                live=HubFeeds(hub),  # GraphQL subscriptions ride on the hub
             )
             ops = WebSocketOps(services)
             app = create_app(services, allowed_origins=settings.allowed_origins, ops=endpoints)
@@ -406,6 +425,7 @@ async def serve(
                 background.start_soon(services.retention.run)
                 await _start_federation(background, settings, services)
                 background.start_soon(services.notify.run)
+                background.start_soon(services.locks.run)
             running = Running(broker, ws_port, http_port, readiness)
             task_status.started(running)
             await running.stopping.wait()

@@ -21,3 +21,12 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     """A uniqueness rule would be broken (e.g. a second direct channel for one pair)."""
+
+
+class Stale(Conflict):
+    """A write names a version that is no longer the current one (optimistic
+    concurrency); ``current`` is the record as it is now."""
+
+    def __init__(self, message: str, current: object) -> None:
+        super().__init__(message)
+        self.current = current

@@ -7,16 +7,23 @@ handler is our bug: the connection closes with 1011, the REST layer answers 500.
 
 from __future__ import annotations
 
+from typing import Any
+
 from parley.core.codes import CloseCode, ErrorCode
 
 
 class ClientError(Exception):
     """The client sent something we refuse; reply with ``code`` and keep the connection."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        #: Facts for the client beside the message (REST ``error.details``, GraphQL
+        #: ``extensions.details``), e.g. the current version of a stale edit.
+        self.details = details
 
 
 class RateLimited(ClientError):

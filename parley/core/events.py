@@ -22,6 +22,10 @@ class EventName(StrEnum):
     MESSAGE_UNPINNED = "message_unpinned"
     TASK_CREATED = "task_created"
     TASK_COMPLETED = "task_completed"
+    # notes (docs/notes-locks.md)
+    NOTE_CREATED = "note_created"
+    NOTE_EDITED = "note_edited"
+    NOTE_DELETED = "note_deleted"
 
 
 class Ephemeral(StrEnum):

@@ -10,7 +10,7 @@ through a :data:`TokenCheck`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -52,6 +52,48 @@ class SessionControl(Protocol):
         """Start closing every open connection of the user (``sub`` in ``org``) with
         ``code`` and ``reason``; return how many. Synchronous, never awaits: the
         connections stop receiving at once and finish their close handshake on their own."""
+        ...
+
+
+class ConnectionWatch(Protocol):
+    """Who has open connections on this node, and a callback when a user's last one closes
+    (the hub implements it; entity locks are released through it)."""
+
+    def connections_of(self, org: str, user_id: str) -> int: ...
+
+    def on_user_gone(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(org, user_id)`` when the user's last open connection on this node
+        closes. Called synchronously from the hub: it must not block or await."""
+        ...
+
+
+class Feed(Protocol):
+    """One in-process subscriber of the hub: a connection as the hub sees it (its user's
+    channel set, its bounded queue, the same membership filter), read by the process
+    itself (the GraphQL subscriptions) instead of a socket."""
+
+    def subscribe(self, pattern: str) -> bool:
+        """Add a topic pattern (already checked by the caller); False if it was there."""
+        ...
+
+    def unsubscribe(self, pattern: str) -> bool: ...
+
+    async def receive(self) -> list[dict[str, Any]] | None:
+        """The next events as the broker's WebSocket frames carry them (``topic``,
+        ``data``, ``ts``; and ``channel``, ``seq``, ``event`` for channel events), at least
+        one; None once the feed is closed (by :meth:`close`, or because its queue
+        overflowed: a slow reader is dropped, never waited for)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LiveFeeds(Protocol):
+    """Opens :class:`Feed` subscribers on this node's hub (the broker implements it)."""
+
+    async def open_feed(self, claims: Claims, channels: Callable[[], Awaitable[set[str]]]) -> Feed:
+        """A feed for ``claims``; ``channels`` loads the user's channel ids when the hub
+        does not know them yet (no other connection of the user is open)."""
         ...
 
 

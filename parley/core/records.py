@@ -245,6 +245,73 @@ def task_data(t: Task) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A collaborative document of a channel (``channel_id``) or of one user (``owner``,
+    private to them); ``version`` counts from 1 and every edit adds one."""
+
+    id: str
+    org: str
+    channel_id: str | None
+    owner: str | None
+    title: str
+    body: str
+    version: int
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+    #: Everyone who wrote a version, in order of their first version.
+    authors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NoteVersion:
+    note_id: str
+    version: int
+    title: str
+    body: str
+    author: str
+    at: datetime
+
+
+def note_data(n: Note) -> dict[str, Any]:
+    """The payload of note events (channel log, user topic) and of a stale edit's 409."""
+    return {
+        "id": n.id,
+        "channel_id": n.channel_id,
+        "owner": n.owner,
+        "title": n.title,
+        "body": n.body,
+        "version": n.version,
+        "created_by": n.created_by,
+        "created_at": rfc3339(n.created_at),
+        "updated_by": n.updated_by,
+        "updated_at": rfc3339(n.updated_at),
+        "authors": list(n.authors),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class EntityLock:
+    """An advisory lock on an entity id of an org, held by ``holder`` until ``expires_at``."""
+
+    org: str
+    entity: str
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+def lock_data(lock: EntityLock) -> dict[str, Any]:
+    return {
+        "entity": lock.entity,
+        "holder": lock.holder,
+        "acquired_at": rfc3339(lock.acquired_at),
+        "expires_at": rfc3339(lock.expires_at),
+    }
+
+
 def snapshot(shared: dict[str, Any]) -> dict[str, Any]:
     """A share as every reader may see it: the text snapshot without the link."""
     return {k: shared.get(k) for k in ("author", "text", "created_at")}

@@ -113,6 +113,11 @@ USER_SOURCE = "users"
 #: Task events: ``events.{org}.tasks.task.{event}.{task_id}``; they reach only members of
 #: the task's channel.
 TASK_SOURCE = "tasks"
+#: Entity locks: ``events.{org}.locks.lock.{event}.{entity_segment(entity)}``; anyone in
+#: the org reads them (locks are org-scoped, docs/notes-locks.md).
+LOCK_SOURCE = "locks"
+#: Sources Parley publishes on that every connection of the org may read.
+ORG_SOURCES = frozenset({LOCK_SOURCE})
 #: Sources whose events belong to one channel: delivered to its members only.
 CHANNEL_SOURCES = frozenset({CONVERSATION_SOURCE, TASK_SOURCE})
 
@@ -149,3 +154,31 @@ NOTIFICATION_EVENTS = ("created", "updated", "preferences")
 
 def notification_topic(org: str, event: str, user_id: str) -> str:
     return f"{NAMESPACE}.{org}.{USER_SOURCE}.notification.{event}.{user_id}"
+def note_topic(org: str, event: str, owner: str) -> str:
+    """A user note's events (``note_created`` ...): private to its owner."""
+    return f"{NAMESPACE}.{org}.{USER_SOURCE}.note.{event}.{owner}"
+
+
+_SEGMENT_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def entity_segment(entity: str) -> str:
+    """An entity id as one topic segment: letters, digits and ``-`` as they are, every
+    other byte of its UTF-8 as ``_xx`` (lowercase hex), so ``case:4711`` is
+    ``case_3a4711`` and ``note_01j`` is ``note_5f01j``: reversible, never ambiguous."""
+    out: list[str] = []
+    for ch in entity:
+        if ch in _SEGMENT_SAFE:
+            out.append(ch)
+        else:
+            out.extend(f"_{b:02x}" for b in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def lock_topic(org: str, event: str, entity: str) -> str:
+    return f"{NAMESPACE}.{org}.{LOCK_SOURCE}.lock.{event}.{entity_segment(entity)}"
+
+
+def user_lock_topic(org: str, event: str, owner: str) -> str:
+    """Lock events of a user's own note: private to its owner."""
+    return f"{NAMESPACE}.{org}.{USER_SOURCE}.lock.{event}.{owner}"

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import emoji
 
+from parley.core.codes import ErrorCode
+from parley.core.errors import ClientError
 from parley.domain.rules import bad, check_clean
 
 #: Longest language tag of a fenced code block.
@@ -18,6 +20,12 @@ MAX_LANG_CHARS = 32
 #: Longest bookmark note, share comment is a message text (rules.MAX_TEXT_BYTES).
 MAX_NOTE_CHARS = 1000
 MAX_TITLE_CHARS = 300
+#: Largest note body, in UTF-8 bytes (64 KiB); its Markdown: :func:`check_note_body`.
+MAX_NOTE_BODY_BYTES = 64 * 1024
+#: Deepest heading (``######``) and list nesting, and the longest ordered-list number.
+MAX_HEADING_LEVEL = 6
+MAX_LIST_DEPTH = 8
+MAX_LIST_NUMBER_DIGITS = 9
 MAX_TEAM_NAME_CHARS = 64
 MAX_TEAM_MEMBERS = 500
 #: Most distinct handles in one message that are looked up (the rest are ignored).
@@ -32,6 +40,8 @@ _LANG = re.compile(r"[A-Za-z0-9_+#.-]*")
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.DOTALL)
 _HANDLE = re.compile(r"(?<![\w@.])@([A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9_-])?)")
 _SHORTCODE = re.compile(r":[a-z0-9_+-]{1,64}:")
+_HEADING = re.compile(r"^ {0,3}(#+)(?:[ \t]+(.*?))?[ \t]*$")
+_LIST_ITEM = re.compile(r"^( *)(?:[-*+]|(\d+)[.)])(?:[ \t]+|$)")
 _TEAM_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?")
 #: Joiners and modifiers that may appear inside an emoji sequence.
 
@@ -87,6 +97,39 @@ def check_rich_text(text: str) -> str:
     :func:`parley.domain.rules.check_text`."""
     split_code(text)
     return text
+
+
+def check_note_body(body: object) -> str:
+    """A note body: the message subset (:func:`check_rich_text`) plus ATX headings and
+    lists, which messages keep as plain text. Outside fenced code, a line of ``#``
+    followed by a space is a heading: at most 6 ``#`` and some text; a list item (``-``,
+    ``*``, ``+`` or ``1.``/``1)``) is nested by indentation, at most 8 levels (2 spaces
+    a level) and an ordered number of at most 9 digits. Size: 64 KiB UTF-8 (``413``)."""
+    if not isinstance(body, str):
+        raise bad("body must be a string")
+    check_clean(body, "body")
+    if len(body.encode("utf-8")) > MAX_NOTE_BODY_BYTES:
+        raise ClientError(
+            ErrorCode.PAYLOAD_TOO_LARGE, f"body larger than {MAX_NOTE_BODY_BYTES} bytes (UTF-8)"
+        )
+    prose, _ = split_code(body)
+    for n, line in enumerate(prose.split("\n"), 1):
+        h = _HEADING.match(line)
+        if h is not None and (h.group(2) is not None or len(h.group(1)) <= MAX_HEADING_LEVEL):
+            if len(h.group(1)) > MAX_HEADING_LEVEL:
+                raise bad(f"line {n}: a heading has at most {MAX_HEADING_LEVEL} '#'")
+            if not (h.group(2) or "").strip("# \t"):
+                raise bad(f"line {n}: a heading needs text")
+            continue
+        item = _LIST_ITEM.match(line)
+        if item is None:
+            continue
+        if len(item.group(1)) // 2 >= MAX_LIST_DEPTH:
+            raise bad(f"line {n}: lists nest at most {MAX_LIST_DEPTH} levels")
+        number = item.group(2)
+        if number is not None and len(number) > MAX_LIST_NUMBER_DIGITS:
+            raise bad(f"line {n}: a list number has at most {MAX_LIST_NUMBER_DIGITS} digits")
+    return body
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,12 @@ class MessageService:
         msg = await self.get_message(org, user_id, channel_id, message_id)
         return (await message_views(self.store, org, user_id, [msg]))[0]
 
+    async def views(self, org: str, user_id: str, messages: list[Message]) -> list[MessageView]:
+        """Messages as ``user_id`` sees them (reactions, pin, thread, share link), a fixed
+        number of reads for any number of messages (GraphQL's batching). Only for messages
+        this reader got from this service (the access check was made then)."""
+        return await message_views(self.store, org, user_id, messages)
+
     async def timeline(
         self, org: str, user_id: str, channel_id: str, *, before: int | None, limit: int | None
     ) -> tuple[list[MessageView], int | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from parley.core.ports import PresenceLookup, TokenCheck
+from parley.core.ports import LiveFeeds, PresenceLookup, TokenCheck
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
@@ -15,10 +15,12 @@ from parley.domain.events import EventService
 from parley.domain.federation import FederationService
 from parley.domain.files import FileService
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.locks import LockService
 from parley.domain.matrix import MatrixInbound
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
+from parley.domain.notes import NoteService
 from parley.domain.notify import Notifications
 from parley.domain.pins import PinService
 from parley.domain.previews import PreviewService
@@ -66,10 +68,15 @@ class Services:
     federation: FederationService
     #: Notifications (docs/notifications.md).
     notify: Notifications
+    #: Notes and entity locks (docs/notes-locks.md).
+    notes: NoteService
+    locks: LockService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.
     presence: PresenceLookup | None = None
+    #: In-process subscribers of the hub (GraphQL subscriptions); ``None`` without a broker.
+    live: LiveFeeds | None = None
     #: REST rate limits per token (docs/rest.md, Limits).
     rate_limits: RestRateLimits = field(default_factory=RestRateLimits)
     #: The Matrix application service's inbound side; ``None`` without a Matrix bridge.

@@ -70,8 +70,7 @@ def complete(
 def release(tx: WriteTx, org: str, user_id: str, key: str) -> None:
     """Forget a claim whose request failed, so that a retry runs it again."""
     tx.db.send(
-        "DELETE FROM idempotency_keys WHERE org = ? AND user_id = ? AND key = ?"
-        " AND status IS NULL",
+        "DELETE FROM idempotency_keys WHERE org = ? AND user_id = ? AND key = ? AND status IS NULL",
         (org, user_id, key),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from parley.core.records import (
     Profile,
 )
@@ -16,6 +18,18 @@ def get_profile(db: Db, org: str, user_id: str) -> Profile | None:
         (org, user_id),
     )
     return None if row is None else codec.profile(row)
+
+
+def get_profiles(db: Db, org: str, user_ids: Sequence[str]) -> dict[str, Profile]:
+    """The stored profiles among ``user_ids`` (one query), by user id."""
+    if not user_ids:
+        return {}
+    rows = db.all(
+        f"SELECT {codec.PROFILE_COLS} FROM profiles p WHERE p.org = ?"
+        f" AND p.user_id IN ({codec.placeholders(len(user_ids))})",
+        (org, *user_ids),
+    )
+    return {p.user_id: p for p in map(codec.profile, rows)}
 
 
 def set_profile(

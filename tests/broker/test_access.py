@@ -25,6 +25,7 @@ def test_a_plain_user_reads_his_channels_his_user_topics_and_granted_namespaces(
         "events.acme.conversations.>",
         "events.acme.tasks.>",
         "events.acme.users.*.*.pat",
+        "events.acme.locks.>",  # the org's entity locks
         "events.acme.client.>",
     ]
     assert narrowed("events.acme.billing.>", claims("pat")) == []
@@ -32,6 +33,7 @@ def test_a_plain_user_reads_his_channels_his_user_topics_and_granted_namespaces(
         "events.acme.conversations.invoice.paid.*",
         "events.acme.tasks.invoice.paid.*",
         "events.acme.users.invoice.paid.pat",
+        "events.acme.locks.invoice.paid.*",
         "events.acme.client.invoice.paid.*",
     ]
 

@@ -495,3 +495,20 @@ async def test_disconnect_user_closes_every_connection_of_that_user_only() -> No
     assert seqs(await drain(b.outbox)) == [1]
     assert hub.disconnect_user(ORG, "a", CloseCode.POLICY_VIOLATION, "account deleted") == 0
     assert hub.disconnect_user(ORG, "nobody", CloseCode.POLICY_VIOLATION, "x") == 0
+
+
+async def test_user_gone_when_the_last_connection_detaches() -> None:
+    """ConnectionWatch: the lock service hears of a user whose last connection closed."""
+    hub = Hub()
+    gone: list[tuple[str, str]] = []
+    hub.on_user_gone(lambda org, user: gone.append((org, user)))
+    a1, a2, b = make_conn("a"), make_conn("a"), make_conn("b")
+    for c in (a1, a2, b):
+        hub.attach(c.client, loading=False)
+    assert hub.connections_of(ORG, "a") == 2
+    hub.detach(a1.client)
+    assert gone == []  # one of a's connections is still open
+    hub.detach(a2.client)
+    hub.detach(b.client)
+    assert gone == [(ORG, "a"), (ORG, "b")]
+    assert hub.connections_of(ORG, "a") == 0

@@ -424,6 +424,7 @@ def test_topic_permissions_inside_an_org(settings: Settings) -> None:
             "events.acme.conversations.>",
             "events.acme.tasks.>",
             "events.acme.users.*.*.pat",
+            "events.acme.locks.>",
             "events.acme.client.>",
         ]
         refused = call(pat, {"id": 2, "op": "subscribe", "topic": "events.acme.billing.>"})

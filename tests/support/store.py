@@ -34,7 +34,7 @@ TABLES = (
     " blocks, deleted_accounts, retention, idempotency_keys, notifications,"
     " scheduled_notifications, notification_rules, notification_prefs,"
     " notification_channel_prefs, notification_keywords, thread_follows, push_subscriptions,"
-    " user_emails"
+    " user_emails, notes, note_versions, entity_locks"
 )
 
 
