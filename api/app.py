@@ -21,6 +21,7 @@ from parley.api import (
     reactions,
     receipts,
     retention,
+    scheduled,
     streams,
     tasks,
     teams,
@@ -67,6 +68,7 @@ BLUEPRINTS = (
     blocks.bp,
     accounts.bp,
     retention.bp,
+    scheduled.bp,
 )
 
 

@@ -32,6 +32,7 @@ from parley.domain.events import EventService
 from parley.domain.files import FileService
 from parley.domain.hooks import PostHooks
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.jobs import JobScheduler
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
@@ -43,6 +44,7 @@ from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
 from parley.domain.retention import RetentionService
+from parley.domain.scheduled import ScheduledMessageService
 from parley.domain.search import SearchService
 from parley.domain.services import Services
 from parley.domain.shares import ShareService
@@ -90,6 +92,7 @@ def build_services(
     hooks.add(previews.after_post)
     blobs = LocalBlobs(settings.blob_dir)
     accounts = AccountService(store, blobs, sessions=sessions)
+    jobs = JobScheduler(store, settings.jobs)
     return Services(
         # +1: recovery asks for one event more than it replays, to know there is more.
         channels=ChannelService(store, recovery_limit=settings.limits.recovery_max_events + 1),
@@ -115,6 +118,8 @@ def build_services(
         accounts=accounts,
         retention=RetentionService(store, blobs),
         idempotency=IdempotencyService(store),
+        jobs=jobs,
+        scheduled=ScheduledMessageService(store, poster, jobs),
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
         rate_limits=RestRateLimits(settings.rate_limits),
@@ -354,6 +359,7 @@ async def serve(
             if services is not None:  # the privacy jobs, once both servers are up
                 background.start_soon(services.accounts.run)
                 background.start_soon(services.retention.run)
+                background.start_soon(services.jobs.run)  # docs/automation.md
             running = Running(broker, ws_port, http_port, readiness)
             task_status.started(running)
             await running.stopping.wait()

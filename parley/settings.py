@@ -47,6 +47,7 @@ from parley.broker.config import BrokerConfig
 from parley.broker.presence import PresenceConfig
 from parley.core.limits import Limits
 from parley.domain.files import FilesConfig
+from parley.domain.jobs import JobsConfig
 from parley.domain.previews import PreviewConfig
 from parley.domain.ratelimits import RateLimitConfig
 
@@ -101,6 +102,7 @@ class Settings:
     files: FilesConfig = field(default_factory=FilesConfig)
     previews: PreviewConfig = field(default_factory=PreviewConfig)
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
 
     @property
     def broker(self) -> BrokerConfig:
@@ -180,6 +182,7 @@ _PRESENCE = PresenceConfig()
 _FILES = FilesConfig()
 _PREVIEWS = PreviewConfig()
 _RATES = RateLimitConfig()
+_JOBS = JobsConfig()
 
 
 def _setting(default: Any, description: str, **kw: Any) -> Any:
@@ -370,6 +373,15 @@ class SettingsModel(BaseSettings):
         (), "Hosts whose links get previews, comma-separated (`HOST[:PORT][!private]`); empty: off."
     )
     preview_timeout: Positive = _setting(_PREVIEWS.timeout, "Seconds one preview fetch may take.")
+    # Jobs, scheduled messages, reminders, webhooks, bots (docs/automation.md)
+    jobs_poll_interval: Positive = _setting(
+        _JOBS.poll_interval,
+        "Longest seconds between two looks at the jobs table (how late another node's job starts).",
+    )
+    jobs_lease: Positive = _setting(
+        _JOBS.lease, "Seconds a claimed job holds before another node may run it again."
+    )
+    jobs_concurrency: Count = _setting(_JOBS.concurrency, "Jobs running at once on one node.")
 
     #: The PEM read from ``jwt_public_key_file``.
     _file_pem: str = PrivateAttr("")
@@ -501,6 +513,12 @@ class SettingsModel(BaseSettings):
                 read_rate=self.rest_read_rate,
                 read_burst=self.rest_read_burst,
                 service_factor=self.rest_service_rate_factor,
+            ),
+            jobs=replace(
+                _JOBS,
+                poll_interval=self.jobs_poll_interval,
+                lease=self.jobs_lease,
+                concurrency=self.jobs_concurrency,
             ),
         )
 

@@ -14,6 +14,7 @@ from parley.domain.edits import EditService
 from parley.domain.events import EventService
 from parley.domain.files import FileService
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.jobs import JobScheduler
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
@@ -24,6 +25,7 @@ from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
 from parley.domain.retention import RetentionService
+from parley.domain.scheduled import ScheduledMessageService
 from parley.domain.search import SearchService
 from parley.domain.shares import ShareService
 from parley.domain.streams import StreamService
@@ -58,6 +60,9 @@ class Services:
     accounts: AccountService
     retention: RetentionService
     idempotency: IdempotencyService
+    #: Persisted jobs (docs/automation.md); ``run`` is the poller the server starts.
+    jobs: JobScheduler
+    scheduled: ScheduledMessageService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.

@@ -31,7 +31,8 @@ PG_ENV = "PARLEY_TEST_DATABASE_URL"
 BACKENDS = ["sqlite", "postgres"]
 TABLES = (
     "attachments, link_previews, channel_events, messages, members, profiles, channels,"
-    " blocks, deleted_accounts, retention, idempotency_keys"
+    " blocks, deleted_accounts, retention, idempotency_keys, jobs, scheduled_messages,"
+    " reminders, webhooks, webhook_deliveries, bots"
 )
 
 
