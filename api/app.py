@@ -20,6 +20,7 @@ from parley.api import (
     profiles,
     reactions,
     receipts,
+    reminders,
     retention,
     scheduled,
     streams,
@@ -69,6 +70,7 @@ BLUEPRINTS = (
     accounts.bp,
     retention.bp,
     scheduled.bp,
+    reminders.bp,
 )
 
 

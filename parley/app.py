@@ -43,6 +43,7 @@ from parley.domain.profiles import ProfileService
 from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
+from parley.domain.reminders import ReminderService
 from parley.domain.retention import RetentionService
 from parley.domain.scheduled import ScheduledMessageService
 from parley.domain.search import SearchService
@@ -93,6 +94,9 @@ def build_services(
     blobs = LocalBlobs(settings.blob_dir)
     accounts = AccountService(store, blobs, sessions=sessions)
     jobs = JobScheduler(store, settings.jobs)
+    # Reminders hand what fires to the notification service through ``notify``
+    # (docs/automation.md, The notify seam); None until that service is wired here.
+    reminders = ReminderService(store, sink, jobs, notify=None)
     return Services(
         # +1: recovery asks for one event more than it replays, to know there is more.
         channels=ChannelService(store, recovery_limit=settings.limits.recovery_max_events + 1),
@@ -110,7 +114,7 @@ def build_services(
         bookmarks=BookmarkService(store),
         mentions=mentions,
         teams=TeamService(store),
-        tasks=TaskService(store, sink),
+        tasks=TaskService(store, sink, after_create=reminders.task_created),
         files=FileService(store, blobs, settings.files, poster, link_key=_link_key(settings)),
         search=SearchService(store),
         previews=previews,
@@ -120,6 +124,7 @@ def build_services(
         idempotency=IdempotencyService(store),
         jobs=jobs,
         scheduled=ScheduledMessageService(store, poster, jobs),
+        reminders=reminders,
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
         rate_limits=RestRateLimits(settings.rate_limits),

@@ -139,3 +139,13 @@ def mention_topic(org: str, user_id: str) -> str:
 
 def task_topic(org: str, event: str, task_id: str) -> str:
     return f"{NAMESPACE}.{org}.{TASK_SOURCE}.task.{event}.{task_id}"
+
+
+def reminder_topic(org: str, user_id: str) -> str:
+    """A user's reminders (on a message) fire here (docs/automation.md)."""
+    return f"{NAMESPACE}.{org}.{USER_SOURCE}.user.reminder.{user_id}"
+
+
+def task_due_topic(org: str, user_id: str) -> str:
+    """A task of the user (assigned to them, or created by them with no assignee) is due."""
+    return f"{NAMESPACE}.{org}.{USER_SOURCE}.user.task_due.{user_id}"

@@ -41,13 +41,7 @@ class ScheduledMessageService:
         jobs.register(JOB_KIND, self.send)
 
     def _when(self, data: Mapping[str, object]) -> int:
-        at = when.resolve(
-            self.jobs.clock(),
-            at=_opt_str(data.get("send_at"), "send_at"),
-            in_seconds=_opt_num(data.get("in_seconds")),
-            tomorrow_at=_opt_str(data.get("tomorrow_at"), "tomorrow_at"),
-            tz=_opt_str(data.get("tz"), "tz"),
-        )
+        at = when.from_fields(self.jobs.clock(), data, at_key="send_at")
         return int(at * 1_000_000)
 
     async def create(
@@ -146,17 +140,3 @@ class ScheduledMessageService:
         await self.store.write(
             sql.scheduled.mark_sent, found.org, found.id, result.message.id, now_us=now_us
         )
-
-
-def _opt_str(value: object, what: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise rules.bad(f"{what} must be a string")
-
-
-def _opt_num(value: object) -> int | float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise rules.bad("in_seconds must be a number")
-    return value

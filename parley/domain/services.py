@@ -24,6 +24,7 @@ from parley.domain.profiles import ProfileService
 from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
+from parley.domain.reminders import ReminderService
 from parley.domain.retention import RetentionService
 from parley.domain.scheduled import ScheduledMessageService
 from parley.domain.search import SearchService
@@ -63,6 +64,7 @@ class Services:
     #: Persisted jobs (docs/automation.md); ``run`` is the poller the server starts.
     jobs: JobScheduler
     scheduled: ScheduledMessageService
+    reminders: ReminderService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.

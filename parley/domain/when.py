@@ -10,6 +10,7 @@ happens twice (fall back) as its first occurrence).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -71,3 +72,29 @@ def tomorrow(now: float, hhmm: object, tz: ZoneInfo) -> float:
     today = datetime.fromtimestamp(now, UTC).astimezone(tz).date()
     local = datetime.combine(today + timedelta(days=1), time(int(m[1]), int(m[2])), tzinfo=tz)
     return local.timestamp()
+
+
+def from_fields(now: float, fields: Mapping[str, object], *, at_key: str = "at") -> float:
+    """:func:`resolve` over a request body's fields (``at_key``, ``in_seconds``,
+    ``tomorrow_at``, ``tz``), type-checked here."""
+    return resolve(
+        now,
+        at=_opt_str(fields.get(at_key), at_key),
+        in_seconds=_opt_num(fields.get("in_seconds")),
+        tomorrow_at=_opt_str(fields.get("tomorrow_at"), "tomorrow_at"),
+        tz=_opt_str(fields.get("tz"), "tz"),
+    )
+
+
+def _opt_str(value: object, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise rules.bad(f"{what} must be a string")
+
+
+def _opt_num(value: object) -> int | float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise rules.bad("in_seconds must be a number")
+    return value
