@@ -27,6 +27,7 @@ from parley.api import (
     tasks,
     teams,
     threads,
+    webhooks,
 )
 from parley.api.deps import EXTENSION
 from parley.api.errors import install_error_handlers
@@ -71,6 +72,7 @@ BLUEPRINTS = (
     retention.bp,
     scheduled.bp,
     reminders.bp,
+    webhooks.bp,
 )
 
 

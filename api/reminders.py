@@ -9,7 +9,7 @@ from parley.api.blueprints import authenticated_blueprint
 from parley.api.deps import claims, services
 from parley.api.schemas import Body, ErrorOut, Out, PageQuery, Timestamp
 from parley.core.times import rfc3339
-from parley.store.sql.reminders import Reminder
+from parley.domain.reminders import Reminder
 
 
 class ReminderIn(Body):

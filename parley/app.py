@@ -53,6 +53,7 @@ from parley.domain.streams import StreamService
 from parley.domain.tasks import TaskService
 from parley.domain.teams import TeamService
 from parley.domain.threads import ThreadService
+from parley.domain.webhooks import WebhookService, WebhookTap
 from parley.domain.wsops import WebSocketOps
 from parley.ops.health import Ops, Readiness
 from parley.ops.metrics import Metrics
@@ -84,6 +85,10 @@ def build_services(
     account's open connections. With ``metrics``, publishes and posts are timed."""
     if metrics is not None:
         sink = metrics.sink(sink)
+    jobs = JobScheduler(store, settings.jobs)
+    # Every event also goes to the org's matching outgoing webhooks (docs/automation.md).
+    webhooks = WebhookService(store, jobs, settings.webhooks)
+    sink = WebhookTap(sink, webhooks)
     store.set_commit_listener(sink.publish_channel_events)
     hooks = PostHooks()
     poster = Poster(store, hooks) if metrics is None else metrics.poster(store, hooks)
@@ -93,7 +98,6 @@ def build_services(
     hooks.add(previews.after_post)
     blobs = LocalBlobs(settings.blob_dir)
     accounts = AccountService(store, blobs, sessions=sessions)
-    jobs = JobScheduler(store, settings.jobs)
     # Reminders hand what fires to the notification service through ``notify``
     # (docs/automation.md, The notify seam); None until that service is wired here.
     reminders = ReminderService(store, sink, jobs, notify=None)
@@ -125,6 +129,7 @@ def build_services(
         jobs=jobs,
         scheduled=ScheduledMessageService(store, poster, jobs),
         reminders=reminders,
+        webhooks=webhooks,
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
         rate_limits=RestRateLimits(settings.rate_limits),
@@ -365,6 +370,7 @@ async def serve(
                 background.start_soon(services.accounts.run)
                 background.start_soon(services.retention.run)
                 background.start_soon(services.jobs.run)  # docs/automation.md
+                background.start_soon(services.webhooks.run)
             running = Running(broker, ws_port, http_port, readiness)
             task_status.started(running)
             await running.stopping.wait()

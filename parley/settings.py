@@ -50,6 +50,7 @@ from parley.domain.files import FilesConfig
 from parley.domain.jobs import JobsConfig
 from parley.domain.previews import PreviewConfig
 from parley.domain.ratelimits import RateLimitConfig
+from parley.domain.webhooks import WebhookConfig
 
 DEFAULT_WS_PORT = 8765
 DEFAULT_HTTP_PORT = 8080
@@ -103,6 +104,7 @@ class Settings:
     previews: PreviewConfig = field(default_factory=PreviewConfig)
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
 
     @property
     def broker(self) -> BrokerConfig:
@@ -183,6 +185,7 @@ _FILES = FilesConfig()
 _PREVIEWS = PreviewConfig()
 _RATES = RateLimitConfig()
 _JOBS = JobsConfig()
+_WEBHOOKS = WebhookConfig()
 
 
 def _setting(default: Any, description: str, **kw: Any) -> Any:
@@ -382,6 +385,17 @@ class SettingsModel(BaseSettings):
         _JOBS.lease, "Seconds a claimed job holds before another node may run it again."
     )
     jobs_concurrency: Count = _setting(_JOBS.concurrency, "Jobs running at once on one node.")
+    webhook_allow_private: bool = _setting(
+        _WEBHOOKS.allow_private,
+        "Let webhooks and bots POST to private, loopback and link-local addresses.",
+    )
+    webhook_timeout: Positive = _setting(_WEBHOOKS.timeout, "Seconds one webhook POST may take.")
+    webhook_max_failures: Count = _setting(
+        _WEBHOOKS.max_failures, "Consecutive failed attempts that disable a webhook."
+    )
+    webhook_max_attempts: Count = _setting(
+        _WEBHOOKS.max_attempts, "Attempts per webhook delivery before it is `failed`."
+    )
 
     #: The PEM read from ``jwt_public_key_file``.
     _file_pem: str = PrivateAttr("")
@@ -519,6 +533,13 @@ class SettingsModel(BaseSettings):
                 poll_interval=self.jobs_poll_interval,
                 lease=self.jobs_lease,
                 concurrency=self.jobs_concurrency,
+            ),
+            webhooks=replace(
+                _WEBHOOKS,
+                allow_private=self.webhook_allow_private,
+                timeout=self.webhook_timeout,
+                max_failures=self.webhook_max_failures,
+                max_attempts=self.webhook_max_attempts,
             ),
         )
 

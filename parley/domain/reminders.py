@@ -33,8 +33,8 @@ from parley.store.sql.reminders import (
     MESSAGE,
     PENDING,
     TASK,
-    Reminder,
 )
+from parley.store.sql.reminders import Reminder as Reminder  # the record
 
 SNIPPET_CHARS = 200
 

@@ -21,7 +21,8 @@ from parley.domain.jobs import JobScheduler
 from parley.domain.posting import Poster
 from parley.store import Store, sql
 from parley.store.sql.jobs import Job
-from parley.store.sql.scheduled import JOB_KIND, SCHEDULED, ScheduledMessage
+from parley.store.sql.scheduled import JOB_KIND, SCHEDULED
+from parley.store.sql.scheduled import ScheduledMessage as ScheduledMessage  # the record
 
 log = logging.getLogger("parley.scheduled")
 

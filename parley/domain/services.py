@@ -33,6 +33,7 @@ from parley.domain.streams import StreamService
 from parley.domain.tasks import TaskService
 from parley.domain.teams import TeamService
 from parley.domain.threads import ThreadService
+from parley.domain.webhooks import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class Services:
     jobs: JobScheduler
     scheduled: ScheduledMessageService
     reminders: ReminderService
+    webhooks: WebhookService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.

@@ -28,6 +28,7 @@ from parley.store.sql import (
     tasks,
     teams,
     threads,
+    webhooks,
 )
 
 __all__ = [
@@ -55,4 +56,5 @@ __all__ = [
     "tasks",
     "teams",
     "threads",
+    "webhooks",
 ]
