@@ -10,6 +10,7 @@ from parley.api import (
     accounts,
     blocks,
     bookmarks,
+    bots,
     channels,
     edits,
     events,
@@ -73,6 +74,7 @@ BLUEPRINTS = (
     scheduled.bp,
     reminders.bp,
     webhooks.bp,
+    bots.bp,
 )
 
 

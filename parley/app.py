@@ -26,6 +26,7 @@ from parley.core.ports import EventSink, PresenceLookup, SessionControl, TokenCh
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
+from parley.domain.bots import BotService
 from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
 from parley.domain.events import EventService
@@ -94,8 +95,10 @@ def build_services(
     poster = Poster(store, hooks) if metrics is None else metrics.poster(store, hooks)
     mentions = MentionService(store, sink)
     previews = PreviewService(store, sink, settings.previews, spawn)
+    bots = BotService(store, jobs, settings.webhooks)
     hooks.add(mentions.after_post)
     hooks.add(previews.after_post)
+    hooks.add(bots.after_post)  # bots that answer (docs/automation.md)
     blobs = LocalBlobs(settings.blob_dir)
     accounts = AccountService(store, blobs, sessions=sessions)
     # Reminders hand what fires to the notification service through ``notify``
@@ -130,6 +133,7 @@ def build_services(
         scheduled=ScheduledMessageService(store, poster, jobs),
         reminders=reminders,
         webhooks=webhooks,
+        bots=bots,
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
         rate_limits=RestRateLimits(settings.rate_limits),
@@ -371,6 +375,7 @@ async def serve(
                 background.start_soon(services.retention.run)
                 background.start_soon(services.jobs.run)  # docs/automation.md
                 background.start_soon(services.webhooks.run)
+                background.start_soon(services.bots.run)
             running = Running(broker, ws_port, http_port, readiness)
             task_status.started(running)
             await running.stopping.wait()

@@ -9,6 +9,7 @@ from parley.core.ports import PresenceLookup, TokenCheck
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
+from parley.domain.bots import BotService
 from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
 from parley.domain.events import EventService
@@ -67,6 +68,7 @@ class Services:
     scheduled: ScheduledMessageService
     reminders: ReminderService
     webhooks: WebhookService
+    bots: BotService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.

@@ -199,10 +199,14 @@ def record_attempt(
 
 
 def add_deliveries(
-    tx: WriteTx, items: Sequence[tuple[str, str, str, str]], *, now_us: int
+    tx: WriteTx,
+    items: Sequence[tuple[str, str, str, str]],
+    *,
+    now_us: int,
+    kind: str = JOB_KIND,
 ) -> list[str]:
-    """One delivery per ``(org, webhook_id, topic, body)``, each with its job due now;
-    returns their ids."""
+    """One delivery per ``(org, webhook_id, topic, body)``, each with its job (of
+    ``kind``) due now; returns their ids."""
     ids = []
     for org, hook_id, topic, body in items:
         did = new_id("dlv")
@@ -211,7 +215,7 @@ def add_deliveries(
             " created_at_us, updated_at_us) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
             (org, did, hook_id, topic, body, PENDING, now_us, now_us),
         )
-        jobs.schedule(tx, JOB_KIND, did, org, run_at_us=now_us, payload={}, now_us=now_us)
+        jobs.schedule(tx, kind, did, org, run_at_us=now_us, payload={}, now_us=now_us)
         ids.append(did)
     return ids
 
