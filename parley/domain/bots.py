@@ -142,18 +142,25 @@ class BotService:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the bots table current (changes made on other nodes)."""
-        await self.load()
         task_status.started()
         while True:
-            await trio.sleep(self.config.refresh_interval)
             try:
                 await self.load()
             except Exception as exc:
-                log.warning("bots: reload failed: %s", exc)
+                log.warning("bots: loading the bots failed: %s", exc)
+            await trio.sleep(self.config.refresh_interval)
 
     # -- the post hook -------------------------------------------------------------------
 
     async def after_post(self, result: PostResult) -> None:
+        """The post hook. The post has committed: a failure here is logged, never the
+        poster's error."""
+        try:
+            await self._trigger(result)
+        except Exception:
+            log.exception("bots: the trigger of message %s failed", result.message.id)
+
+    async def _trigger(self, result: PostResult) -> None:
         if not result.created:
             return
         m = result.message

@@ -247,6 +247,8 @@ class JobScheduler:
     async def _run_job(self, job: Job) -> None:
         try:
             await self._attempt(job)
+        except Exception as exc:  # settling failed (database outage): the lease decides
+            log.warning("job %s (%s) not settled: %s", job.id, job.kind, exc)
         finally:
             self._running -= 1
             self._wake.set()  # a slot is free again

@@ -245,7 +245,10 @@ class WebhookService:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Turn queued events into deliveries (and reload the endpoints now and then)."""
-        await self.load()
+        try:
+            await self.load()
+        except Exception as exc:  # the periodic reload below tries again
+            log.warning("webhooks: loading the endpoints failed: %s", exc)
         task_status.started()
         while True:
             with trio.move_on_after(self.config.refresh_interval):
