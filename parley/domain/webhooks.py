@@ -19,6 +19,7 @@ retries with exponential backoff, and each endpoint is disabled after
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,6 +74,8 @@ class WebhookConfig:
     queue: int = 10_000
     #: Seconds between two reloads of the endpoints (changes made on other nodes).
     refresh_interval: float = 30.0
+    #: Settled deliveries (and bots' deliveries) stay in the log this long (seconds; 7 days).
+    keep_deliveries: float = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ class WebhookService:
         self.client = client or httpx.AsyncClient(follow_redirects=False)
         self._routes: dict[str, list[_Route]] = {}
         self._send, self._recv = trio.open_memory_channel[tuple[str, str, bytes]](self.config.queue)
+        self._last_purge = -math.inf
         #: Events dropped because the queue was full (metrics).
         self.dropped = 0
         self.offered = 0
@@ -223,6 +227,8 @@ class WebhookService:
 
     def offer(self, topic: str, data: Any, ts: datetime | None = None) -> None:
         """An event was published: queue it if an endpoint of its org may want it."""
+        if not self._routes:
+            return  # no webhook anywhere: the publish path pays one check
         parts = topic.split(".")
         if len(parts) < 3 or parts[1] not in self._routes or user_topic_owner(topic):
             return
@@ -257,8 +263,19 @@ class WebhookService:
                 continue
             try:
                 await self.load()
+                await self._purge()
             except Exception as exc:
                 log.warning("webhooks: reload failed: %s", exc)
+
+    async def _purge(self) -> None:
+        now = self.jobs.clock()
+        if now - self._last_purge < 3600:
+            return
+        self._last_purge = now
+        before = int((now - self.config.keep_deliveries) * 1_000_000)
+        gone = await self.store.write(sql.webhooks.purge_deliveries, before_us=before)
+        if gone:
+            log.info("webhooks: purged %d old deliveries", gone)
 
     def _queued(self) -> list[tuple[str, str, bytes]]:
         more: list[tuple[str, str, bytes]] = []

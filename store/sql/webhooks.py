@@ -258,3 +258,11 @@ def mark_delivery(
         " updated_at_us = ? WHERE org = ? AND id = ?",
         (state, attempts, status_code, None if error is None else error[:500], now_us, org, did),
     )
+
+
+def purge_deliveries(tx: WriteTx, *, before_us: int) -> int:
+    """Delete settled (delivered or failed) deliveries last changed before ``before_us``."""
+    return tx.db.run(
+        "DELETE FROM webhook_deliveries WHERE state IN (?, ?) AND updated_at_us < ?",
+        (DELIVERED, FAILED, before_us),
+    )

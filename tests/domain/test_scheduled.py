@@ -172,3 +172,23 @@ async def test_a_scheduled_message_survives_a_restart_across_its_due_time(
         assert await svc.jobs.run_due() == 0
         assert await texts(svc, org, cid) == ["across"]
         assert (await svc.scheduled.get(user("bob", org), s.id)).state == "sent"
+
+
+async def test_an_account_deletion_erases_its_scheduled_messages_and_reminders(
+    svc: Services, org: str
+) -> None:
+    clock = Clock()
+    on(svc, clock)
+    cid = await channel(svc, org)
+    bob = user("bob", org)
+    m = (await svc.messages.post_message(org, "alice", cid, "hi")).message
+    s = await svc.scheduled.create(bob, cid, "after I am gone", {"in_seconds": 60})
+    await svc.reminders.remind_message(bob, cid, m.id, note="n", when_={"in_seconds": 60})
+    archive = await svc.accounts.export(bob, "bob")
+    assert [x["id"] for x in archive["scheduled_messages"]] == [s.id]
+    assert [x["note"] for x in archive["reminders"]] == ["n"]
+    erased = await svc.accounts.delete(bob, "bob")
+    assert erased["scheduled_messages"] == 1 and erased["reminders"] == 1
+    clock.now += 61
+    assert await svc.jobs.run_due() == 2  # their jobs find nothing to do
+    assert await texts(svc, org, cid) == ["hi"]

@@ -207,3 +207,21 @@ async def test_a_full_queue_drops_events_for_webhooks_without_blocking_publisher
         assert svc.events.publish_event(admin(org), f"events.{org}.deploy.a.b.c", {"i": i}) == 1
     assert svc.webhooks.dropped == 7 and len(sink.published) == 10
     assert await svc.webhooks.pump() == 3
+
+
+async def test_settled_deliveries_leave_the_log_after_a_week(
+    hooks_svc: Services, org: str, rx: Receiver, clock: Clock
+) -> None:
+    svc = hooks_svc
+    hook = await svc.webhooks.create(
+        admin(org), url=rx.url, patterns=[f"events.{org}.deploy.>"], secret=SECRET
+    )
+    svc.events.publish_event(admin(org), f"events.{org}.deploy.a.b.c", {"n": 1})
+    assert await deliver_all(svc) == 1
+    clock.now += 6 * 86400
+    await svc.webhooks._purge()
+    assert len(await svc.webhooks.deliveries(admin(org), hook.id, before=None, limit=None)) == 1
+    clock.now += 2 * 86400
+    svc.webhooks._last_purge = 0.0  # an hour has passed since
+    await svc.webhooks._purge()
+    assert await svc.webhooks.deliveries(admin(org), hook.id, before=None, limit=None) == []
