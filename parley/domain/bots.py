@@ -64,6 +64,8 @@ class BotService:
         self.client = client or httpx.AsyncClient(follow_redirects=False)
         #: org -> user_id -> bot (the post hook's table; reloaded on change and now and then).
         self._bots: dict[str, dict[str, Bot]] = {}
+        self._loads = 0
+        self._installed = 0
         jobs.register(
             JOB_KIND,
             self.deliver,
@@ -135,10 +137,16 @@ class BotService:
         await self.load()
 
     async def load(self) -> None:
+        """(Re)load the bots table. Of loads that overlap, the one started last wins (it
+        read after every change made before it started)."""
+        self._loads += 1
+        mine = self._loads
         table: dict[str, dict[str, Bot]] = {}
         for bot in await self.store.read(sql.bots.list_bots, None):
             table.setdefault(bot.org, {})[bot.user_id] = bot
-        self._bots = table
+        if mine > self._installed:
+            self._installed = mine
+            self._bots = table
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the bots table current (changes made on other nodes)."""

@@ -115,6 +115,8 @@ class WebhookService:
         self.config = config or WebhookConfig()
         self.client = client or httpx.AsyncClient(follow_redirects=False)
         self._routes: dict[str, list[_Route]] = {}
+        self._loads = 0
+        self._installed = 0
         self._send, self._recv = trio.open_memory_channel[tuple[str, str, bytes]](self.config.queue)
         self._last_purge = -math.inf
         #: Events dropped because the queue was full (metrics).
@@ -242,12 +244,17 @@ class WebhookService:
             self.dropped += 1
 
     async def load(self) -> None:
-        """(Re)load the enabled endpoints into the matcher."""
+        """(Re)load the enabled endpoints into the matcher. Of loads that overlap, the one
+        started last wins (it read after every change made before it started)."""
+        self._loads += 1
+        mine = self._loads
         routes: dict[str, list[_Route]] = {}
         for hook in await self.store.read(sql.webhooks.enabled_webhooks):
             pats = tuple(tuple(p.split(".")) for p in hook.patterns)
             routes.setdefault(hook.org, []).append(_Route(hook.id, pats))
-        self._routes = routes
+        if mine > self._installed:
+            self._installed = mine
+            self._routes = routes
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Turn queued events into deliveries (and reload the endpoints now and then)."""

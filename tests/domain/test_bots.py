@@ -6,14 +6,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any, cast
 
 import pytest
+import trio
+import trio.testing
 
 from parley.core.claims import SERVICE_ROLE, Claims
 from parley.core.codes import ErrorCode
 from parley.domain.services import Services
 from parley.domain.webhooks import WebhookConfig
-from parley.store import SqlStore
+from parley.store import SqlStore, Store
 from tests.support.api import RecordingSink, make_services, make_settings
 from tests.support.features import refused
 from tests.support.receiver import Receiver, receiver
@@ -128,3 +131,41 @@ async def test_bad_input_and_who_may(bot_svc: Services, svc: Services, org: str)
     await refused(ErrorCode.FORBIDDEN, b.delete(user, "x"))
     await b.delete(admin(org), "x")
     await refused(ErrorCode.NOT_FOUND, b.get(user, "x"))
+
+
+class SlowFirstRead:
+    """The store, but its first read returns only once ``release`` is set (a load that
+    started before a change and finishes after it)."""
+
+    def __init__(self, inner: SqlStore) -> None:
+        self.inner = inner
+        self.release = trio.Event()
+        self.first = True
+
+    async def read(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        result = await self.inner.read(fn, *args, **kwargs)
+        if self.first:
+            self.first = False
+            await self.release.wait()
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_stale_load_finishing_last_does_not_hide_a_new_bot(
+    bot_svc: Services, store: SqlStore, org: str, rx: Receiver
+) -> None:
+    svc = bot_svc
+    slow = SlowFirstRead(store)
+    svc.bots.store = cast(Store, slow)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(svc.bots.load)  # reads the table before the bot exists
+        await trio.testing.wait_all_tasks_blocked()
+        await svc.bots.register(
+            admin(org), "helper", webhook_url=rx.url, auto_respond="on_mention", secret=SECRET
+        )
+        slow.release.set()
+    g = await svc.channels.create_channel(org, "alice", kind="group", name="g", members=["helper"])
+    await svc.messages.post_message(org, "alice", g.id, "@helper still there?")
+    assert await flush(svc) == 1 and [r.json["bot"] for r in rx.signed] == ["helper"]

@@ -32,7 +32,7 @@ OPS = ("ops", (SERVICE_ROLE,))
 def auto_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     settings = replace(
         settings,
-        webhooks=WebhookConfig(allow_private=True, timeout=5),
+        webhooks=WebhookConfig(allow_private=True, timeout=TIMEOUT),
         jobs=JobsConfig(poll_interval=0.2),
     )
     if request.param == "postgres":
@@ -69,8 +69,14 @@ def texts(app: LiveApp, cid: str) -> list[tuple[str, str]]:
 def test_a_bot_answers_a_mention_through_the_rest_api_and_a_webhook_sees_it_all(
     app: LiveApp,
 ) -> None:
+    answered: set[str] = set()
+
     def answer(got: Received) -> int:
-        """The bot: read what triggered it, answer in the channel with its own token."""
+        """The bot: read what triggered it, answer in the channel with its own token; a
+        delivery sent again (its first answer came too late) is answered once."""
+        if got.delivery in answered:
+            return 200
+        answered.add(got.delivery)
         msg = got.json["message"]
         req = urllib.request.Request(
             f"{app.http_url}/v1/channels/{msg['channel']}/messages",
@@ -120,7 +126,7 @@ def test_a_bot_answers_a_mention_through_the_rest_api_and_a_webhook_sees_it_all(
         until(lambda: texts(app, cid) == want, "the bot's answer")
         until(lambda: len(hook.signed) == 2, "both posts at the webhook")
         assert [r.json["data"]["text"] for r in hook.signed] == [t for _, t in want]
-        assert all(r.signed for r in bot.received) and len(bot.received) == 1  # once
+        assert all(r.signed for r in bot.received) and len(answered) == 1  # once
         status, log = ops(app, "GET", "/v1/bots/helper/deliveries")
         assert status == 200 and [d["state"] for d in log["items"]] == ["delivered"]
         status, seen = rest(app, "GET", "/v1/bots/helper", "alice")
