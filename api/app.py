@@ -10,6 +10,7 @@ from parley.api import (
     accounts,
     blocks,
     bookmarks,
+    bots,
     channels,
     edits,
     events,
@@ -27,11 +28,14 @@ from parley.api import (
     profiles,
     reactions,
     receipts,
+    reminders,
     retention,
+    scheduled,
     streams,
     tasks,
     teams,
     threads,
+    webhooks,
 )
 from parley.api.deps import EXTENSION
 from parley.api.errors import install_error_handlers
@@ -88,6 +92,10 @@ BLUEPRINTS = (
     graphql_bp,
     graphql_ws_bp,
     graphiql_bp,
+    scheduled.bp,
+    reminders.bp,
+    webhooks.bp,
+    bots.bp,
 )
 
 

@@ -39,6 +39,7 @@ from parley.core.records import ChannelEvent, Network
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
+from parley.domain.bots import BotService
 from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
 from parley.domain.events import EventService
@@ -46,6 +47,7 @@ from parley.domain.federation import FederationService
 from parley.domain.files import FileService
 from parley.domain.hooks import PostHooks
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.jobs import JobScheduler
 from parley.domain.locks import LockService
 from parley.domain.matrix import MatrixInbound
 from parley.domain.members import MemberService
@@ -61,7 +63,9 @@ from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
 from parley.domain.relay import Outbox
+from parley.domain.reminders import ReminderService
 from parley.domain.retention import RetentionService
+from parley.domain.scheduled import ScheduledMessageService
 from parley.domain.search import SearchService
 from parley.domain.services import Services
 from parley.domain.shares import ShareService
@@ -69,6 +73,7 @@ from parley.domain.streams import StreamService
 from parley.domain.tasks import TaskService
 from parley.domain.teams import TeamService
 from parley.domain.threads import ThreadService
+from parley.domain.webhooks import WebhookService, WebhookTap
 from parley.domain.wsops import WebSocketOps
 from parley.ops.health import Ops, Readiness
 from parley.ops.metrics import Metrics
@@ -109,6 +114,10 @@ def build_services(
     notify, sink = build_notifications(
         store, sink, settings.notifications, unsubscribe_key=_unsubscribe_key(settings), clock=clock
     )  # ``sink`` now also hands every published event to the notification rules
+    jobs = JobScheduler(store, settings.jobs)
+    # Every event also goes to the org's matching outgoing webhooks (docs/automation.md).
+    webhooks = WebhookService(store, jobs, settings.webhooks)
+    sink = WebhookTap(sink, webhooks)
     hooks = PostHooks()
     poster = Poster(store, hooks) if metrics is None else metrics.poster(store, hooks)
     blobs = LocalBlobs(settings.blob_dir)
@@ -128,10 +137,14 @@ def build_services(
         matrix = MatrixInbound(federation, settings.federation.matrix)
     mentions = MentionService(store, sink)
     previews = PreviewService(store, sink, settings.previews, spawn)
+    bots = BotService(store, jobs, settings.webhooks)
     hooks.add(mentions.after_post)
     hooks.add(previews.after_post)
     hooks.add(notify.chat.after_post)
+    hooks.add(bots.after_post)  # bots that answer (docs/automation.md)
     accounts = AccountService(store, blobs, sessions=sessions)
+    # Reminders and due tasks become notifications (docs/automation.md, The notify seam).
+    reminders = ReminderService(store, sink, jobs, notify=notify.service.notice)
     return Services(
         # +1: recovery asks for one event more than it replays, to know there is more.
         channels=ChannelService(store, recovery_limit=settings.limits.recovery_max_events + 1),
@@ -149,7 +162,7 @@ def build_services(
         bookmarks=BookmarkService(store),
         mentions=mentions,
         teams=TeamService(store),
-        tasks=TaskService(store, sink),
+        tasks=TaskService(store, sink, after_create=reminders.task_created),
         files=FileService(store, blobs, settings.files, poster, link_key=_link_key(settings)),
         search=SearchService(store),
         previews=previews,
@@ -161,6 +174,11 @@ def build_services(
         notify=notify,
         notes=NoteService(store, sink),
         locks=LockService(store, sink, connections=connections),
+        jobs=jobs,
+        scheduled=ScheduledMessageService(store, poster, jobs),
+        reminders=reminders,
+        webhooks=webhooks,
+        bots=bots,
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
         live=live,
@@ -426,6 +444,9 @@ async def serve(
                 await _start_federation(background, settings, services)
                 background.start_soon(services.notify.run)
                 background.start_soon(services.locks.run)
+                background.start_soon(services.jobs.run)  # docs/automation.md
+                background.start_soon(services.webhooks.run)
+                background.start_soon(services.bots.run)
             running = Running(broker, ws_port, http_port, readiness)
             task_status.started(running)
             await running.stopping.wait()

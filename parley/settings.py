@@ -48,11 +48,13 @@ from parley.broker.presence import PresenceConfig
 from parley.core.limits import Limits
 from parley.domain.federation import FederationConfig, MatrixConfig, XmppConfig
 from parley.domain.files import FilesConfig
+from parley.domain.jobs import JobsConfig
 from parley.domain.notify_config import NotifyConfig
 from parley.domain.notify_email import parse_smtp_url
 from parley.domain.notify_push import VapidKey, new_private_key_pem
 from parley.domain.previews import PreviewConfig
 from parley.domain.ratelimits import RateLimitConfig
+from parley.domain.webhooks import WebhookConfig
 
 DEFAULT_WS_PORT = 8765
 DEFAULT_HTTP_PORT = 8080
@@ -108,6 +110,8 @@ class Settings:
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     notifications: NotifyConfig = field(default_factory=NotifyConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
 
     @property
     def broker(self) -> BrokerConfig:
@@ -212,6 +216,8 @@ _PREVIEWS = PreviewConfig()
 _RATES = RateLimitConfig()
 _FEDERATION = FederationConfig()
 _NOTIFY = NotifyConfig()
+_JOBS = JobsConfig()
+_WEBHOOKS = WebhookConfig()
 
 
 def _setting(default: Any, description: str, **kw: Any) -> Any:
@@ -469,6 +475,27 @@ class SettingsModel(BaseSettings):
         SecretStr(""), "The component's shared secret (the handshake)."
     )
 
+    # Jobs, scheduled messages, reminders, webhooks, bots (docs/automation.md)
+    jobs_poll_interval: Positive = _setting(
+        _JOBS.poll_interval,
+        "Longest seconds between two looks at the jobs table (how late another node's job starts).",
+    )
+    jobs_lease: Positive = _setting(
+        _JOBS.lease, "Seconds a claimed job holds before another node may run it again."
+    )
+    jobs_concurrency: Count = _setting(_JOBS.concurrency, "Jobs running at once on one node.")
+    webhook_allow_private: bool = _setting(
+        _WEBHOOKS.allow_private,
+        "Let webhooks and bots POST to private, loopback and link-local addresses.",
+    )
+    webhook_timeout: Positive = _setting(_WEBHOOKS.timeout, "Seconds one webhook POST may take.")
+    webhook_max_failures: Count = _setting(
+        _WEBHOOKS.max_failures, "Consecutive failed attempts that disable a webhook."
+    )
+    webhook_max_attempts: Count = _setting(
+        _WEBHOOKS.max_attempts, "Attempts per webhook delivery before it is `failed`."
+    )
+
     #: The PEM read from ``jwt_public_key_file``.
     _file_pem: str = PrivateAttr("")
 
@@ -639,6 +666,19 @@ class SettingsModel(BaseSettings):
                 vapid_private_key=self.vapid_private_key.get_secret_value(),
                 vapid_subject=self.vapid_subject,
                 push_ttl=self.push_ttl,
+            ),
+            jobs=replace(
+                _JOBS,
+                poll_interval=self.jobs_poll_interval,
+                lease=self.jobs_lease,
+                concurrency=self.jobs_concurrency,
+            ),
+            webhooks=replace(
+                _WEBHOOKS,
+                allow_private=self.webhook_allow_private,
+                timeout=self.webhook_timeout,
+                max_failures=self.webhook_max_failures,
+                max_attempts=self.webhook_max_attempts,
             ),
         )
 

@@ -167,3 +167,26 @@ class HttpReply:
 
 #: Paths :class:`OpsEndpoints` answers.
 OPS_PATHS = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something a feature asks to tell one user (a reminder, a task due...): what the
+    notification service turns into an inbox row and its deliveries (docs/automation.md,
+    *The notify seam*). ``key`` is unique per notice: a job that runs twice hands over the
+    same key, so the receiver can store it once."""
+
+    org: str
+    user_id: str
+    #: ``reminder``, ``task_due``...
+    type: str
+    title: str
+    body: str
+    #: What it is about: ``{"channel": ..., "message_id": ...}`` or ``{"task_id": ...}``.
+    link: dict[str, str]
+    key: str
+    priority: str = "normal"
+
+
+#: Hand a :class:`Notice` to the notification service; ``None`` where it is not wired.
+Notify = Callable[[Notice], Awaitable[None]]

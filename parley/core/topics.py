@@ -154,6 +154,8 @@ NOTIFICATION_EVENTS = ("created", "updated", "preferences")
 
 def notification_topic(org: str, event: str, user_id: str) -> str:
     return f"{NAMESPACE}.{org}.{USER_SOURCE}.notification.{event}.{user_id}"
+
+
 def note_topic(org: str, event: str, owner: str) -> str:
     """A user note's events (``note_created`` ...): private to its owner."""
     return f"{NAMESPACE}.{org}.{USER_SOURCE}.note.{event}.{owner}"
@@ -182,3 +184,13 @@ def lock_topic(org: str, event: str, entity: str) -> str:
 def user_lock_topic(org: str, event: str, owner: str) -> str:
     """Lock events of a user's own note: private to its owner."""
     return f"{NAMESPACE}.{org}.{USER_SOURCE}.lock.{event}.{owner}"
+
+
+def reminder_topic(org: str, user_id: str) -> str:
+    """A user's reminders (on a message) fire here (docs/automation.md)."""
+    return f"{NAMESPACE}.{org}.{USER_SOURCE}.user.reminder.{user_id}"
+
+
+def task_due_topic(org: str, user_id: str) -> str:
+    """A task of the user (assigned to them, or created by them with no assignee) is due."""
+    return f"{NAMESPACE}.{org}.{USER_SOURCE}.user.task_due.{user_id}"

@@ -23,7 +23,7 @@ from parley.core.notifications import (
     Notification,
     PushSubscription,
 )
-from parley.core.ports import EventSink
+from parley.core.ports import EventSink, Notice
 from parley.core.times import parse_ts, rfc3339, rfc3339_opt
 from parley.core.topics import is_segment, notification_topic
 from parley.domain import access, notify_prefs, rules
@@ -228,6 +228,30 @@ class NotificationService:
             if wanted:
                 self.push.offer(wanted)
         return created
+
+    async def notice(self, notice: Notice) -> None:
+        """The :data:`~parley.core.ports.Notify` intake: a reminder or a task falling due
+        (docs/automation.md, *The notify seam*) becomes the recipient's notification, with
+        the notice's key as its source. A link to a message is ``{channel, message}``, to a
+        task ``{url: /v1/tasks/ID}``."""
+        link: dict[str, str] = {}
+        if "channel" in notice.link:
+            link["channel"] = notice.link["channel"]
+        if "message_id" in notice.link:
+            link["message"] = notice.link["message_id"]
+        if "task_id" in notice.link:
+            link["url"] = f"/v1/tasks/{notice.link['task_id']}"
+        await self.send(
+            notice.org,
+            [notice.user_id],
+            type_=notice.type,
+            priority=notice.priority,
+            title=notice.title,
+            body=notice.body,
+            link=link,
+            actor=None,
+            source={"kind": notice.type, "key": notice.key},
+        )
 
     # -- services: POST /v1/notifications ----------------------------------------------
 

@@ -124,6 +124,13 @@ def _resolve(host: str, port: int, allow_private: bool) -> str:
     return addrs[0]
 
 
+def resolve_checked(host: str, port: int, *, allow_private: bool) -> str:
+    """The one address to connect to for ``host:port``, every address it resolves to
+    checked public unless ``allow_private``; :class:`Refused` otherwise (blocking: call it
+    in a thread). Outgoing webhooks and bots use it too (docs/automation.md)."""
+    return _resolve(host, port, allow_private)
+
+
 class _Watchdog:
     """The wall-clock deadline of one whole fetch (redirects included). The socket timeout
     only bounds each ``recv``, so a host that sends a byte every half second would hold a

@@ -9,12 +9,14 @@ from parley.core.ports import LiveFeeds, PresenceLookup, TokenCheck
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
+from parley.domain.bots import BotService
 from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
 from parley.domain.events import EventService
 from parley.domain.federation import FederationService
 from parley.domain.files import FileService
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.jobs import JobScheduler
 from parley.domain.locks import LockService
 from parley.domain.matrix import MatrixInbound
 from parley.domain.members import MemberService
@@ -29,13 +31,16 @@ from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
 from parley.domain.relay import Outbox
+from parley.domain.reminders import ReminderService
 from parley.domain.retention import RetentionService
+from parley.domain.scheduled import ScheduledMessageService
 from parley.domain.search import SearchService
 from parley.domain.shares import ShareService
 from parley.domain.streams import StreamService
 from parley.domain.tasks import TaskService
 from parley.domain.teams import TeamService
 from parley.domain.threads import ThreadService
+from parley.domain.webhooks import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,12 @@ class Services:
     #: Notes and entity locks (docs/notes-locks.md).
     notes: NoteService
     locks: LockService
+    #: Persisted jobs (docs/automation.md); ``run`` is the poller the server starts.
+    jobs: JobScheduler
+    scheduled: ScheduledMessageService
+    reminders: ReminderService
+    webhooks: WebhookService
+    bots: BotService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.

@@ -4,6 +4,7 @@ the members of the task's channel only, as the channel's own events."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from parley.core.ports import EventSink
@@ -15,9 +16,17 @@ from parley.store import Store, sql
 
 
 class TaskService:
-    def __init__(self, store: Store, sink: EventSink) -> None:
+    def __init__(
+        self,
+        store: Store,
+        sink: EventSink,
+        *,
+        after_create: Callable[[Task], Awaitable[None]] | None = None,
+    ) -> None:
         self.store = store
         self.sink = sink
+        #: Run after a task is created (its due reminder, docs/automation.md).
+        self.after_create = after_create
 
     async def create_task(
         self,
@@ -52,6 +61,8 @@ class TaskService:
         self.sink.publish(
             task_topic(org, "created", task.id), task_data(task), members_of=channel_id
         )
+        if self.after_create is not None:
+            await self.after_create(task)
         return task
 
     async def task(self, org: str, user_id: str, task_id: str) -> Task:

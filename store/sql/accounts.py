@@ -110,6 +110,10 @@ def erase_step(
         ("mentions", "user_id", "mentions"),
         ("team_members", "user_id", "teams"),
         ("blocks", "blocker", "blocks"),
+        # docs/automation.md: what waits to be sent or to fire (their jobs then do nothing)
+        ("scheduled_messages", "author", "scheduled_messages"),
+        ("reminders", "user_id", "reminders"),
+        ("bots", "user_id", "bot"),
     ):
         counts[what] = db.run(f"DELETE FROM {table} WHERE org = ? AND {column} = ?", (org, user_id))
     files = db.all(
@@ -133,7 +137,7 @@ def finish(tx: WriteTx, org: str, user_id: str) -> None:
 def export(db: Db, org: str, user_id: str) -> dict[str, Any]:
     """Everything of the user's, as JSON-ready data (one read snapshot): profile,
     memberships, messages (live ones, with their thread), uploads (metadata), reactions,
-    bookmarks and blocks."""
+    bookmarks, blocks, scheduled messages and reminders."""
     profile = db.one(
         f"SELECT {codec.PROFILE_COLS} FROM profiles p WHERE p.org = ? AND p.user_id = ?",
         (org, user_id),
@@ -169,6 +173,16 @@ def export(db: Db, org: str, user_id: str) -> dict[str, Any]:
     blocks = db.all(
         "SELECT blocked, created_at_us FROM blocks WHERE org = ? AND blocker = ?"
         " ORDER BY created_at_us, blocked",
+        (org, user_id),
+    )
+    scheduled = db.all(
+        "SELECT id, channel_id, text, send_at_us, state, message_id FROM scheduled_messages"
+        " WHERE org = ? AND author = ? ORDER BY send_at_us, id",
+        (org, user_id),
+    )
+    reminders = db.all(
+        "SELECT id, kind, channel_id, message_id, task_id, note, remind_at_us, state"
+        " FROM reminders WHERE org = ? AND user_id = ? ORDER BY remind_at_us, id",
         (org, user_id),
     )
 
@@ -207,4 +221,28 @@ def export(db: Db, org: str, user_id: str) -> dict[str, Any]:
             for r in bookmarks
         ],
         "blocks": [{"user_id": r[0], "blocked_at": at(r[1])} for r in blocks],
+        "scheduled_messages": [
+            {
+                "id": r[0],
+                "channel_id": r[1],
+                "text": r[2],
+                "send_at": at(r[3]),
+                "state": r[4],
+                "message_id": r[5],
+            }
+            for r in scheduled
+        ],
+        "reminders": [
+            {
+                "id": r[0],
+                "kind": r[1],
+                "channel_id": r[2],
+                "message_id": r[3],
+                "task_id": r[4],
+                "note": r[5],
+                "remind_at": at(r[6]),
+                "state": r[7],
+            }
+            for r in reminders
+        ],
     }

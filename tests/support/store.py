@@ -34,7 +34,8 @@ TABLES = (
     " blocks, deleted_accounts, retention, idempotency_keys, notifications,"
     " scheduled_notifications, notification_rules, notification_prefs,"
     " notification_channel_prefs, notification_keywords, thread_follows, push_subscriptions,"
-    " user_emails, notes, note_versions, entity_locks"
+    " user_emails, notes, note_versions, entity_locks, jobs, scheduled_messages,"
+    " reminders, webhooks, webhook_deliveries, bots"
 )
 
 
