@@ -108,6 +108,7 @@ class Settings:
             host=self.host,
             port=self.ws_port,
             allowed_origins=self.allowed_origins,
+            same_host_ports=(self.http_port,) if self.http_port else (),
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             handshake_timeout=self.handshake_timeout,
