@@ -18,12 +18,12 @@ var CloseCode = {
 var ACTIONS = /* @__PURE__ */ new Map([
   [CloseCode.NORMAL, "reconnect"],
   [CloseCode.GOING_AWAY, "reconnect"],
-  [CloseCode.PROTOCOL_ERROR, "reconnect"],
+  [CloseCode.PROTOCOL_ERROR, "backoff"],
   [CloseCode.UNSUPPORTED_DATA, "stop"],
   [CloseCode.ABNORMAL, "reconnect"],
   [CloseCode.POLICY_VIOLATION, "stop"],
-  [CloseCode.MESSAGE_TOO_BIG, "reconnect"],
-  [CloseCode.INTERNAL_ERROR, "reconnect"],
+  [CloseCode.MESSAGE_TOO_BIG, "backoff"],
+  [CloseCode.INTERNAL_ERROR, "backoff"],
   [CloseCode.TRY_AGAIN_LATER, "backoff"],
   [CloseCode.SLOW_CONSUMER, "reconnect"],
   [CloseCode.PONG_TIMEOUT, "reconnect"],
@@ -31,35 +31,32 @@ var ACTIONS = /* @__PURE__ */ new Map([
   [CloseCode.SERVER_OVERLOAD, "backoff"],
   [CloseCode.CONNECTION_LIMIT, "stop"]
 ]);
-var REFRESHABLE_REASONS = ["token expired", "token not yet valid"];
-function closeAction(code, reason = "") {
-  if (code === CloseCode.POLICY_VIOLATION && REFRESHABLE_REASONS.some((r) => reason.startsWith(r))) {
-    return "refresh";
-  }
+var BACKOFF_FLOOR_MS = 5e3;
+function closeAction(code) {
   const known = ACTIONS.get(code);
   if (known !== void 0) return known;
-  if (code >= 4e3 && code < 4500) return "reconnect";
+  if (code >= 4e3 && code < 4500) return "backoff";
   if (code >= 4500 && code < 5e3) return "stop";
   return "reconnect";
 }
 var Backoff = class {
   attempt = 0;
   base;
-  overloadBase;
+  floor;
   max;
   random;
   constructor(options = {}) {
     this.base = options.base ?? 250;
-    this.overloadBase = options.overloadBase ?? 2e3;
+    this.floor = options.floor ?? BACKOFF_FLOOR_MS;
     this.max = options.max ?? 3e4;
     this.random = options.random ?? Math.random;
   }
   /** The delay before the next attempt, in ms; counts the attempt. */
   next(action) {
-    const base = action === "backoff" ? this.overloadBase : this.base;
-    const ceiling = Math.min(this.max, base * 2 ** this.attempt);
+    const ceiling = Math.min(this.max, this.base * 2 ** this.attempt);
     this.attempt += 1;
-    return Math.round(ceiling / 2 + this.random() * ceiling / 2);
+    const delay = Math.round(ceiling / 2 + this.random() * ceiling / 2);
+    return action === "backoff" ? Math.max(this.floor, delay) : delay;
   }
   /** A connection was accepted: start again from the first delay. */
   reset() {
@@ -405,6 +402,7 @@ function matches(pattern, topic) {
 
 // src/client.ts
 var MAX_SINCE_CHANNELS = 100;
+var MAX_SINCE_ENTRIES = 1e3;
 var TYPING_EVERY_MS = 2500;
 var HELLO_TIMEOUT_MS = 15e3;
 var ParleyClient = class extends Emitter {
@@ -417,7 +415,6 @@ var ParleyClient = class extends Emitter {
   replyTimeout;
   maxQueue;
   detectGaps;
-  joinedOfflineReplay;
   refreshMarginMs;
   currentState = "idle";
   ws = null;
@@ -428,8 +425,6 @@ var ParleyClient = class extends Emitter {
   queue = [];
   helloFrame = null;
   connectedOnce = false;
-  /** Channels found over REST and tracked from their end (once per client). */
-  seeded = false;
   resuming = false;
   refreshes = 0;
   stopped = false;
@@ -455,7 +450,6 @@ var ParleyClient = class extends Emitter {
     this.replyTimeout = options.replyTimeout ?? 1e4;
     this.maxQueue = options.maxQueue ?? 1e3;
     this.detectGaps = options.detectGaps ?? true;
-    this.joinedOfflineReplay = options.joinedOfflineReplay ?? 200;
     this.refreshMarginMs = options.refreshMarginMs;
   }
   get state() {
@@ -589,7 +583,7 @@ var ParleyClient = class extends Emitter {
     for (const sub of this.subs.values()) sub.active = false;
     this.failPending(new ParleyError("disconnected", `connection closed (${code})`), false);
     if (this.stopped) return;
-    let action = closeAction(code, reason);
+    let action = closeAction(code);
     if (action === "refresh" && !this.tokens.refreshable) action = "stop";
     this.scheduleReconnect(code, reason, action);
   }
@@ -691,7 +685,6 @@ var ParleyClient = class extends Emitter {
     this.startHeartbeat(hello);
     this.resuming = true;
     try {
-      if (this.subs.size) await this.discoverChannels();
       for (const sub of this.subs.values()) {
         if (gen !== this.generation) return;
         await this.subscribeNow(sub);
@@ -711,30 +704,11 @@ var ParleyClient = class extends Emitter {
     this.setState("open");
     this.pump();
   }
-  /** The first time: start tracking every channel of mine at its current end (nothing is
-   * replayed). After a reconnect: channels not tracked yet were joined while offline;
-   * replay their last `joinedOfflineReplay` seqs. */
-  async discoverChannels() {
-    if (this.rest === null) return;
-    const reconnect = this.seeded;
-    let channels;
-    try {
-      channels = await this.rest.allChannels();
-    } catch (err) {
-      this.emit("error", { message: "could not list channels", cause: err });
-      return;
-    }
-    for (const c of channels) {
-      if (this.seqs.lastSeq(c.id) !== void 0) continue;
-      this.seqs.seed(c.id, reconnect ? Math.max(0, c.last_seq - this.joinedOfflineReplay) : c.last_seq);
-    }
-    this.seeded = true;
-  }
   onEvent(frame) {
     if (typeof frame.seq === "number" && typeof frame.channel === "string" && typeof frame.event === "string") {
       const { deliver, gap } = this.seqs.accept(frame);
       this.deliver(deliver);
-      if (gap !== null && this.detectGaps && !this.resuming) this.scheduleFill();
+      if (gap !== null && this.detectGaps && !this.resuming && this.gapsDetectable()) this.scheduleFill();
       return;
     }
     if (frame.channel !== void 0) {
@@ -777,7 +751,6 @@ var ParleyClient = class extends Emitter {
       await this.whenOpen();
       return sub.reply ?? { topic: pattern };
     }
-    if (!this.seeded) await this.discoverChannels();
     return this.subscribeNow(sub);
   }
   async unsubscribe(pattern) {
@@ -795,102 +768,91 @@ var ParleyClient = class extends Emitter {
     if (covers(pattern, all)) return "all";
     return intersects(pattern, all) ? "some" : "none";
   }
+  /** Gaps mean something only if a subscription covers every channel-log event. */
+  gapsDetectable() {
+    const sub = this.recoverySub();
+    return sub !== void 0 && this.channelReach(sub.pattern) === "all";
+  }
   /** The subscription that carries `since`: the first that covers all channel events,
    * else the first that reaches some. */
   recoverySub() {
     const subs = [...this.subs.values()];
     return subs.find((s) => this.channelReach(s.pattern) === "all") ?? subs.find((s) => this.channelReach(s.pattern) === "some");
   }
-  /** Send `subscribe` for `sub` (with `since` if it is the recovery subscription); one
-   * recovering subscribe at a time. */
-  subscribeNow(sub, resubscribe = false) {
+  /** Send `subscribe` for `sub`. The recovery subscription carries `since` (every position
+   * tracked) and `resume_all` (channels joined while offline), then subscribes again for
+   * what the reply leaves over: channels in `more`, and `recovered: false` ones from their
+   * new position (docs/protocol.md, "Reconnect recipe", step 4). `only`: a gap fill on a
+   * live connection, for those channels alone. One recovering subscribe at a time. */
+  subscribeNow(sub, only) {
     const run = async () => {
       const fields = { topic: sub.pattern };
       const carries = this.recoverySub() === sub;
-      const positions = [...this.seqs.positions()];
-      const since = carries ? positions.slice(0, MAX_SINCE_CHANNELS) : [];
-      const overflow = carries ? positions.slice(MAX_SINCE_CHANNELS) : [];
-      if (since.length) fields.since = Object.fromEntries(since);
-      if (resubscribe && sub.active) {
-        await this.request("unsubscribe", { topic: sub.pattern });
-        sub.active = false;
+      if (carries && only !== void 0) {
+        fields.since = Object.fromEntries(only.map((c) => [c, this.seqs.lastSeq(c) ?? null]));
+      } else if (carries) {
+        const positions = [...this.seqs.positions()].slice(0, MAX_SINCE_ENTRIES);
+        if (positions.length) fields.since = Object.fromEntries(positions);
+        fields.resume_all = true;
       }
-      const reply = await this.request("subscribe", fields);
+      let reply = await this.request("subscribe", fields);
       sub.active = true;
       sub.reply = reply;
-      for (const [channel, r] of Object.entries(reply.recovery ?? {})) {
-        if (r.error !== void 0) {
-          this.seqs.forget(channel);
-        } else if (r.recovered === false) {
-          await this.fillFromRest(channel, r.replayed_to ?? this.seqs.lastSeq(channel) ?? 0);
-        }
+      if (!carries) return reply;
+      const todo = /* @__PURE__ */ new Set();
+      for (let round = 0; ; round++) {
+        for (const c of this.applyRecovery(reply)) todo.add(c);
+        if (todo.size === 0 || round >= 1e3 || this.subs.get(sub.pattern) !== sub) break;
+        const next2 = [...todo].slice(0, MAX_SINCE_CHANNELS);
+        for (const c of next2) todo.delete(c);
+        const since = Object.fromEntries(next2.map((c) => [c, this.seqs.lastSeq(c) ?? null]));
+        reply = await this.request("subscribe", { topic: sub.pattern, since });
       }
-      for (const [channel, last] of overflow) await this.fillFromRest(channel, last);
-      if (carries) this.settleGaps(since.map(([c]) => c));
-      return reply;
+      return sub.reply;
     };
     const next = this.recoveryChain.then(run, run);
     this.recoveryChain = next.catch(() => void 0);
     return next;
   }
-  /** After a replay: seqs still missing in the replayed channels are not coming (the
-   * pattern does not cover them); deliver what was held behind them. */
-  settleGaps(channels) {
-    const replayed = new Set(channels);
-    for (const gap of this.seqs.gaps()) {
-      if (!replayed.has(gap.channel)) continue;
-      this.deliver(this.seqs.skipTo(gap.channel, gap.to));
-      this.emit("gap", { ...gap, filled: 0 });
+  /** Apply a subscribe reply's `recovery` and `more`; return the channels to ask again. */
+  applyRecovery(reply) {
+    const again = [];
+    for (const [channel, r] of Object.entries(reply.recovery ?? {})) {
+      if (r.error !== void 0) {
+        if (r.error.code === "not_found") this.seqs.forget(channel);
+        continue;
+      }
+      const to = r.replayed_to ?? 0;
+      if (this.seqs.lastSeq(channel) === void 0) {
+        this.seqs.seed(channel, to);
+        this.emit("joined", { channel, seq: to });
+      } else {
+        const before = this.seqs.gaps().find((g) => g.channel === channel);
+        this.deliver(this.seqs.skipTo(channel, to));
+        if (before !== void 0 && before.from <= to) this.emit("gap", { ...before, filled: r.replayed ?? 0 });
+      }
+      if (r.recovered === false) again.push(channel);
     }
+    again.push(...reply.more ?? []);
+    return again;
   }
-  /** A gap on a live connection: re-subscribe with `since` once the current frames are
-   * handled. */
+  /** A gap on a live connection: subscribe the pattern again with `since` for the gapped
+   * channels, once the current frames are handled. */
   scheduleFill() {
     if (this.fillScheduled) return;
     this.fillScheduled = true;
     setTimeout(() => {
       this.fillScheduled = false;
       const sub = this.recoverySub();
-      if (sub === void 0 || this.currentState !== "open" || this.seqs.gaps().length === 0) return;
-      this.subscribeNow(sub, true).catch((err) => this.emit("error", { message: "gap fill failed", cause: err }));
+      const gaps = this.seqs.gaps().map((g) => g.channel);
+      if (sub === void 0 || this.currentState !== "open" || gaps.length === 0) return;
+      this.subscribeNow(sub, gaps.slice(0, MAX_SINCE_CHANNELS)).then(
+        () => {
+          if (this.seqs.gaps().length) this.scheduleFill();
+        },
+        (err) => this.emit("error", { message: "gap fill failed", cause: err })
+      );
     }, 0);
-  }
-  /** More was missed than one replay delivers: page the messages after `after` over REST,
-   * then carry on from the channel's end. */
-  async fillFromRest(channel, after) {
-    if (this.rest === null) {
-      this.emit("gap", { channel, from: after + 1, to: Number.MAX_SAFE_INTEGER, filled: 0 });
-      return;
-    }
-    const org = this.helloFrame?.org ?? "";
-    let messages;
-    let end;
-    try {
-      messages = await this.rest.messagesAfter(channel, after);
-      end = (await this.rest.channel(channel)).last_seq;
-    } catch (err) {
-      this.emit("error", { message: `could not page ${channel} over REST`, cause: err });
-      return;
-    }
-    const filled = /* @__PURE__ */ new Set();
-    for (const m of messages) {
-      this.deliver(this.seqs.skipTo(channel, m.seq - 1, filled));
-      if ((this.seqs.lastSeq(channel) ?? 0) >= m.seq) continue;
-      filled.add(m.seq);
-      this.deliver(this.seqs.skipTo(channel, m.seq - 1, filled));
-      const ev = {
-        type: "event",
-        topic: `events.${org}.conversations.conversation.message_posted.${channel}`,
-        channel,
-        seq: m.seq,
-        event: "message_posted",
-        data: { ...m, filled: true },
-        ts: m.created_at
-      };
-      this.deliver(this.seqs.accept(ev).deliver);
-    }
-    this.deliver(this.seqs.skipTo(channel, end, filled));
-    this.emit("gap", { channel, from: after + 1, to: end, filled: filled.size });
   }
   // --- requests -----------------------------------------------------------------------
   /** Send one command now and resolve with its reply (matched by `id`); reject with the
@@ -1039,10 +1001,12 @@ var ParleyClient = class extends Emitter {
   }
 };
 export {
+  BACKOFF_FLOOR_MS,
   Backoff,
   CloseCode,
   Emitter,
   MAX_SINCE_CHANNELS,
+  MAX_SINCE_ENTRIES,
   ParleyClient,
   ParleyError,
   ParleyRest,

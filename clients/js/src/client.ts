@@ -5,7 +5,7 @@
 import { Backoff, type BackoffOptions, closeAction } from "./codes.js";
 import { Emitter } from "./emitter.js";
 import { ParleyError } from "./errors.js";
-import { type Message, ParleyRest, newKey } from "./rest.js";
+import { ParleyRest, newKey } from "./rest.js";
 import { SeqTracker } from "./seqs.js";
 import { TokenSource, type TokenProvider } from "./token.js";
 import { channelTopics, covers, intersects } from "./topics.js";
@@ -24,16 +24,19 @@ import type {
   SubscribeReply,
 } from "./types.js";
 
-/** At most this many channels per `since` (docs/protocol.md, Recovery). */
+/** Channels one `subscribe` replays at most; the rest come back in `more`
+ * (docs/protocol.md, Recovery). */
 export const MAX_SINCE_CHANNELS = 100;
+/** Most `since` entries one subscribe takes. */
+export const MAX_SINCE_ENTRIES = 1000;
 
 export interface ClientOptions {
   /** The broker endpoint, e.g. `ws://127.0.0.1:8765/ws`. */
   url: string;
   /** A token, or a callback fetching one (called again before expiry and on 4002). */
   token: TokenProvider;
-  /** The REST API (a base URL such as `http://127.0.0.1:8080`, or a client): used to find
-   * channels joined while offline and to page what a replay could not deliver. */
+  /** The REST API (a base URL such as `http://127.0.0.1:8080`, or a client), sharing the
+   * token source: `client.rest`. */
   rest?: string | ParleyRest;
   /** A WebSocket constructor (default: the global one). */
   WebSocket?: typeof WebSocket;
@@ -43,11 +46,9 @@ export interface ClientOptions {
   /** Most sends kept while offline (default 1000); beyond, `queue_full`. */
   maxQueue?: number;
   /** Detect a gap in a channel's seqs on a live connection and fill it (default true).
-   * Needs a subscription covering all of a channel's events (e.g. `events.ORG.conversations.>`). */
+   * Only with a subscription covering all of a channel's events (e.g.
+   * `events.ORG.conversations.>`): narrower patterns skip seqs by design. */
   detectGaps?: boolean;
-  /** A channel found over REST after a reconnect (joined while offline) is replayed from
-   * this many seqs before its end (default 200). */
-  joinedOfflineReplay?: number;
   /** Refresh the token this many ms before it expires (default: a tenth of its life, at
    * most 60000). */
   refreshMarginMs?: number;
@@ -89,7 +90,6 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private readonly replyTimeout: number;
   private readonly maxQueue: number;
   private readonly detectGaps: boolean;
-  private readonly joinedOfflineReplay: number;
   private readonly refreshMarginMs: number | undefined;
 
   private currentState: ConnectionState = "idle";
@@ -101,8 +101,6 @@ export class ParleyClient extends Emitter<ClientEvents> {
   private readonly queue: Queued[] = [];
   private helloFrame: Hello | null = null;
   private connectedOnce = false;
-  /** Channels found over REST and tracked from their end (once per client). */
-  private seeded = false;
   private resuming = false;
   private refreshes = 0;
   private stopped = false;
@@ -134,7 +132,6 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.replyTimeout = options.replyTimeout ?? 10_000;
     this.maxQueue = options.maxQueue ?? 1000;
     this.detectGaps = options.detectGaps ?? true;
-    this.joinedOfflineReplay = options.joinedOfflineReplay ?? 200;
     this.refreshMarginMs = options.refreshMarginMs;
   }
 
@@ -284,7 +281,7 @@ export class ParleyClient extends Emitter<ClientEvents> {
     for (const sub of this.subs.values()) sub.active = false;
     this.failPending(new ParleyError("disconnected", `connection closed (${code})`), false);
     if (this.stopped) return;
-    let action = closeAction(code, reason);
+    let action = closeAction(code);
     if (action === "refresh" && !this.tokens.refreshable) action = "stop";
     this.scheduleReconnect(code, reason, action);
   }
@@ -393,7 +390,6 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.startHeartbeat(hello);
     this.resuming = true;
     try {
-      if (this.subs.size) await this.discoverChannels();
       for (const sub of this.subs.values()) {
         if (gen !== this.generation) return;
         await this.subscribeNow(sub);
@@ -415,31 +411,11 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.pump();
   }
 
-  /** The first time: start tracking every channel of mine at its current end (nothing is
-   * replayed). After a reconnect: channels not tracked yet were joined while offline;
-   * replay their last `joinedOfflineReplay` seqs. */
-  private async discoverChannels(): Promise<void> {
-    if (this.rest === null) return;
-    const reconnect = this.seeded;
-    let channels;
-    try {
-      channels = await this.rest.allChannels();
-    } catch (err) {
-      this.emit("error", { message: "could not list channels", cause: err });
-      return;
-    }
-    for (const c of channels) {
-      if (this.seqs.lastSeq(c.id) !== undefined) continue;
-      this.seqs.seed(c.id, reconnect ? Math.max(0, c.last_seq - this.joinedOfflineReplay) : c.last_seq);
-    }
-    this.seeded = true;
-  }
-
   private onEvent(frame: EventFrame): void {
     if (typeof frame.seq === "number" && typeof frame.channel === "string" && typeof frame.event === "string") {
       const { deliver, gap } = this.seqs.accept(frame as ChannelEvent);
       this.deliver(deliver);
-      if (gap !== null && this.detectGaps && !this.resuming) this.scheduleFill();
+      if (gap !== null && this.detectGaps && !this.resuming && this.gapsDetectable()) this.scheduleFill();
       return;
     }
     if (frame.channel !== undefined) {
@@ -487,7 +463,6 @@ export class ParleyClient extends Emitter<ClientEvents> {
       await this.whenOpen();
       return sub.reply ?? { topic: pattern };
     }
-    if (!this.seeded) await this.discoverChannels();
     return this.subscribeNow(sub);
   }
 
@@ -508,6 +483,12 @@ export class ParleyClient extends Emitter<ClientEvents> {
     return intersects(pattern, all) ? "some" : "none";
   }
 
+  /** Gaps mean something only if a subscription covers every channel-log event. */
+  private gapsDetectable(): boolean {
+    const sub = this.recoverySub();
+    return sub !== undefined && this.channelReach(sub.pattern) === "all";
+  }
+
   /** The subscription that carries `since`: the first that covers all channel events,
    * else the first that reaches some. */
   private recoverySub(): Subscription | undefined {
@@ -515,99 +496,84 @@ export class ParleyClient extends Emitter<ClientEvents> {
     return subs.find((s) => this.channelReach(s.pattern) === "all") ?? subs.find((s) => this.channelReach(s.pattern) === "some");
   }
 
-  /** Send `subscribe` for `sub` (with `since` if it is the recovery subscription); one
-   * recovering subscribe at a time. */
-  private subscribeNow(sub: Subscription, resubscribe = false): Promise<SubscribeReply> {
+  /** Send `subscribe` for `sub`. The recovery subscription carries `since` (every position
+   * tracked) and `resume_all` (channels joined while offline), then subscribes again for
+   * what the reply leaves over: channels in `more`, and `recovered: false` ones from their
+   * new position (docs/protocol.md, "Reconnect recipe", step 4). `only`: a gap fill on a
+   * live connection, for those channels alone. One recovering subscribe at a time. */
+  private subscribeNow(sub: Subscription, only?: string[]): Promise<SubscribeReply> {
     const run = async (): Promise<SubscribeReply> => {
       const fields: JsonObject = { topic: sub.pattern };
       const carries = this.recoverySub() === sub;
-      const positions = [...this.seqs.positions()];
-      const since = carries ? positions.slice(0, MAX_SINCE_CHANNELS) : [];
-      const overflow = carries ? positions.slice(MAX_SINCE_CHANNELS) : [];
-      if (since.length) fields.since = Object.fromEntries(since);
-      if (resubscribe && sub.active) {
-        await this.request("unsubscribe", { topic: sub.pattern });
-        sub.active = false;
+      if (carries && only !== undefined) {
+        fields.since = Object.fromEntries(only.map((c) => [c, this.seqs.lastSeq(c) ?? null]));
+      } else if (carries) {
+        const positions = [...this.seqs.positions()].slice(0, MAX_SINCE_ENTRIES);
+        if (positions.length) fields.since = Object.fromEntries(positions);
+        fields.resume_all = true;
       }
-      const reply = (await this.request("subscribe", fields)) as unknown as SubscribeReply & Reply;
+      let reply = (await this.request("subscribe", fields)) as unknown as SubscribeReply & Reply;
       sub.active = true;
       sub.reply = reply;
-      for (const [channel, r] of Object.entries(reply.recovery ?? {})) {
-        if (r.error !== undefined) {
-          this.seqs.forget(channel); // no longer a member (or gone)
-        } else if (r.recovered === false) {
-          await this.fillFromRest(channel, r.replayed_to ?? this.seqs.lastSeq(channel) ?? 0);
-        }
+      if (!carries) return reply;
+      const todo = new Set<string>();
+      for (let round = 0; ; round++) {
+        for (const c of this.applyRecovery(reply)) todo.add(c);
+        if (todo.size === 0 || round >= 1000 || this.subs.get(sub.pattern) !== sub) break;
+        const next = [...todo].slice(0, MAX_SINCE_CHANNELS);
+        for (const c of next) todo.delete(c);
+        const since = Object.fromEntries(next.map((c) => [c, this.seqs.lastSeq(c) ?? null]));
+        reply = (await this.request("subscribe", { topic: sub.pattern, since })) as unknown as SubscribeReply & Reply;
       }
-      for (const [channel, last] of overflow) await this.fillFromRest(channel, last);
-      if (carries) this.settleGaps(since.map(([c]) => c));
-      return reply;
+      return sub.reply;
     };
     const next = this.recoveryChain.then(run, run);
     this.recoveryChain = next.catch(() => undefined);
     return next;
   }
 
-  /** After a replay: seqs still missing in the replayed channels are not coming (the
-   * pattern does not cover them); deliver what was held behind them. */
-  private settleGaps(channels: string[]): void {
-    const replayed = new Set(channels);
-    for (const gap of this.seqs.gaps()) {
-      if (!replayed.has(gap.channel)) continue;
-      this.deliver(this.seqs.skipTo(gap.channel, gap.to));
-      this.emit("gap", { ...gap, filled: 0 });
+  /** Apply a subscribe reply's `recovery` and `more`; return the channels to ask again. */
+  private applyRecovery(reply: SubscribeReply): string[] {
+    const again: string[] = [];
+    for (const [channel, r] of Object.entries(reply.recovery ?? {})) {
+      if (r.error !== undefined) {
+        if (r.error.code === "not_found") this.seqs.forget(channel); // not a member any more
+        continue; // conflict: the subscribe recovering it covers it
+      }
+      const to = r.replayed_to ?? 0;
+      if (this.seqs.lastSeq(channel) === undefined) {
+        this.seqs.seed(channel, to);
+        this.emit("joined", { channel, seq: to });
+      } else {
+        // Seqs up to `to` not replayed are not coming (a narrower pattern); deliver what
+        // was held behind them.
+        const before = this.seqs.gaps().find((g) => g.channel === channel);
+        this.deliver(this.seqs.skipTo(channel, to));
+        if (before !== undefined && before.from <= to) this.emit("gap", { ...before, filled: r.replayed ?? 0 });
+      }
+      if (r.recovered === false) again.push(channel);
     }
+    again.push(...(reply.more ?? []));
+    return again;
   }
 
-  /** A gap on a live connection: re-subscribe with `since` once the current frames are
-   * handled. */
+  /** A gap on a live connection: subscribe the pattern again with `since` for the gapped
+   * channels, once the current frames are handled. */
   private scheduleFill(): void {
     if (this.fillScheduled) return;
     this.fillScheduled = true;
     setTimeout(() => {
       this.fillScheduled = false;
       const sub = this.recoverySub();
-      if (sub === undefined || this.currentState !== "open" || this.seqs.gaps().length === 0) return;
-      this.subscribeNow(sub, true).catch((err: unknown) => this.emit("error", { message: "gap fill failed", cause: err }));
+      const gaps = this.seqs.gaps().map((g) => g.channel);
+      if (sub === undefined || this.currentState !== "open" || gaps.length === 0) return;
+      this.subscribeNow(sub, gaps.slice(0, MAX_SINCE_CHANNELS)).then(
+        () => {
+          if (this.seqs.gaps().length) this.scheduleFill();
+        },
+        (err: unknown) => this.emit("error", { message: "gap fill failed", cause: err }),
+      );
     }, 0);
-  }
-
-  /** More was missed than one replay delivers: page the messages after `after` over REST,
-   * then carry on from the channel's end. */
-  private async fillFromRest(channel: string, after: number): Promise<void> {
-    if (this.rest === null) {
-      this.emit("gap", { channel, from: after + 1, to: Number.MAX_SAFE_INTEGER, filled: 0 });
-      return;
-    }
-    const org = this.helloFrame?.org ?? "";
-    let messages: Message[];
-    let end: number;
-    try {
-      messages = await this.rest.messagesAfter(channel, after);
-      end = (await this.rest.channel(channel)).last_seq;
-    } catch (err) {
-      this.emit("error", { message: `could not page ${channel} over REST`, cause: err });
-      return;
-    }
-    const filled = new Set<number>();
-    for (const m of messages) {
-      this.deliver(this.seqs.skipTo(channel, m.seq - 1, filled));
-      if ((this.seqs.lastSeq(channel) ?? 0) >= m.seq) continue;
-      filled.add(m.seq);
-      this.deliver(this.seqs.skipTo(channel, m.seq - 1, filled));
-      const ev: ChannelEvent = {
-        type: "event",
-        topic: `events.${org}.conversations.conversation.message_posted.${channel}`,
-        channel,
-        seq: m.seq,
-        event: "message_posted",
-        data: { ...(m as unknown as JsonObject), filled: true },
-        ts: m.created_at,
-      };
-      this.deliver(this.seqs.accept(ev).deliver);
-    }
-    this.deliver(this.seqs.skipTo(channel, end, filled));
-    this.emit("gap", { channel, from: after + 1, to: end, filled: filled.size });
   }
 
   // --- requests -----------------------------------------------------------------------

@@ -80,6 +80,8 @@ export interface SubscribeReply {
   topic: string;
   granted?: string[];
   recovery?: Record<string, RecoveryResult>;
+  /** Channels over the 100-channel cap of one replay: subscribe again with them. */
+  more?: string[];
 }
 
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
@@ -104,9 +106,13 @@ export interface ClientEvents {
   presence: PresenceFrame;
   /** A connection closed; `action` is what the client does next. */
   disconnect: { code: number; reason: string; action: CloseAction; delay: number };
-  /** Channels whose missed events the server could not replay in full and that the SDK
-   * filled over REST (`filled` messages), or could not fill. */
+  /** A gap in a channel's seqs (seen on a live connection) was closed by a replay that
+   * delivered `filled` events; seqs it did not replay are not coming (not covered). */
   gap: { channel: string; from: number; to: number; filled: number };
+  /** A channel the client had no position in (all of them on a first connect without
+   * `client.seqs.seed`, or one joined while offline): live events follow from `seq + 1`;
+   * its history before is `GET /v1/channels/{id}/messages?before=seq+1`. */
+  joined: { channel: string; seq: number };
   /** A problem the client handled (logged by apps; never thrown). */
   error: { message: string; cause?: unknown };
 }

@@ -8,13 +8,13 @@ test("close codes map to actions as docs/protocol.md says", () => {
   assert.equal(closeAction(1006), "reconnect");
   assert.equal(closeAction(CloseCode.SLOW_CONSUMER), "reconnect");
   assert.equal(closeAction(CloseCode.TOKEN_EXPIRED), "refresh");
-  assert.equal(closeAction(CloseCode.POLICY_VIOLATION, "token expired"), "refresh");
-  assert.equal(closeAction(CloseCode.POLICY_VIOLATION, "bad token signature"), "stop");
+  assert.equal(closeAction(CloseCode.POLICY_VIOLATION), "stop");
+  assert.equal(closeAction(CloseCode.INTERNAL_ERROR), "backoff");
   assert.equal(closeAction(CloseCode.TRY_AGAIN_LATER), "backoff");
   assert.equal(closeAction(CloseCode.SERVER_OVERLOAD), "backoff");
   assert.equal(closeAction(CloseCode.CONNECTION_LIMIT), "stop");
   assert.equal(closeAction(CloseCode.UNSUPPORTED_DATA), "stop");
-  assert.equal(closeAction(4123), "reconnect");
+  assert.equal(closeAction(4123), "backoff");
   assert.equal(closeAction(4777), "stop");
 });
 
@@ -25,9 +25,9 @@ test("backoff doubles with jitter, is capped, and resets", () => {
   assert.deepEqual([1, 2, 3].map(() => high.next("reconnect")), [100, 200, 400]);
   high.reset();
   assert.equal(high.next("reconnect"), 100);
-  const over = new Backoff({ base: 100, overloadBase: 800, max: 1000, random: () => 0.999999 });
-  assert.equal(over.next("backoff"), 800);
-  assert.equal(over.next("backoff"), 1000);
+  const over = new Backoff({ base: 100, floor: 800, max: 1000, random: () => 0.999999 });
+  assert.deepEqual([1, 2, 3, 4].map(() => over.next("backoff")), [800, 800, 800, 800]);
+  assert.equal(new Backoff({ base: 4000, max: 30000, random: () => 0.999999 }).next("backoff"), 5000);
 });
 
 const ev = (channel, seq) => ({ type: "event", topic: "t", data: {}, ts: "", channel, seq, event: "message_posted" });

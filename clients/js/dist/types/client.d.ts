@@ -7,15 +7,18 @@ import { ParleyRest } from "./rest.js";
 import { SeqTracker } from "./seqs.js";
 import { TokenSource, type TokenProvider } from "./token.js";
 import type { ClientEvents, ConnectionState, Hello, Json, JsonObject, PostReply, PresenceUser, Reply, SubscribeReply } from "./types.js";
-/** At most this many channels per `since` (docs/protocol.md, Recovery). */
+/** Channels one `subscribe` replays at most; the rest come back in `more`
+ * (docs/protocol.md, Recovery). */
 export declare const MAX_SINCE_CHANNELS = 100;
+/** Most `since` entries one subscribe takes. */
+export declare const MAX_SINCE_ENTRIES = 1000;
 export interface ClientOptions {
     /** The broker endpoint, e.g. `ws://127.0.0.1:8765/ws`. */
     url: string;
     /** A token, or a callback fetching one (called again before expiry and on 4002). */
     token: TokenProvider;
-    /** The REST API (a base URL such as `http://127.0.0.1:8080`, or a client): used to find
-     * channels joined while offline and to page what a replay could not deliver. */
+    /** The REST API (a base URL such as `http://127.0.0.1:8080`, or a client), sharing the
+     * token source: `client.rest`. */
     rest?: string | ParleyRest;
     /** A WebSocket constructor (default: the global one). */
     WebSocket?: typeof WebSocket;
@@ -25,11 +28,9 @@ export interface ClientOptions {
     /** Most sends kept while offline (default 1000); beyond, `queue_full`. */
     maxQueue?: number;
     /** Detect a gap in a channel's seqs on a live connection and fill it (default true).
-     * Needs a subscription covering all of a channel's events (e.g. `events.ORG.conversations.>`). */
+     * Only with a subscription covering all of a channel's events (e.g.
+     * `events.ORG.conversations.>`): narrower patterns skip seqs by design. */
     detectGaps?: boolean;
-    /** A channel found over REST after a reconnect (joined while offline) is replayed from
-     * this many seqs before its end (default 200). */
-    joinedOfflineReplay?: number;
     /** Refresh the token this many ms before it expires (default: a tenth of its life, at
      * most 60000). */
     refreshMarginMs?: number;
@@ -44,7 +45,6 @@ export declare class ParleyClient extends Emitter<ClientEvents> {
     private readonly replyTimeout;
     private readonly maxQueue;
     private readonly detectGaps;
-    private readonly joinedOfflineReplay;
     private readonly refreshMarginMs;
     private currentState;
     private ws;
@@ -55,8 +55,6 @@ export declare class ParleyClient extends Emitter<ClientEvents> {
     private readonly queue;
     private helloFrame;
     private connectedOnce;
-    /** Channels found over REST and tracked from their end (once per client). */
-    private seeded;
     private resuming;
     private refreshes;
     private stopped;
@@ -96,10 +94,6 @@ export declare class ParleyClient extends Emitter<ClientEvents> {
     private failPending;
     private onFrame;
     private onHello;
-    /** The first time: start tracking every channel of mine at its current end (nothing is
-     * replayed). After a reconnect: channels not tracked yet were joined while offline;
-     * replay their last `joinedOfflineReplay` seqs. */
-    private discoverChannels;
     private onEvent;
     private deliver;
     /** Subscribe to `pattern` (wildcards `*` and `>`), now and after every reconnect. */
@@ -107,21 +101,22 @@ export declare class ParleyClient extends Emitter<ClientEvents> {
     unsubscribe(pattern: string): Promise<void>;
     /** Whether `pattern` reaches some channel-log topic, and whether all of them. */
     private channelReach;
+    /** Gaps mean something only if a subscription covers every channel-log event. */
+    private gapsDetectable;
     /** The subscription that carries `since`: the first that covers all channel events,
      * else the first that reaches some. */
     private recoverySub;
-    /** Send `subscribe` for `sub` (with `since` if it is the recovery subscription); one
-     * recovering subscribe at a time. */
+    /** Send `subscribe` for `sub`. The recovery subscription carries `since` (every position
+     * tracked) and `resume_all` (channels joined while offline), then subscribes again for
+     * what the reply leaves over: channels in `more`, and `recovered: false` ones from their
+     * new position (docs/protocol.md, "Reconnect recipe", step 4). `only`: a gap fill on a
+     * live connection, for those channels alone. One recovering subscribe at a time. */
     private subscribeNow;
-    /** After a replay: seqs still missing in the replayed channels are not coming (the
-     * pattern does not cover them); deliver what was held behind them. */
-    private settleGaps;
-    /** A gap on a live connection: re-subscribe with `since` once the current frames are
-     * handled. */
+    /** Apply a subscribe reply's `recovery` and `more`; return the channels to ask again. */
+    private applyRecovery;
+    /** A gap on a live connection: subscribe the pattern again with `since` for the gapped
+     * channels, once the current frames are handled. */
     private scheduleFill;
-    /** More was missed than one replay delivers: page the messages after `after` over REST,
-     * then carry on from the channel's end. */
-    private fillFromRest;
     /** Send one command now and resolve with its reply (matched by `id`); reject with the
      * server's error, `timeout`, or `disconnected`. */
     request(op: string, fields?: JsonObject, timeout?: number): Promise<Reply>;

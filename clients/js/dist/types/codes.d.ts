@@ -16,17 +16,19 @@ export declare const CloseCode: {
     readonly SERVER_OVERLOAD: 4003;
     readonly CONNECTION_LIMIT: 4500;
 };
-/** What to do after a close with `code` and `reason`: reconnect (with the normal
- * backoff), back off longer (the server is overloaded or its store is down), get a fresh
- * token first, or stop. 4000-4499 not listed: transient; 4500-4999: terminal. */
-export declare function closeAction(code: number, reason?: string): CloseAction;
-/** Jittered exponential backoff ("full jitter"): attempt n waits a uniform random time in
- * [base * 2^n / 2, base * 2^n], capped at `max`. `backoff` closes start from a longer base. */
+/** The shortest wait in ms before reconnecting after a "backoff" code. */
+export declare const BACKOFF_FLOOR_MS = 5000;
+/** What to do after a close with `code`: reconnect (normal backoff), back off (at least
+ * 5 s: the server is unwell or full), get a fresh token first, or stop. A code not listed:
+ * "backoff" in 4000-4499, "stop" in 4500-4999, "reconnect" otherwise. */
+export declare function closeAction(code: number): CloseAction;
+/** Jittered exponential backoff: attempt n waits a uniform random time in
+ * [c / 2, c] with c = min(max, base * 2^n); "backoff" closes wait at least `floor`. */
 export interface BackoffOptions {
     /** First delay in ms for ordinary closes (default 250). */
     base?: number;
-    /** First delay in ms after an overload close (1013, 4003; default 2000). */
-    overloadBase?: number;
+    /** Least delay in ms after a "backoff" close (1013, 4003...; default 5000). */
+    floor?: number;
     /** Largest delay in ms (default 30000). */
     max?: number;
     /** Source of randomness in [0, 1) (tests pass a fixed one). */
@@ -35,7 +37,7 @@ export interface BackoffOptions {
 export declare class Backoff {
     private attempt;
     private readonly base;
-    private readonly overloadBase;
+    private readonly floor;
     private readonly max;
     private readonly random;
     constructor(options?: BackoffOptions);

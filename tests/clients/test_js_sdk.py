@@ -1,0 +1,51 @@
+"""The JavaScript SDK (clients/js): its node tests against a real ``parley serve`` (with a
+restart mid-stream), run from here so ``make test`` runs them; and its close-code table
+is the one of ``parley.core.codes.close_action``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from parley.core.codes import CloseCode, close_action
+from tests.clients.node import JS, node_flags, node_or_skip
+
+
+def test_node_tests_pass() -> None:
+    node = node_or_skip()
+    tests = sorted(str(p.relative_to(JS)) for p in (JS / "test").glob("*.test.mjs"))
+    assert tests, "no SDK tests found"
+    env = {**os.environ, "PARLEY_PYTHON": sys.executable}
+    run = subprocess.run(
+        [node, *node_flags(node), "--test", "--test-timeout=120000", *tests],
+        cwd=JS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    summary = [line for line in run.stdout.splitlines() if line.startswith("# ")]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    assert "# fail 0" in summary, summary
+    passed = next(int(line.split()[2]) for line in summary if line.startswith("# pass"))
+    assert passed >= 15, summary
+
+
+def test_close_actions_match_the_protocol_table() -> None:
+    node = node_or_skip()
+    codes = [*map(int, CloseCode), 1006, 1012, 4004, 4499, 4501, 4999, 3000]
+    script = (
+        "import('./dist/parley.js').then(m => console.log(JSON.stringify("
+        f"{json.dumps(codes)}.map(c => m.closeAction(c)))))"
+    )
+    out = subprocess.run(
+        [node, "--input-type=module", "-e", script],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(out.stdout) == [str(close_action(c)) for c in codes]
