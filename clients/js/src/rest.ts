@@ -28,7 +28,6 @@ export interface Message {
   created_at: string;
   edited_at: string | null;
   deleted: boolean;
-  [field: string]: Json | undefined;
 }
 
 export interface Page<T> {

@@ -24,7 +24,6 @@ export interface Message {
     created_at: string;
     edited_at: string | null;
     deleted: boolean;
-    [field: string]: Json | undefined;
 }
 export interface Page<T> {
     items: T[];
