@@ -91,6 +91,7 @@ export class Chat {
     }
     this.renderChannels();
     void this.loadMentions();
+    await Promise.all([...this.rooms.values()].filter((r) => r.ch.kind === "direct").map((r) => this.loadMembers(r)));
     await this.client.connect();
     await this.client.subscribe(`events.${this.org}.conversations.>`);
     document.addEventListener("visibilitychange", () => {
@@ -118,18 +119,42 @@ export class Chat {
     this.renderChannels();
   }
 
+  /** Presence of my direct peers now; later changes come as presence pushes. */
   private watchPresence(): void {
     const users = new Set<string>();
     for (const r of this.rooms.values()) if (r.ch.kind === "direct") users.add(this.dmPeer(r.ch));
-    if (users.size === 0) return;
-    this.rest
-      .get<{ users: { user_id: string; status: string }[] }>("/v1/presence", { users: [...users].slice(0, 100).join(",") })
-      .then((p) => {
-        for (const u of p.users) this.presence.set(u.user_id, u.status);
-        this.renderChannels();
-      })
-      .catch(() => undefined);
+    void this.loadPresence([...users]);
   }
+
+  private async loadPresence(users: string[]): Promise<void> {
+    const ask = users.filter((u) => u !== this.me).slice(0, 100);
+    if (ask.length === 0) return;
+    try {
+      const p = await this.rest.get<{ users: { user_id: string; status: string }[] }>("/v1/presence", { users: ask.join(",") });
+      for (const u of p.users) this.presence.set(u.user_id, u.status);
+    } catch {
+      return; // presence is a hint
+    }
+    this.renderChannels();
+    this.renderMessages();
+  }
+
+  /** A channel's members (the peer of a direct channel), and their presence. */
+  private async loadMembers(room: Room): Promise<void> {
+    try {
+      const page = await this.rest.get<{ items: { user_id: string }[] }>(`/v1/channels/${room.ch.id}/members`, { limit: 200 });
+      const users = page.items.map((m) => m.user_id);
+      if (room.ch.kind === "direct") {
+        const peer = users.find((u) => u !== this.me);
+        if (peer) this.peers.set(room.ch.id, peer);
+      }
+      await this.loadPresence(users);
+    } catch {
+      // members are a hint here
+    }
+  }
+
+  private readonly peers = new Map<string, string>();
 
   private readonly presence = new Map<string, string>();
 
@@ -359,6 +384,8 @@ export class Chat {
   // --- channels ------------------------------------------------------------------------
 
   private dmPeer(ch: Channel): string {
+    const known = this.peers.get(ch.id);
+    if (known) return known;
     if (ch.name) return ch.name.split(",").map((s) => s.trim()).find((s) => s !== this.me) ?? ch.name;
     return ch.created_by === this.me ? "(direct)" : ch.created_by;
   }
@@ -421,6 +448,7 @@ export class Chat {
     this.renderChannels();
     this.renderMessages(true);
     await this.markRead(room);
+    void this.loadMembers(room);
   }
 
   private async markRead(room: Room): Promise<void> {
@@ -624,7 +652,9 @@ export class Chat {
 
   private async send(text: string): Promise<void> {
     if (!this.current) return;
-    await this.client.post(this.current, text);
+    const sent = this.client.post(this.current, text);
+    this.renderBanner(this.client.state); // counts what waits for the connection
+    await sent;
   }
 
   private async upload(files: File[], text: string): Promise<void> {
