@@ -1,10 +1,11 @@
 // Build the web app into the package data Parley serves at /app (api/webapp_static/):
 // one ES module bundle (the SDK and highlight.js inlined: no CDN), the page and the styles.
+// PARLEY_BUILD_OUT=dir: build there instead (tests compare it with the committed files).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { build } from "esbuild";
 
-const out = "../../api/webapp_static";
+const out = process.env.PARLEY_BUILD_OUT || "../../api/webapp_static";
 mkdirSync(out, { recursive: true });
 execFileSync("node", ["node_modules/typescript/bin/tsc", "--noEmit", "-p", "tsconfig.json"], { stdio: "inherit" });
 await build({

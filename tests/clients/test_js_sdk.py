@@ -8,6 +8,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from parley.core.codes import CloseCode, close_action
 from tests.clients.node import JS, node_flags, node_or_skip
@@ -49,3 +52,26 @@ def test_close_actions_match_the_protocol_table() -> None:
         timeout=60,
     )
     assert json.loads(out.stdout) == [str(close_action(c)) for c in codes]
+
+
+@pytest.mark.parametrize(
+    ("package", "committed"),
+    [("js", JS / "dist"), ("web", JS.parent.parent / "api" / "webapp_static")],
+)
+def test_committed_bundles_are_built_from_the_sources(
+    package: str, committed: Path, tmp_path: Path
+) -> None:
+    """``make run`` needs no node because the bundles are committed; they must be what
+    the sources build to (``make clients`` rebuilds them). Needs the npm packages."""
+    node = node_or_skip()
+    src = JS.parent / package
+    if not (src / "node_modules" / "esbuild").exists():
+        pytest.skip(f"clients/{package}: run `make clients` (npm ci) to check the bundle")
+    env = {**os.environ, "PARLEY_BUILD_OUT": str(tmp_path)}
+    subprocess.run([node, "build.mjs"], cwd=src, env=env, check=True, timeout=300)
+    built = sorted(p.name for p in tmp_path.iterdir())
+    assert built, "nothing built"
+    for name in built:
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), (
+            f"{committed / name} is stale: run `make clients`"
+        )

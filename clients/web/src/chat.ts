@@ -550,6 +550,7 @@ export class Chat {
         )
       : null;
     const files = this.attachments.get(m.id) ?? [];
+    if (!this.previews.has(m.id) && !m.deleted && /https?:\/\//.test(m.text)) this.loadPreviews(room, m);
     const previews = this.previews.get(m.id) ?? [];
     return h(
       "article",
@@ -600,6 +601,19 @@ export class Chat {
         : null,
       actions,
     );
+  }
+
+  /** Link previews of a message from history (live ones come as `link_preview` events). */
+  private loadPreviews(room: Room, m: View): void {
+    this.previews.set(m.id, []);
+    this.rest
+      .get<{ previews: Preview[] }>(`/v1/channels/${room.ch.id}/messages/${m.id}/previews`)
+      .then((r) => {
+        if (!r.previews.length) return;
+        this.previews.set(m.id, r.previews);
+        if (room.ch.id === this.current) this.renderMessages();
+      })
+      .catch(() => undefined);
   }
 
   private fileEl(f: FileInfo): HTMLElement {
