@@ -404,6 +404,9 @@ function matches(pattern, topic) {
 var MAX_SINCE_CHANNELS = 100;
 var MAX_SINCE_ENTRIES = 1e3;
 var TYPING_EVERY_MS = 2500;
+function refused(err) {
+  return err instanceof ParleyError && !["disconnected", "timeout", "closed"].includes(err.code);
+}
 var HELLO_TIMEOUT_MS = 15e3;
 var ParleyClient = class extends Emitter {
   seqs = new SeqTracker();
@@ -685,19 +688,24 @@ var ParleyClient = class extends Emitter {
     this.startHeartbeat(hello);
     this.resuming = true;
     try {
-      for (const sub of this.subs.values()) {
+      for (const sub of [...this.subs.values()]) {
         if (gen !== this.generation) return;
-        await this.subscribeNow(sub);
+        try {
+          await this.subscribeNow(sub);
+        } catch (err) {
+          if (!refused(err)) throw err;
+          this.subs.delete(sub.pattern);
+          sub.error = err;
+          this.emit("error", { message: `subscribe ${sub.pattern} refused`, cause: err });
+        }
       }
       if (gen !== this.generation) return;
       if (this.presenceStatus !== "online") await this.request("presence", { status: this.presenceStatus });
     } catch (err) {
       if (gen !== this.generation) return;
       this.emit("error", { message: "resume failed", cause: err });
-      if (err instanceof ParleyError && err.code !== "disconnected" && err.code !== "timeout") {
-      } else {
-        return;
-      }
+      if (err instanceof ParleyError && err.code === "timeout") this.drop(1006, "resume timed out");
+      return;
     } finally {
       if (gen === this.generation) this.resuming = false;
     }
@@ -744,14 +752,20 @@ var ParleyClient = class extends Emitter {
   async subscribe(pattern) {
     let sub = this.subs.get(pattern);
     if (sub === void 0) {
-      sub = { pattern, active: false, reply: null };
+      sub = { pattern, active: false, reply: null, error: null };
       this.subs.set(pattern, sub);
     }
     if (this.currentState !== "open" || this.helloFrame === null) {
       await this.whenOpen();
+      if (sub.error !== null) throw sub.error;
       return sub.reply ?? { topic: pattern };
     }
-    return this.subscribeNow(sub);
+    try {
+      return await this.subscribeNow(sub);
+    } catch (err) {
+      if (refused(err)) this.subs.delete(pattern);
+      throw err;
+    }
   }
   async unsubscribe(pattern) {
     const sub = this.subs.get(pattern);

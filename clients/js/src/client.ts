@@ -74,9 +74,16 @@ interface Subscription {
   active: boolean;
   /** The last reply to its `subscribe`. */
   reply: SubscribeReply | null;
+  /** Why the server refused it (then it is dropped). */
+  error: ParleyError | null;
 }
 
 const TYPING_EVERY_MS = 2500;
+
+/** A refusal by the server (not a lost connection or a missing reply). */
+function refused(err: unknown): boolean {
+  return err instanceof ParleyError && !["disconnected", "timeout", "closed"].includes(err.code);
+}
 /** A connection that has not said hello by then is dropped and tried again. */
 const HELLO_TIMEOUT_MS = 15_000;
 
@@ -390,20 +397,26 @@ export class ParleyClient extends Emitter<ClientEvents> {
     this.startHeartbeat(hello);
     this.resuming = true;
     try {
-      for (const sub of this.subs.values()) {
+      for (const sub of [...this.subs.values()]) {
         if (gen !== this.generation) return;
-        await this.subscribeNow(sub);
+        try {
+          await this.subscribeNow(sub);
+        } catch (err) {
+          if (!refused(err)) throw err;
+          // Refused for good (forbidden, invalid_topic...): say so and go on with the rest.
+          this.subs.delete(sub.pattern);
+          sub.error = err as ParleyError;
+          this.emit("error", { message: `subscribe ${sub.pattern} refused`, cause: err });
+        }
       }
       if (gen !== this.generation) return;
       if (this.presenceStatus !== "online") await this.request("presence", { status: this.presenceStatus });
     } catch (err) {
       if (gen !== this.generation) return;
       this.emit("error", { message: "resume failed", cause: err });
-      if (err instanceof ParleyError && err.code !== "disconnected" && err.code !== "timeout") {
-        // A refused subscription stays refused; go on with the rest.
-      } else {
-        return;
-      }
+      // No reply in time on a connection that said hello: start again.
+      if (err instanceof ParleyError && err.code === "timeout") this.drop(1006, "resume timed out");
+      return;
     } finally {
       if (gen === this.generation) this.resuming = false;
     }
@@ -455,15 +468,21 @@ export class ParleyClient extends Emitter<ClientEvents> {
   async subscribe(pattern: string): Promise<SubscribeReply> {
     let sub = this.subs.get(pattern);
     if (sub === undefined) {
-      sub = { pattern, active: false, reply: null };
+      sub = { pattern, active: false, reply: null, error: null };
       this.subs.set(pattern, sub);
     }
     if (this.currentState !== "open" || this.helloFrame === null) {
       // Subscribed (and resumed) when the connection is (re)established.
       await this.whenOpen();
+      if (sub.error !== null) throw sub.error;
       return sub.reply ?? { topic: pattern };
     }
-    return this.subscribeNow(sub);
+    try {
+      return await this.subscribeNow(sub);
+    } catch (err) {
+      if (refused(err)) this.subs.delete(pattern); // not tried again after a reconnect
+      throw err;
+    }
   }
 
   async unsubscribe(pattern: string): Promise<void> {

@@ -53,6 +53,13 @@ test("posts reach every member once, in order; replies are matched by id", async
   const seqs = seen.map((e) => e.seq);
   assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
   await assert.rejects(alice.post("ch_nope", "x"), (err) => err.code === "not_found");
+  await assert.rejects(alice.subscribe("events.other.>"), (err) => err.code === "forbidden");
+  // Refused for good: not subscribed again after a reconnect.
+  const early = client("alice");
+  const refusedEarly = early.subscribe("events.other.>");
+  await early.connect();
+  await assert.rejects(refusedEarly, (err) => err.code === "forbidden");
+  early.close();
   alice.close();
   bob.close();
 });
