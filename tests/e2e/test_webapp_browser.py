@@ -128,7 +128,7 @@ def texts(page: Any) -> list[str]:
     """The message texts in the channel view, in order."""
     result: list[str] = page.eval_on_selector_all(
         "#messages article.message",
-        "els => els.map(e => e.querySelector('.body').innerText.trim())",
+        "els => els.map(e => e.querySelector('.body').textContent.trim())",
     )
     return result
 
