@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from parley.core.codes import CloseCode, close_action
+from parley.settings import Settings
 from tests.clients.node import JS, node_flags, node_or_skip
+from tests.conftest import make_token
+from tests.e2e.test_channels import rest
+from tests.support.live import live_app
+
+README = JS.parents[1] / "README.md"
 
 
 def test_node_tests_pass() -> None:
@@ -75,3 +82,32 @@ def test_committed_bundles_are_built_from_the_sources(
         assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), (
             f"{committed / name} is stale: run `make clients`"
         )
+
+
+def test_the_readme_javascript_example_runs(settings: Settings, tmp_path: Path) -> None:
+    """README "Use it" shows the SDK in ten lines: they run as written (against a live
+    server; the URLs swapped for its ports, and the client closed afterwards)."""
+    node = node_or_skip()
+    text = README.read_text()
+    section = text[text.index("### JavaScript") :]
+    match = re.search(r"```js\n(.*?)```", section, re.S)
+    assert match is not None
+    code = match.group(1)
+    assert code.count("\n") <= 12  # "ten lines"
+    with live_app(settings) as app:
+        token = make_token("alice")
+        rest(app, "POST", "/v1/channels", "alice", {"kind": "group", "name": "readme"})
+        code = code.replace("ws://127.0.0.1:8765/ws", app.ws_url)
+        code = code.replace("http://127.0.0.1:8080", app.http_url)
+        code = code.replace("./clients/js/dist/parley.js", (JS / "dist" / "parley.js").as_uri())
+        script = tmp_path / "readme.mjs"
+        script.write_text(code + "\nsetTimeout(() => client.close(), 2000);\n")
+        run = subprocess.run(
+            [node, *node_flags(node), str(script)],
+            env={**os.environ, "TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "alice: hello from the SDK" in run.stdout, run.stdout
