@@ -1,6 +1,7 @@
 """The web app in real Chromium (Debian's, driven by playwright; never a downloaded
 browser): two people chat through ``/app`` of a real ``parley serve`` (messages, a thread
-reply, a reaction, typing, presence, an upload, a search, read ticks), then the server
+reply, a reaction, typing, presence, an upload, a search, read ticks, an edit from the
+keyboard, a pin, a call link), then the server
 restarts and both pages resume with nothing lost or doubled. Screenshots go to
 ``test-artifacts/webapp/``."""
 
@@ -158,6 +159,8 @@ def test_two_people_chat_and_survive_a_restart(served: Served, tmp_path: Path) -
             pages = {}
             for user in ("alice", "bob"):
                 context = browser.new_context(viewport={"width": 1100, "height": 700})
+                # The call opens the meeting in a new tab: answer it here (no network).
+                context.route("https://meet.example/**", lambda r: r.fulfill(body="meeting"))
                 page = context.new_page()
                 page.set_default_timeout(WAIT_MS)
                 page.on("pageerror", lambda e, u=user: errors.append(f"{u}: {e}"))
@@ -227,10 +230,29 @@ def test_two_people_chat_and_survive_a_restart(served: Served, tmp_path: Path) -
             expect(bob.locator("#panel .result")).to_have_count(1)
             expect(bob.locator("#panel .result .snippet")).to_contain_text("hello")
             bob.keyboard.press("Escape")
+
+            # Alice edits her last message from the keyboard (ArrowUp in the empty
+            # composer), bob pins it, and alice starts a call (a meeting link is posted).
+            alice.focus("#composer-input")
+            alice.keyboard.press("ArrowUp")
+            alice.fill("textarea[aria-label='Edit message']", "a picture, edited")
+            alice.keyboard.press("Enter")
+            picture = bob.locator("#messages article.message").nth(2)
+            expect(picture.locator(".body")).to_have_text("a picture, edited")
+            expect(picture.locator(".edited")).to_have_count(1)
+            picture.hover()
+            picture.get_by_role("button", name="Pin").click()
+            pinned = alice.locator("#messages article.message").nth(2)
+            expect(pinned.locator(".pin")).to_have_count(1)
+            alice.click("#call")
+            expect(bob.locator("#messages article.message")).to_have_count(4)
+            expect(bob.locator("#messages article.message").last).to_contain_text(
+                "https://meet.example/parley-"
+            )
             alice.screenshot(path=str(ARTIFACTS / "alice-before-restart.png"))
             bob.screenshot(path=str(ARTIFACTS / "bob-before-restart.png"))
             before = texts(bob)
-            assert len(before) == 3, before
+            assert len(before) == 4, before
 
             # The server restarts: both pages show the banner, alice writes while it is
             # down (queued), and after the restart each page has every message once.

@@ -66,6 +66,8 @@ export class Chat {
   private readonly previews = new Map<string, Preview[]>();
   private readonly links = new Map<string, string>();
   private editing: string | null = null;
+  /** The edit box's text, kept across re-renders of the list. */
+  private editDraft: string | null = null;
   private loadingOlder = false;
 
   constructor(
@@ -494,12 +496,14 @@ export class Chat {
     const list = $("#messages");
     if (!room) return;
     const atBottom = toBottom || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const editingNow = document.activeElement?.getAttribute("aria-label") === "Edit message";
     const focused = document.activeElement?.closest?.("[data-id]")?.getAttribute("data-id");
     clear(list);
     if (room.nextBefore === null && room.loaded) list.append(h("p", { class: "start" }, `This is the start of ${this.label(room.ch)}.`));
     for (const m of room.messages) list.append(this.messageEl(room, m, false));
     if (atBottom) list.scrollTop = list.scrollHeight;
-    if (focused) list.querySelector<HTMLElement>(`[data-id="${focused}"]`)?.focus();
+    if (editingNow) list.querySelector<HTMLElement>("textarea[aria-label='Edit message']")?.focus();
+    else if (focused) list.querySelector<HTMLElement>(`[data-id="${focused}"]`)?.focus();
   }
 
   private ticks(room: Room, m: View): Child {
@@ -638,9 +642,11 @@ export class Chat {
 
   private editForm(room: Room, m: View): HTMLElement {
     const input = h("textarea", { "aria-label": "Edit message", rows: "2" });
-    input.value = m.text;
+    input.value = this.editDraft ?? m.text;
+    input.addEventListener("input", () => (this.editDraft = input.value));
     const save = async () => {
       this.editing = null;
+      this.editDraft = null;
       if (input.value.trim() && input.value !== m.text) await this.client.edit(room.ch.id, m.id, input.value).catch((e) => this.toast(String(e)));
       this.renderMessages();
     };
@@ -649,7 +655,9 @@ export class Chat {
         e.preventDefault();
         void save();
       } else if (e.key === "Escape") {
+        e.stopPropagation();
         this.editing = null;
+        this.editDraft = null;
         this.renderMessages();
       }
     });
@@ -659,6 +667,7 @@ export class Chat {
 
   private startEdit(m: View): void {
     this.editing = m.id;
+    this.editDraft = null;
     this.renderMessages();
   }
 
