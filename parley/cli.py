@@ -319,6 +319,22 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_matrix_registration(args: argparse.Namespace) -> int:
+    import yaml
+
+    from parley.domain.matrix import registration
+
+    matrix = _model(args).to_settings().federation.matrix
+    if matrix is None:
+        raise CliError(
+            "no Matrix bridge is configured: set matrix_homeserver_url, matrix_server_name,"
+            " matrix_as_token and matrix_hs_token (docs/federation.md)"
+        )
+    reg = registration(matrix, ephemeral=not args.no_ephemeral)
+    print(yaml.safe_dump(reg, sort_keys=False), end="")
+    return 0
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=32)
@@ -430,6 +446,24 @@ def build_parser() -> argparse.ArgumentParser:
         _add_setting(show, name)
     _add_set(show)
     show.set_defaults(func=cmd_config_show)
+
+    p = command("federation", "federation bridges (docs/federation.md)")
+    fed_sub = p.add_subparsers(dest="federation_command", required=True, metavar="COMMAND")
+    reg = fed_sub.add_parser(
+        "matrix-registration",
+        help="print the Matrix application-service registration (YAML)",
+        description="Print the registration file for the homeserver's "
+        "app_service_config_files, from the matrix_* settings.",
+        formatter_class=_Formatter,
+    )
+    _add_config(reg)
+    _add_set(reg)
+    reg.add_argument(
+        "--no-ephemeral",
+        action="store_true",
+        help="do not ask for typing and receipts (receive_ephemeral, MSC2409)",
+    )
+    reg.set_defaults(func=cmd_matrix_registration)
 
     # Only listed for --help: main() hands everything after "bench" to bench.cli unparsed.
     sub.add_parser("bench", help="run benchmarks (see docs/benchmarks.md)", add_help=False)
