@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint typecheck pytest bench clean
+.PHONY: install install-dev run test lint typecheck pytest bench clean clients
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ test: install-dev
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	bash scripts/run-tests
+
+# Rebuild the committed JavaScript bundles (clients/js/dist, api/webapp_static) from the
+# TypeScript sources; needs node and npm (not needed to run or test Parley).
+clients:
+	cd clients/js && npm ci --ignore-scripts && node build.mjs
+	cd clients/web && npm ci --ignore-scripts && node build.mjs
 
 bench: install-dev
 	$(BIN)/parley bench --quick --out bench-out/latest

@@ -50,6 +50,7 @@ from parley.api.openapi import ParleyOpenAPI, install_docs
 from parley.api.presence import bp as presence_bp
 from parley.api.search import bp as search_bp
 from parley.api.server import KeepAliveSafeConnection
+from parley.api.webapp import WebAppConfig, install_webapp
 from parley.core.ports import OpsEndpoints
 from parley.domain.services import Services
 
@@ -104,11 +105,13 @@ def create_app(
     *,
     allowed_origins: tuple[str, ...] = (),
     ops: OpsEndpoints | None = None,
+    webapp: WebAppConfig | None = None,
 ) -> QuartTrio:
     """Register the blueprints over ``services`` (built, opened and closed by the
     composition root, ``parley.app``). ``allowed_origins``: browsers that may call the
     API (CORS), the list the broker checks ``Origin`` against. ``ops``: what answers
-    ``/readyz`` and ``/metrics`` and is told each request's timing."""
+    ``/readyz`` and ``/metrics`` and is told each request's timing. ``webapp``: what the
+    web app at ``/app`` is told (api/webapp.py)."""
     app = QuartTrio("parley")
     app.asgi_http_class = KeepAliveSafeConnection  # an early error closes cleanly
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -126,6 +129,7 @@ def create_app(
         openapi_provider_class=ParleyOpenAPI,
     )
     install_docs(app, TITLE)
+    install_webapp(app, webapp or WebAppConfig())
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the models' field order
     install_error_handlers(app)
     install_request_observer(app, ops)

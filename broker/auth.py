@@ -222,9 +222,15 @@ def redact_target(target: str) -> str:
     return parts._replace(query=q).geturl()
 
 
-def origin_allowed(origin: str | None, allowed: tuple[str, ...], host: str | None) -> bool:
+def origin_allowed(
+    origin: str | None,
+    allowed: tuple[str, ...],
+    host: str | None,
+    same_host_ports: tuple[int, ...] = (),
+) -> bool:
     """No Origin (a non-browser client) is allowed. ``*`` allows any. Otherwise the origin
-    must be listed exactly, or -- with nothing configured -- be the server's own host."""
+    must be listed exactly, or -- with nothing configured -- be the server's own host, or
+    that host name on one of ``same_host_ports`` (the web app's REST port)."""
     if origin is None:
         return True
     if "*" in allowed:
@@ -233,4 +239,15 @@ def origin_allowed(origin: str | None, allowed: tuple[str, ...], host: str | Non
         return origin.rstrip("/") in {a.rstrip("/") for a in allowed}
     if host is None:
         return False
-    return urlsplit(origin).netloc == host
+    netloc = urlsplit(origin).netloc
+    if netloc == host:
+        return True
+    try:
+        own, theirs = urlsplit(f"//{host}"), urlsplit(origin)
+        return (
+            theirs.hostname is not None
+            and theirs.hostname == own.hostname
+            and theirs.port in same_host_ports
+        )
+    except ValueError:  # a malformed port
+        return False

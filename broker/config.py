@@ -16,6 +16,9 @@ class BrokerConfig:
     #: Exact origins allowed (``*`` allows any). Empty: allow requests without an Origin
     #: header (non-browser clients) and same-host browser origins only.
     allowed_origins: tuple[str, ...] = ()
+    #: With no ``allowed_origins``: other ports of the same host whose pages may connect
+    #: too (the REST port serving the web app at ``/app``, docs/clients.md).
+    same_host_ports: tuple[int, ...] = ()
     ping_interval: float = 25.0
     ping_timeout: float = 10.0
     handshake_timeout: float = 10.0

@@ -255,7 +255,9 @@ class Connection:
         srv = self.server
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.extra_headers]
         origin = next((v for k, v in headers if k.lower() == "origin"), None)
-        if not origin_allowed(origin, srv.config.allowed_origins, request.host):
+        if not origin_allowed(
+            origin, srv.config.allowed_origins, request.host, srv.config.same_host_ports
+        ):
             raise AuthError(f"origin not allowed: {origin}"[:MAX_REASON_BYTES])
         token = extract_token(headers, request.target)
         if token is None:

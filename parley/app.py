@@ -20,9 +20,10 @@ from quart_trio import QuartTrio
 
 from parley.api.app import create_app
 from parley.api.server import serve_http
+from parley.api.webapp import DEV_TOKEN_TTL, WebAppConfig
 from parley.bridges.matrix import MatrixBridge
 from parley.bridges.xmpp.component import XmppBridge
-from parley.broker.auth import TokenVerifier
+from parley.broker.auth import TokenVerifier, issue_token
 from parley.broker.feeds import HubFeeds
 from parley.broker.hub import Hub
 from parley.broker.server import BrokerServer
@@ -325,7 +326,7 @@ async def open_store_retrying(
         delay = min(delay * 2, DB_RETRY_MAX)
 
 
-def _keep_secret(settings: Settings) -> Settings:
+def _keep_secret(settings: Settings) -> tuple[Settings, str]:
     try:
         settings, source = settings.with_secret()
     except OSError as exc:
@@ -339,14 +340,32 @@ def _keep_secret(settings: Settings) -> Settings:
             settings.secret_path,
         )
     try:
-        settings, source = settings.with_vapid_key()
+        settings, vapid_source = settings.with_vapid_key()
     except OSError as exc:
         raise StartupError(
             f"cannot keep the VAPID key in {settings.vapid_path}: {one_line(exc)}"
         ) from exc
-    if source == "generated":
+    if vapid_source == "generated":
         log.info("Web Push: generated the VAPID key kept in %s", settings.vapid_path)
-    return settings
+    return settings, source
+
+
+def _webapp_config(settings: Settings, secret_source: str) -> WebAppConfig:
+    """The web app's boot config; its "sign in as" only with the secret this server
+    generated (a development server: docs/clients.md explains why)."""
+    sign_in = None
+    if secret_source != "configured" and settings.jwt_secret:
+        secret = settings.jwt_secret
+
+        def sign_in(sub: str, org: str) -> str:
+            return issue_token(secret, sub=sub, org=org, ttl=DEV_TOKEN_TTL)
+
+    return WebAppConfig(
+        ws_port=settings.ws_port,
+        http_port=settings.http_port,
+        meeting_url_template=settings.meeting_url_template,
+        dev_sign_in=sign_in,
+    )
 
 
 async def serve(
@@ -358,7 +377,8 @@ async def serve(
     """Serve until ``Running.shutdown()`` (or cancellation). No signal handling here, so it
     also runs in a thread (tests). Any failure before both servers listen is a
     :class:`StartupError` (possibly inside exception groups: see :func:`startup_error`)."""
-    settings = _keep_secret(settings)
+    settings, secret_source = _keep_secret(settings)
+    webapp = _webapp_config(settings, secret_source)
     hub = Hub(settings.presence)
     try:
         verifier = settings.token_verifier()
@@ -402,7 +422,9 @@ async def serve(
                 live=HubFeeds(hub),  # GraphQL subscriptions ride on the hub
             )
             ops = WebSocketOps(services)
-            app = create_app(services, allowed_origins=settings.allowed_origins, ops=endpoints)
+            app = create_app(
+                services, allowed_origins=settings.allowed_origins, ops=endpoints, webapp=webapp
+            )
             # Privacy (docs/privacy.md): deleted accounts are known before serving, and
             # their tokens are refused by the broker too.
             await services.accounts.load()
@@ -415,6 +437,7 @@ async def serve(
             ws_port: int = await _listen(
                 nursery, broker.serve, f"{settings.host}:{settings.ws_port}", "ws_port"
             )
+            webapp.ws_port = ws_port
             http_port = None
             http_url = ""
             http_scope = trio.CancelScope()
@@ -435,6 +458,7 @@ async def serve(
                 binds: list[str] = await _listen(nursery, partial(http, app), where, "http_port")
                 http_url = binds[0]
                 http_port = int(http_url.rsplit(":", 1)[1])
+                webapp.http_port = http_port
             log.info("broker listening on ws://%s:%d/ws", settings.host, ws_port)
             if http_url:
                 log.info("REST API listening on %s", http_url)

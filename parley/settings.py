@@ -103,6 +103,9 @@ class Settings:
     log_level: LogLevel = "info"
     log_format: LogFormat = "auto"
     access_log: bool = False
+    #: The "start a call" link of the web app: ``{room}`` becomes a fresh room name
+    #: (docs/clients.md). Empty: no call button.
+    meeting_url_template: str = ""
     limits: Limits = field(default_factory=Limits)
     presence: PresenceConfig = field(default_factory=PresenceConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
@@ -119,6 +122,7 @@ class Settings:
             host=self.host,
             port=self.ws_port,
             allowed_origins=self.allowed_origins,
+            same_host_ports=(self.http_port,) if self.http_port else (),
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             handshake_timeout=self.handshake_timeout,
@@ -326,6 +330,11 @@ class SettingsModel(BaseSettings):
         "auto", "`json` lines, `pretty` for people, or `auto`: pretty on a terminal, else JSON."
     )
     access_log: bool = _setting(False, "Log one line per HTTP request (Hypercorn's access log).")
+    meeting_url_template: str = _setting(
+        "",
+        'The web app\'s "start a call" link, an http(s) URL where `{room}` becomes a fresh '
+        "room name (e.g. `https://meet.jit.si/parley-{room}`). Empty: no call button.",
+    )
     # Limits (docs/protocol.md#limits)
     max_frame_bytes: Count = _setting(
         _LIMITS.max_frame_bytes, "Largest inbound WebSocket frame in bytes; bigger closes 1009."
@@ -544,6 +553,14 @@ class SettingsModel(BaseSettings):
         check_database_url(v.get_secret_value())
         return v
 
+    @field_validator("meeting_url_template", mode="after")
+    @classmethod
+    def _meeting_url(cls, v: str) -> str:
+        v = v.strip()
+        if v and (not v.startswith(("https://", "http://")) or "{room}" not in v):
+            raise ValueError("must be an http(s) URL containing {room}")
+        return v
+
     @field_validator("jwt_secret", mode="after")
     @classmethod
     def _secret(cls, v: SecretStr) -> SecretStr:
@@ -636,6 +653,7 @@ class SettingsModel(BaseSettings):
             log_level=self.log_level,
             log_format=self.log_format,
             access_log=self.access_log,
+            meeting_url_template=self.meeting_url_template,
             limits=Limits(**{name: getattr(self, name) for name in _LIMITS.as_dict()}),
             presence=PresenceConfig(
                 **{name: getattr(self, f"presence_{name}") for name in PRESENCE_FIELDS}

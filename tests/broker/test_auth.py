@@ -359,3 +359,18 @@ def test_origin_allowed(
 def test_sub_must_be_printable_and_bounded(sub: str) -> None:
     token = jwt.encode({**payload(), "sub": sub}, SECRET, algorithm="HS256")
     refused(verifier(jwt_secret=SECRET), token, "token claim sub must be 1 to 256 printable")
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "expected"),
+    [
+        ("http://127.0.0.1:8080", "127.0.0.1:8765", True),  # the web app on the REST port
+        ("http://127.0.0.1:8081", "127.0.0.1:8765", False),  # another port of the host
+        ("http://evil.example:8080", "127.0.0.1:8765", False),
+        ("http://127.0.0.1", "127.0.0.1:8765", False),
+        ("http://127.0.0.1:99999", "127.0.0.1:8765", False),  # a malformed port
+    ],
+)
+def test_origin_allowed_from_the_web_app_port(origin: str, host: str, expected: bool) -> None:
+    assert origin_allowed(origin, (), host, (8080,)) is expected
+    assert origin_allowed(origin, ("https://app.example",), host, (8080,)) is False
