@@ -1,0 +1,223 @@
+"""Issue "cluster" end to end: two Parley nodes on one PostgreSQL and a real nats-server on
+127.0.0.1, real WebSocket and REST clients spread over the nodes, exact counts (no loss,
+no duplicate, each channel in seq order)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import trio
+from websockets.sync.client import connect
+
+from parley.app import StartupError, serve, startup_error
+from parley.settings import ClusterConfig, Settings
+from tests.conftest import make_token
+from tests.e2e.test_channels import Client, rest
+from tests.support.live import LiveApp, live_app
+from tests.support.nats import NatsServer, nats_server
+from tests.support.store import PgSchemas
+
+__all__ = ["nats_server"]
+
+TOPIC = "events.acme.conversations.conversation.>"
+
+
+@pytest.fixture
+def db_url(pg_schemas: PgSchemas) -> str:
+    return pg_schemas.new()
+
+
+def node_settings(settings: Settings, db_url: str, nats: NatsServer) -> Settings:
+    return replace(
+        settings,
+        database_url=db_url,
+        cluster=ClusterConfig(nats_servers=(nats.url,), gap_wait=0.1, node_heartbeat=5.0),
+    )
+
+
+@contextmanager
+def two_nodes(settings: Settings, db_url: str, nats: NatsServer) -> Iterator[list[LiveApp]]:
+    with ExitStack() as stack:
+        nodes = []
+        for i in range(2):
+            s = replace(node_settings(settings, db_url, nats), data_dir=settings.data_dir / str(i))
+            nodes.append(stack.enter_context(live_app(s)))
+        yield nodes
+
+
+def dial(stack: ExitStack, node: LiveApp, user: str, *, roles: tuple[str, ...] = ()) -> Client:
+    headers = {"Authorization": f"Bearer {make_token(user, 'acme', roles=roles)}"}
+    return Client(stack.enter_context(connect(node.ws_url, additional_headers=headers)))
+
+
+def new_channel(node: LiveApp, members: list[str]) -> str:
+    status, ch = rest(
+        node,
+        "POST",
+        "/v1/channels",
+        "svc",
+        {"kind": "group", "name": "c", "members": members},
+        roles=("service",),
+    )
+    assert status == 201, ch
+    cid: str = ch["id"]
+    return cid
+
+
+def post(node: LiveApp, cid: str, user: str, text: str) -> int:
+    status, msg = rest(node, "POST", f"/v1/channels/{cid}/messages", user, {"text": text})
+    assert status == 201, msg
+    seq: int = msg["seq"]
+    return seq
+
+
+def texts(events: list[dict[str, Any]]) -> list[str]:
+    return [e["data"]["text"] for e in events]
+
+
+def assert_in_order(events: list[dict[str, Any]]) -> None:
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(set(seqs)), seqs
+
+
+def test_reproduction_bob_on_b_gets_both_posts_in_order(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    with two_nodes(settings, db_url, nats_server) as (a, b), ExitStack() as stack:
+        cid = new_channel(a, ["alice", "bob"])
+        bob = dial(stack, b, "bob")
+        assert bob.call("subscribe", topic=TOPIC)["ok"]
+        s1 = post(a, cid, "alice", "on A")
+        s2 = post(b, cid, "alice", "on B")
+        assert s2 == s1 + 1
+        got = bob.events(2)
+        assert [e["seq"] for e in got] == [s1, s2]
+        assert texts(got) == ["on A", "on B"]
+
+
+def test_service_event_posted_to_a_reaches_a_websocket_client_on_b(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    with two_nodes(settings, db_url, nats_server) as (a, b), ExitStack() as stack:
+        svc = dial(stack, b, "billing", roles=("service",))
+        assert svc.call("subscribe", topic="events.acme.billing.>")["ok"]
+        for i in range(3):
+            status, body = rest(
+                a,
+                "POST",
+                "/v1/events",
+                "svc",
+                {"topic": f"events.acme.billing.invoice.paid.inv_{i}", "data": {"n": i}},
+                roles=("service",),
+            )
+            assert status == 200, body
+        status, body = rest(
+            a,
+            "POST",
+            "/v1/events:batch",
+            "svc",
+            {"events": [{"topic": "events.acme.billing.invoice.paid.x", "data": {"n": 9}}]},
+            roles=("service",),
+        )
+        assert status == 200, body
+        got = [svc.recv() for _ in range(4)]
+        assert [m["data"]["n"] for m in got] == [0, 1, 2, 9]
+
+
+def test_many_posts_on_both_nodes_arrive_everywhere_once_in_order(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    with two_nodes(settings, db_url, nats_server) as (a, b), ExitStack() as stack:
+        cid = new_channel(a, ["alice", "bob", "carol"])
+        watchers = [dial(stack, a, "bob"), dial(stack, b, "bob"), dial(stack, b, "carol")]
+        for w in watchers:
+            assert w.call("subscribe", topic=TOPIC)["ok"]
+        sent = []
+        for i in range(30):
+            sent.append(post((a, b)[i % 2], cid, "alice", f"m{i}"))
+        for w in watchers:
+            got = w.events(30)
+            assert_in_order(got)
+            assert [e["seq"] for e in got] == sent
+            assert texts(got) == [f"m{i}" for i in range(30)]
+
+
+def test_removed_member_on_b_stops_receiving_at_once(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    with two_nodes(settings, db_url, nats_server) as (a, b), ExitStack() as stack:
+        cid = new_channel(a, ["alice", "carol"])
+        carol = dial(stack, b, "carol")
+        alice = dial(stack, b, "alice")
+        for c in (carol, alice):
+            assert c.call("subscribe", topic=TOPIC)["ok"]
+        post(a, cid, "alice", "before")
+        assert texts(carol.events(1)) == ["before"]
+        status, _ = rest(
+            a, "DELETE", f"/v1/channels/{cid}/members/carol", "svc", roles=("service",)
+        )
+        assert status == 204
+        post(a, cid, "alice", "after")
+        assert texts(alice.events(2)) == ["before", "after"]
+        carol.events(1, "member_removed")
+        carol.call("subscribe", topic=TOPIC)  # a round trip: what was queued came before
+        assert not [p for p in carol.pushes if p.get("event") == "message_posted"], carol.pushes
+
+
+def test_nats_restart_mid_stream_loses_no_committed_event(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    with two_nodes(settings, db_url, nats_server) as (a, b), ExitStack() as stack:
+        cid = new_channel(a, ["alice", "bob"])
+        bob = dial(stack, b, "bob")
+        assert bob.call("subscribe", topic=TOPIC)["ok"]
+        sent = [post(a, cid, "alice", f"m{i}") for i in range(5)]
+        assert len(bob.events(5)) == 5
+        nats_server.stop()
+        sent += [post(a, cid, "alice", f"m{i}") for i in range(5, 10)]  # while the bus is down
+        nats_server.start()
+        sent += [post(a, cid, "alice", f"m{i}") for i in range(10, 15)]
+        got = bob.events(10)
+        assert [e["seq"] for e in got] == sent[5:]
+        assert texts(got) == [f"m{i}" for i in range(5, 15)]
+        # and the bus carries live events again (resubscribed by itself)
+        svc = dial(stack, b, "billing", roles=("service",))
+        assert svc.call("subscribe", topic="events.acme.billing.>")["ok"]
+        for _ in range(100):
+            _, body = rest(
+                a,
+                "POST",
+                "/v1/events",
+                "svc",
+                {"topic": "events.acme.billing.x.y.z", "data": 1},
+                roles=("service",),
+            )
+            if body["deliveries"] == 0:
+                try:
+                    svc.ws.recv(timeout=0.05)
+                    break
+                except TimeoutError:
+                    continue
+        else:
+            pytest.fail("no service event crossed after the NATS restart")
+
+
+async def test_a_second_node_without_a_bus_refuses_to_start(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    first = replace(node_settings(settings, db_url, nats_server), data_dir=settings.data_dir / "a")
+    lone = replace(settings, database_url=db_url, data_dir=settings.data_dir / "b")
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(serve, first)
+        with pytest.raises(BaseException) as info:
+            await serve(lone)
+        error = startup_error(info.value)
+        assert isinstance(error, StartupError)
+        assert "set PARLEY_NATS_URL" in str(error)
+        assert "\n" not in str(error)
+        running.shutdown()
+        running.shutdown()
