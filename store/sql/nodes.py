@@ -30,9 +30,7 @@ def register(tx: WriteTx, node_id: str, host: str, *, bus: bool, forget_before_u
 
 
 def heartbeat(tx: WriteTx, node_id: str) -> None:
-    tx.db.run(
-        "UPDATE nodes SET heartbeat_at_us = ? WHERE node_id = ?", (codec.now_us(), node_id)
-    )
+    tx.db.run("UPDATE nodes SET heartbeat_at_us = ? WHERE node_id = ?", (codec.now_us(), node_id))
 
 
 def deregister(tx: WriteTx, node_id: str) -> None:
