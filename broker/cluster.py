@@ -8,7 +8,8 @@ has no link and its fan-out is exactly the single-node path. The link:
   ``E`` service events (with their ``members_of``), ``C`` committed channel events (org,
   channel, seq, event, member target), ``X`` ephemeral channel events (streams, typing),
   ``M`` membership changes (every node, so a member removed on one node stops receiving
-  on all at once), ``D`` closing a user's connections everywhere;
+  on all at once), ``D`` closing a user's connections everywhere, ``R`` "read the
+  store again" (a node is back on the bus: what it published meanwhile was lost);
 - holds interest in the subject of every trie entry its clients hold (ref-counted by the
   backend); a channel topic's subject is widened to all of that channel's events
   (``events.o.conversations.conversation.*.C``), so a node sees each followed channel's
@@ -114,6 +115,9 @@ class ClusterLink:
     ) -> None:
         self._send(topic, b"X" + orjson.dumps([org, channel_id, except_user]) + b"\n" + frame)
 
+    def send_resync(self) -> None:
+        self._send(CONTROL_SUBJECT, b"R")
+
     def send_disconnect(self, org: str, user_id: str, code: CloseCode, reason: str) -> None:
         self._send(CONTROL_SUBJECT, b"D" + orjson.dumps([org, user_id, int(code), reason]))
 
@@ -156,6 +160,9 @@ class ClusterLink:
                 if not added or not self.sequencer.tracked((org, ch)):
                     self.hub.apply_membership(org, ch, user, added)
                 # else: applied when the channel event itself is delivered, in order
+            elif kind == b"R":  # a node is back on the bus: what it sent meanwhile was lost
+                self._resync = True
+                self._wake.set()
             elif kind == b"D":
                 org, user, code, reason = orjson.loads(payload[1:])
                 self.hub.disconnect_local(org, user, CloseCode(code), reason)
@@ -176,8 +183,11 @@ class ClusterLink:
             deliver(org, ch, seq, event, target, frame)
 
     def _connected(self) -> None:
+        """(Re)connected: read what was missed, and have the others read what this node
+        could not send meanwhile."""
         self._resync = True
         self._wake.set()
+        self.send_resync()
 
     # -- the task: deadlines, gap reads, resync ------------------------------------------
     async def run(self) -> None:

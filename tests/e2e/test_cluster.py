@@ -4,9 +4,11 @@ no duplicate, each channel in seq order)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,3 +223,120 @@ async def test_a_second_node_without_a_bus_refuses_to_start(
         assert "\n" not in str(error)
         running.shutdown()
         running.shutdown()
+
+
+def test_typing_crosses_to_members_on_the_other_node(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    with two_nodes(settings, db_url, nats_server) as (a, b), ExitStack() as stack:
+        cid = new_channel(a, ["alice", "bob"])
+        bob = dial(stack, b, "bob")
+        alice = dial(stack, a, "alice")
+        assert bob.call("subscribe", topic=TOPIC)["ok"]
+        assert alice.call("typing", channel=cid)["sent"] is True
+        (typing,) = bob.events(1, "typing")
+        assert typing["data"]["user_id"] == "alice" and "seq" not in typing
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_readyz_reports_the_bus(settings: Settings, db_url: str, nats_server: NatsServer) -> None:
+    with live_app(node_settings(settings, db_url, nats_server)) as node:
+        status, body = get_json(node.http_url + "/readyz")
+        assert (status, body["checks"]["bus"]) == (200, "ok")
+        nats_server.stop()
+        for _ in range(200):
+            status, body = get_json(node.http_url + "/readyz")
+            if status == 503:
+                break
+        assert body["checks"]["bus"].startswith(("disconnected", "no answer")), body
+        nats_server.start()
+        for _ in range(400):
+            status, body = get_json(node.http_url + "/readyz")
+            if status == 200:
+                break
+        assert body["checks"]["bus"] == "ok"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_a_killed_node_s_clients_recover_on_another_losing_nothing(
+    settings: Settings, db_url: str, nats_server: NatsServer, tmp_path: Any
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import SECRET
+
+    ws_port, http_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "PARLEY_DATABASE_URL": db_url,
+        "PARLEY_NATS_URL": nats_server.url,
+        "PARLEY_JWT_SECRET": SECRET,
+        "PARLEY_WS_PORT": str(ws_port),
+        "PARLEY_HTTP_PORT": str(http_port),
+        "PARLEY_DATA_DIR": str(tmp_path / "killed"),
+        "PARLEY_LOG_LEVEL": "warning",
+    }
+    with live_app(node_settings(settings, db_url, nats_server)) as a, ExitStack() as stack:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "parley", "serve"],
+            env=env,
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while get_json_or_none(f"http://127.0.0.1:{http_port}/readyz") != 200:
+                assert time.monotonic() < deadline, "node B did not become ready"
+                assert proc.poll() is None, "node B exited"
+                time.sleep(0.05)
+            cid = new_channel(a, ["alice", "bob"])
+            b_url = f"ws://127.0.0.1:{ws_port}/ws"
+            headers = {"Authorization": f"Bearer {make_token('bob', 'acme')}"}
+            bob = Client(stack.enter_context(connect(b_url, additional_headers=headers)))
+            assert bob.call("subscribe", topic=TOPIC)["ok"]
+            sent = [post(a, cid, "alice", f"m{i}") for i in range(3)]
+            got = bob.events(3)
+            assert [e["seq"] for e in got] == sent
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            sent += [post(a, cid, "alice", f"m{i}") for i in range(3, 6)]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        bob2 = dial(stack, a, "bob")  # the balancer sends bob to a live node
+        reply = bob2.call("subscribe", topic=TOPIC, since={cid: got[-1]["seq"]})
+        assert reply["recovery"][cid]["recovered"] is True
+        replayed = bob2.events(3)
+        assert [e["seq"] for e in replayed] == sent[3:]
+        assert texts(replayed) == ["m3", "m4", "m5"]
+
+
+def get_json_or_none(url: str) -> int | None:
+    try:
+        return get_json(url)[0]
+    except OSError:
+        return None
