@@ -22,8 +22,9 @@ has no link and its fan-out is exactly the single-node path. The link:
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
@@ -31,6 +32,7 @@ import trio
 from parley.broker.protocol import channel_event_frame
 from parley.broker.sequencer import Gap, Sequencer
 from parley.core.codes import CloseCode
+from parley.core.errors import ClientError
 from parley.core.events import EventName
 from parley.core.ports import BrokerBackend, ChannelLog
 from parley.core.records import ChannelEvent
@@ -44,6 +46,11 @@ log = logging.getLogger("parley.bus")
 #: Subjects every node of a cluster holds, whatever its clients subscribe to.
 MEMBERS_SUBJECT = "_parley.members"
 CONTROL_SUBJECT = "_parley.control"
+PRESENCE_SUBJECT = "_parley.presence"
+#: Seconds between a node's presence heartbeats on the bus; a node not heard for
+#: :data:`NODE_SILENT` is gone, and its users' presence with it.
+NODE_BEAT = 2.0
+NODE_SILENT = 3 * NODE_BEAT
 
 #: (event name, member target or None, frame)
 Item = tuple[str, str | None, bytes]
@@ -76,6 +83,9 @@ class ClusterLink:
         self, hub: Hub, backend: BrokerBackend, log_reader: ChannelLog, *, gap_wait: float
     ) -> None:
         self.hub = hub
+        self.node_id = uuid.uuid4().hex[:12]
+        #: other nodes -> when last heard (trio's clock)
+        self.nodes: dict[str, float] = {}
         self.backend = backend
         self.log = log_reader
         self.sequencer: Sequencer[Key, Item] = Sequencer(gap_wait)
@@ -87,6 +97,7 @@ class ClusterLink:
         backend.start(self._receive, self._connected)
         backend.subscribe(MEMBERS_SUBJECT)
         backend.subscribe(CONTROL_SUBJECT)
+        backend.subscribe(PRESENCE_SUBJECT)
 
     # -- interest ----------------------------------------------------------------------------
     def interest(self, entry: Sequence[str], gained: bool) -> None:
@@ -114,6 +125,10 @@ class ClusterLink:
         self, topic: str, org: str, channel_id: str, frame: bytes, except_user: str | None
     ) -> None:
         self._send(topic, b"X" + orjson.dumps([org, channel_id, except_user]) + b"\n" + frame)
+
+    def send_presence(self, entries: list[list[Any]]) -> None:
+        """Local status changes of users (``Presence.flush``) for the other nodes."""
+        self._send(PRESENCE_SUBJECT, b"P" + orjson.dumps([self.node_id, entries]))
 
     def send_resync(self) -> None:
         self._send(CONTROL_SUBJECT, b"R")
@@ -163,10 +178,21 @@ class ClusterLink:
             elif kind == b"R":  # a node is back on the bus: what it sent meanwhile was lost
                 self._resync = True
                 self._wake.set()
+            elif kind == b"P":
+                node, entries = orjson.loads(payload[1:])
+                self._heard(node)
+                self.hub.presence.remote(node, entries)
+            elif kind == b"H":  # a node's heartbeat
+                self._heard(payload[1:].decode())
+            elif kind == b"S":  # a node joined: tell it who is connected here
+                self._heard(payload[1:].decode())
+                snapshot = self.hub.presence.local_snapshot()
+                if snapshot:
+                    self.send_presence(snapshot)
             elif kind == b"D":
                 org, user, code, reason = orjson.loads(payload[1:])
                 self.hub.disconnect_local(org, user, CloseCode(code), reason)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, ClientError) as exc:
             log.warning("bus: bad message on %s: %s", subject, exc)
 
     def _offer(self, key: Key, seq: int, item: Item, now: float) -> None:
@@ -182,16 +208,33 @@ class ClusterLink:
         for seq, (event, target, frame) in released:
             deliver(org, ch, seq, event, target, frame)
 
+    def _heard(self, node: str) -> None:
+        if node != self.node_id:
+            self.nodes[node] = trio.current_time()
+
     def _connected(self) -> None:
-        """(Re)connected: read what was missed, and have the others read what this node
-        could not send meanwhile."""
+        """(Re)connected: read what was missed, have the others read what this node could
+        not send meanwhile, and ask who is connected where."""
         self._resync = True
         self._wake.set()
         self.send_resync()
+        self._send(PRESENCE_SUBJECT, b"S" + self.node_id.encode())
+
+    async def _beat(self) -> None:
+        """Heartbeat on the bus; forget the presence of nodes not heard for a while."""
+        while True:
+            self._send(PRESENCE_SUBJECT, b"H" + self.node_id.encode())
+            await trio.sleep(NODE_BEAT)
+            now = trio.current_time()
+            for node, heard in list(self.nodes.items()):
+                if now - heard > NODE_SILENT:
+                    del self.nodes[node]
+                    self.hub.presence.node_gone(node)
 
     # -- the task: deadlines, gap reads, resync ------------------------------------------
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._beat)
             while True:
                 with trio.move_on_at(self.sequencer.next_deadline()):
                     await self._wake.wait()

@@ -81,6 +81,11 @@ class Hub:
             if not user.clients:
                 self._users.pop((user.org, user.user_id), None)
 
+    def local_channels(self, org: str, user_id: str) -> set[str]:
+        """The channels of a user connected here (empty if not)."""
+        user = self._users.get((org, user_id))
+        return set() if user is None else set(user.channels)
+
     def connections_of(self, org: str, user_id: str) -> int:
         user = self._users.get((org, user_id))
         return 0 if user is None else len(user.clients)

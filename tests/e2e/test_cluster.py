@@ -16,6 +16,7 @@ import trio
 from websockets.sync.client import connect
 
 from parley.app import StartupError, serve, startup_error
+from parley.broker.presence import PresenceConfig
 from parley.settings import ClusterConfig, Settings
 from tests.conftest import make_token
 from tests.e2e.test_channels import Client, rest
@@ -340,3 +341,27 @@ def get_json_or_none(url: str) -> int | None:
         return get_json(url)[0]
     except OSError:
         return None
+
+
+def test_presence_online_anywhere_is_online_offline_when_the_last_connection_closes(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    from tests.e2e.test_presence import presence_until
+
+    fast = replace(settings, presence=PresenceConfig(flush_interval=0.05))
+    with two_nodes(fast, db_url, nats_server) as (a, b), ExitStack() as stack:
+        new_channel(a, ["alice", "bob"])
+        bob = dial(stack, b, "bob")
+        with ExitStack() as on_a:
+            dial(on_a, a, "alice")
+            presence_until(bob, "alice", "online")  # pushed to node B's watcher
+            status, body = rest(b, "GET", "/v1/presence?users=alice", "bob")
+            assert status == 200 and body["users"][0]["status"] == "online", body
+            with ExitStack() as also_on_b:
+                dial(also_on_b, b, "alice")
+            # alice's connection on node B closed, the one on node A is still open
+            status, body = rest(b, "GET", "/v1/presence?users=alice", "bob")
+            assert body["users"][0]["status"] == "online", body
+        presence_until(bob, "alice", "offline")  # her last connection anywhere closed
+        status, body = rest(b, "GET", "/v1/presence?users=alice", "bob")
+        assert body["users"][0]["status"] == "offline", body
