@@ -16,6 +16,9 @@ import trio
 
 from parley.broker.natsclient import NatsClient, NatsOptions
 
+#: Seconds a subscribe waits at most for the bus to confirm its subscriptions.
+SETTLE_TIMEOUT = 1.0
+
 
 class MemoryBackend:
     clustered = False
@@ -34,6 +37,9 @@ class MemoryBackend:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+
+    async def settled(self) -> None:
+        pass
 
     async def check(self) -> str:
         return "not configured"
@@ -93,6 +99,10 @@ class NatsBackend:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         await self.client.run(task_status=task_status)
+
+    async def settled(self) -> None:
+        with trio.move_on_after(SETTLE_TIMEOUT):
+            await self.client.flush()
 
     async def check(self) -> str:
         if not self.client.connected:

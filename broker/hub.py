@@ -147,6 +147,12 @@ class Hub:
                     self.link.interest(entry, False)
         return True
 
+    async def settled(self) -> None:
+        """In a cluster, wait until the bus has the subscriptions made so far (so the
+        reply to a ``subscribe`` means: what any node publishes from now on arrives)."""
+        if self.link is not None:
+            await self.link.backend.settled()
+
     @property
     def subscription_count(self) -> int:
         return len(self._trie)

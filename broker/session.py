@@ -233,8 +233,15 @@ class Session:
             reply: dict[str, Any] = {"topic": pattern}
             if entries != [parts]:
                 reply["granted"] = [".".join(e) for e in entries]
-            self.client.send(ok_frame(cmd.id, reply))
-            return None
+            if self.hub.link is None:
+                self.client.send(ok_frame(cmd.id, reply))
+                return None
+
+            async def confirm() -> None:  # a cluster: once the bus has the subscription
+                await self.hub.settled()
+                self.client.send(ok_frame(cmd.id, reply))
+
+            return Deferred(cmd.id, confirm)
         return Deferred(cmd.id, lambda: self._recover(cmd.id, pattern, parts, since))
 
     def _granted_by_token(self, cmd: Command) -> tuple[str, ...]:
@@ -322,6 +329,7 @@ class Session:
     ) -> None:
         report: dict[str, Any] = {}
         try:
+            await self.hub.settled()  # live events from every node before the log is read
             for channel_id, last_seen in since.items():
                 try:
                     replay, truncated = await self._read_missed(channel_id, last_seen, parts)

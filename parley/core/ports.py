@@ -75,6 +75,11 @@ class BrokerBackend(Protocol):
         """Keep the bus connected (reconnecting by itself) until cancelled."""
         ...
 
+    async def settled(self) -> None:
+        """Wait (briefly, bounded) until the bus has processed every subscription made so
+        far: events other nodes publish from then on reach this node."""
+        ...
+
     async def check(self) -> str:
         """``ok`` or why not (readiness)."""
         ...

@@ -27,6 +27,7 @@ class RecordingBackend:
         self.holders: dict[str, int] = {}
         self.receive: Callable[[str, bytes], None] = lambda s, p: None
         self.on_connect: Callable[[], None] = lambda: None
+        self.settles = 0
 
     def start(self, receive: Callable[[str, bytes], None], on_connect: Callable[[], None]) -> None:
         self.receive, self.on_connect = receive, on_connect
@@ -47,6 +48,9 @@ class RecordingBackend:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+
+    async def settled(self) -> None:
+        self.settles += 1
 
     async def check(self) -> str:
         return "ok"
