@@ -90,6 +90,14 @@ class Hub:
         user = self._users.get((org, user_id))
         return 0 if user is None else len(user.clients)
 
+    def connections_anywhere(self, org: str, user_id: str) -> int:
+        """The user's connections on every node (other nodes' counts are as of their last
+        presence flush: the per-user limit is eventually consistent in a cluster)."""
+        n = self.connections_of(org, user_id)
+        if self.link is not None:
+            n += self.presence.remote_connections(org, user_id)
+        return n
+
     def disconnect_user(self, org: str, user_id: str, code: CloseCode, reason: str) -> int:
         """Close every connection of the user with ``code`` and ``reason`` (e.g. a
         deleted account, :class:`parley.core.ports.SessionControl`), on every node;

@@ -77,10 +77,12 @@ class _User:
     typing: dict[str, float] = field(default_factory=dict)
     tokens: float = 0.0
     refilled: float | None = None
-    #: other nodes' view (a cluster): node id -> (its local status, the user's channels)
-    remote: dict[str, tuple[Status, frozenset[str]]] = field(default_factory=dict)
-    #: the local status last sent to the other nodes
-    shared: Status = Status.OFFLINE
+    #: other nodes' view (a cluster): node id -> (its local status, the user's channels,
+    #: the user's connections there)
+    remote: dict[str, tuple[Status, frozenset[str], int]] = field(default_factory=dict)
+    #: the local status and connection count last sent to the other nodes
+    #: (None: send again, e.g. the user's channels changed)
+    shared: tuple[Status, int] | None = (Status.OFFLINE, 0)
 
 
 class Presence:
@@ -139,6 +141,8 @@ class Presence:
             self._index.setdefault((rec.org, ch), set()).add(rec)
         rec.channels = new
         if added:
+            if rec.clients:
+                rec.shared = None  # the other nodes learn the new channels
             rec.force = True
             self._dirty.add(rec)
             rec.fresh.update(rec.clients)  # learn who is here in the new channels
@@ -228,7 +232,7 @@ class Presence:
     def _status(self, rec: _User, now: float | None) -> Status:
         """Online on any node is online; away if away everywhere it is connected."""
         status = self._local_status(rec, now)
-        for other, _ in rec.remote.values():
+        for other, _, _ in rec.remote.values():
             if other is Status.ONLINE:
                 return Status.ONLINE
             if other is Status.AWAY:
@@ -264,10 +268,10 @@ class Presence:
         if link is not None:
             shared = []
             for rec in dirty:
-                local = self._local_status(rec, now)
-                if local is not rec.shared:
-                    rec.shared = local
-                    shared.append(self._shared(rec, local))
+                state = (self._local_status(rec, now), len(rec.clients))
+                if state != rec.shared:
+                    rec.shared = state
+                    shared.append(self._shared(rec, state[0]))
             if shared:
                 link.send_presence(shared)
         cap = self.config.max_entries
@@ -384,8 +388,8 @@ class Presence:
     # -- other nodes (docs/cluster.md) ---------------------------------------------------------
     def _shared(self, rec: _User, status: Status) -> list[Any]:
         seen = rfc3339(rec.last_seen) if rec.last_seen is not None else None
-        local = self.hub.local_channels(rec.org, rec.user_id)
-        return [rec.org, rec.user_id, status.value, seen, sorted(local)[:MAX_SHARED_CHANNELS]]
+        local = sorted(self.hub.local_channels(rec.org, rec.user_id))[:MAX_SHARED_CHANNELS]
+        return [rec.org, rec.user_id, status.value, seen, local, len(rec.clients)]
 
     def local_snapshot(self) -> list[list[Any]]:
         """Every locally connected user's local status (for a node that just joined)."""
@@ -393,13 +397,13 @@ class Presence:
         for rec in self._users.values():
             if rec.clients:
                 status = self._local_status(rec, self._now)
-                rec.shared = status
+                rec.shared = (status, len(rec.clients))
                 out.append(self._shared(rec, status))
         return out
 
     def remote(self, node: str, entries: list[list[Any]]) -> None:
         """Statuses of users connected on ``node``: merged into this node's view."""
-        for org, user_id, status, seen, channels in entries:
+        for org, user_id, status, seen, channels, count in entries:
             key = (org, user_id)
             rec = self._users.get(key)
             if rec is None:
@@ -410,13 +414,18 @@ class Presence:
             if status == Status.OFFLINE:
                 rec.remote.pop(node, None)
             else:
-                rec.remote[node] = (Status(status), frozenset(channels))
+                rec.remote[node] = (Status(status), frozenset(channels), int(count))
             if seen is not None:
                 rec.last_seen = parse_ts(seen)
             if rec.remote:  # (gone everywhere: the flush pushes offline, then forgets)
                 local = self.hub.local_channels(org, user_id) if rec.clients else set()
                 self._set_channels(rec, local | _remote_channels(rec))
             self._dirty.add(rec)
+
+    def remote_connections(self, org: str, user_id: str) -> int:
+        """The user's connections on other nodes, as they last said (within a flush)."""
+        rec = self._users.get((org, user_id))
+        return 0 if rec is None else sum(count for _, _, count in rec.remote.values())
 
     def node_gone(self, node: str) -> None:
         """``node`` stopped (killed, or cut off): its users are not connected there."""
@@ -443,7 +452,7 @@ MAX_SHARED_CHANNELS = 1000
 
 def _remote_channels(rec: _User) -> set[str]:
     out: set[str] = set()
-    for _, channels in rec.remote.values():
+    for _, channels, _ in rec.remote.values():
         out |= channels
     return out
 

@@ -175,12 +175,14 @@ async def test_presence_merges_other_nodes_and_forgets_a_node_gone() -> None:
     watcher = member_conn(hub, "bob", post_topic("c1"), "c1")
     hub.presence.flush(0.0)
     await drain(watcher.outbox)
-    hub.presence.remote("n2", [[ORG, "alice", "online", None, ["c1"]]])
+    hub.presence.remote("n2", [[ORG, "alice", "online", None, ["c1"], 2]])
+    assert hub.connections_anywhere(ORG, "alice") == 2
     hub.presence.flush(1.0)
     (frame,) = await drain(watcher.outbox)
     assert [(u["user_id"], u["status"]) for u in frame["users"]] == [("alice", "online")]
     assert hub.presence.lookup(ORG, ["alice"])[0]["status"] == "online"
     hub.presence.node_gone("n2")
+    assert hub.connections_anywhere(ORG, "alice") == 0
     hub.presence.flush(2.0)
     (frame,) = await drain(watcher.outbox)
     assert [(u["user_id"], u["status"]) for u in frame["users"]] == [("alice", "offline")]

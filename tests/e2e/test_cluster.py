@@ -365,3 +365,32 @@ def test_presence_online_anywhere_is_online_offline_when_the_last_connection_clo
         presence_until(bob, "alice", "offline")  # her last connection anywhere closed
         status, body = rest(b, "GET", "/v1/presence?users=alice", "bob")
         assert body["users"][0]["status"] == "offline", body
+
+
+def test_the_per_user_connection_limit_counts_every_node_eventually(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    import time
+
+    from websockets.exceptions import ConnectionClosed
+
+    from parley.core.codes import CloseCode
+
+    fast = replace(
+        settings,
+        presence=PresenceConfig(flush_interval=0.05),
+        limits=replace(settings.limits, max_connections_per_user=2),
+    )
+    with two_nodes(fast, db_url, nats_server) as (a, b), ExitStack() as stack:
+        dial(stack, a, "alice")
+        dial(stack, b, "alice")
+        deadline = time.monotonic() + 10
+        while True:  # within a presence flush, node A knows of the one on node B
+            assert time.monotonic() < deadline, "the third connection was never refused"
+            try:
+                with ExitStack() as third:
+                    dial(third, a, "alice")
+            except ConnectionClosed as exc:
+                assert exc.rcvd is not None and exc.rcvd.code == CloseCode.CONNECTION_LIMIT
+                break
+            time.sleep(0.05)
