@@ -127,3 +127,43 @@ def test_credentials_file_signs_the_nonce(tmp_path: Path) -> None:
     sig = sign_nonce(got_seed, "nonce")
     key = Ed25519PrivateKey.from_private_bytes(raw).public_key()
     key.verify(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)), b"nonce")
+
+
+async def test_a_silent_server_is_a_dead_link_and_the_client_comes_back(
+    nats_server: NatsServer,
+) -> None:
+    """A partition: the TCP connection stays up but nothing answers (the server is
+    stopped with SIGSTOP). Unanswered pings end the link; the client reconnects once the
+    server answers again, with its subscriptions."""
+    import signal
+
+    got: list[bytes] = []
+    opts = NatsOptions(
+        servers=(nats_server.url,), ping_interval=0.1, connect_timeout=0.5, reconnect_max=0.2
+    )
+    a = NatsClient(NatsOptions(servers=(nats_server.url,), reconnect_max=0.2), lambda s, p: None)
+    b = NatsClient(opts, lambda s, p: got.append(p))
+    assert nats_server.proc is not None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.run)
+        nursery.start_soon(b.run)
+        await a.wait_connected()
+        await b.wait_connected()
+        b.subscribe("t.y")
+        await b.flush()
+        nats_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            await wait_for(lambda: not b.connected, "stale detected")
+        finally:
+            nats_server.proc.send_signal(signal.SIGCONT)
+        await wait_for(lambda: b.connected and b.reconnects >= 1, "back")
+        await b.flush()
+        for _ in range(200):  # a may still be on its old connection: retry until it crosses
+            a.publish("t.y", b"again")
+            if a.connected:
+                await a.flush()
+            if got:
+                break
+            await trio.sleep(0.02)
+        assert got and got[0] == b"again"
+        nursery.cancel_scope.cancel()

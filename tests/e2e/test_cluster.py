@@ -43,10 +43,12 @@ def node_settings(settings: Settings, db_url: str, nats: NatsServer) -> Settings
 
 
 @contextmanager
-def two_nodes(settings: Settings, db_url: str, nats: NatsServer) -> Iterator[list[LiveApp]]:
+def two_nodes(
+    settings: Settings, db_url: str, nats: NatsServer, n: int = 2
+) -> Iterator[list[LiveApp]]:
     with ExitStack() as stack:
         nodes = []
-        for i in range(2):
+        for i in range(n):
             s = replace(node_settings(settings, db_url, nats), data_dir=settings.data_dir / str(i))
             nodes.append(stack.enter_context(live_app(s)))
         yield nodes
@@ -131,17 +133,17 @@ def test_service_event_posted_to_a_reaches_a_websocket_client_on_b(
         assert [m["data"]["n"] for m in got] == [0, 1, 2, 9]
 
 
-def test_many_posts_on_both_nodes_arrive_everywhere_once_in_order(
+def test_posts_on_three_nodes_arrive_everywhere_once_in_order(
     settings: Settings, db_url: str, nats_server: NatsServer
 ) -> None:
-    with two_nodes(settings, db_url, nats_server) as (a, b), ExitStack() as stack:
+    with two_nodes(settings, db_url, nats_server, 3) as (a, b, c), ExitStack() as stack:
         cid = new_channel(a, ["alice", "bob", "carol"])
-        watchers = [dial(stack, a, "bob"), dial(stack, b, "bob"), dial(stack, b, "carol")]
+        watchers = [dial(stack, a, "bob"), dial(stack, b, "bob"), dial(stack, c, "carol")]
         for w in watchers:
             assert w.call("subscribe", topic=TOPIC)["ok"]
         sent = []
         for i in range(30):
-            sent.append(post((a, b)[i % 2], cid, "alice", f"m{i}"))
+            sent.append(post((a, b, c)[i % 3], cid, "alice", f"m{i}"))
         for w in watchers:
             got = w.events(30)
             assert_in_order(got)
@@ -394,3 +396,28 @@ def test_the_per_user_connection_limit_counts_every_node_eventually(
                 assert exc.rcvd is not None and exc.rcvd.code == CloseCode.CONNECTION_LIMIT
                 break
             time.sleep(0.05)
+
+
+def test_a_token_stream_on_a_reaches_a_member_on_b_then_its_message(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    with two_nodes(settings, db_url, nats_server) as (a, b), ExitStack() as stack:
+        cid = new_channel(a, ["alice", "bob"])
+        bob = dial(stack, b, "bob")
+        assert bob.call("subscribe", topic=TOPIC)["ok"]
+        status, stream = rest(a, "POST", f"/v1/channels/{cid}/streams", "alice")
+        assert status == 201, stream
+        base = f"/v1/channels/{cid}/streams/{stream['stream_id']}"
+        for chunk in ("Hel", "lo"):
+            assert rest(a, "POST", f"{base}/chunks", "alice", {"chunk": chunk})[0] == 200
+        status, done = rest(a, "POST", f"{base}/complete", "alice")
+        assert status == 200, done
+        pushes = bob.events(4, "message_stream")
+        assert [(p["data"]["index"], p["data"]["state"]) for p in pushes] == [
+            (0, "open"),
+            (1, "chunk"),
+            (2, "chunk"),
+            (3, "completed"),
+        ]
+        (posted,) = bob.events(1)
+        assert (posted["seq"], posted["data"]["text"]) == (done["seq"], "Hello")
