@@ -173,6 +173,51 @@ async def _load(
     }
 
 
+async def _bus_client(url: str, n: int) -> dict[str, Any]:
+    """Parley's NATS client alone (broker/natsclient.py): one client publishes ``n``
+    200-byte messages as fast as it can, another counts them into a callback."""
+    from parley.broker.natsclient import NatsClient, NatsOptions
+
+    got = 0
+    done = trio.Event()
+
+    def count(subject: str, payload: bytes) -> None:
+        nonlocal got
+        got += 1
+        if got == n:
+            done.set()
+
+    opts = NatsOptions(servers=(url,))
+    pub = NatsClient(opts, lambda s, p: None)
+    sub = NatsClient(opts, count)
+    payload = b"x" * 200
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pub.run)
+        nursery.start_soon(sub.run)
+        await pub.wait_connected()
+        await sub.wait_connected()
+        sub.subscribe("bench.bus")
+        await sub.flush()
+        started = time.perf_counter()
+        for i in range(n):
+            pub.publish("bench.bus", payload)
+            if i % 1000 == 999:
+                await trio.lowlevel.checkpoint()  # the writer sends what was queued
+        await pub.flush()
+        published = time.perf_counter() - started
+        with trio.move_on_after(60):
+            await done.wait()
+        end_to_end = time.perf_counter() - started
+        nursery.cancel_scope.cancel()
+    return {
+        "messages": n,
+        "publish_per_s": n / published,
+        "end_to_end_per_s": got / end_to_end,
+        "received": got,
+        "ok": got == n,
+    }
+
+
 def _cpu(nodes: list[Running]) -> float:
     return sum(n.server.cpu_s() for n in {id(n): n for n in nodes}.values())
 
@@ -200,6 +245,12 @@ def scenario_cluster(ctx: Ctx) -> dict[str, Any]:
             url, monitor = stack.enter_context(
                 nats_server(binary, ctx.log_dir / f"nats-r{rnd}.log")
             )
+            bus = trio.run(_bus_client, url, 20_000 if quick else 200_000)
+            runs.append({"phase": "bus_client", "round": rnd, **bus})
+            ctx.log(
+                f"  bus client alone: publish {bus['publish_per_s']:,.0f} msg/s, end to end "
+                f"{bus['end_to_end_per_s']:,.0f} msg/s ({bus['received']}/{bus['messages']})"
+            )
             env = {"PARLEY_NATS_URL": url}
             a, b = (
                 stack.enter_context(
@@ -226,8 +277,8 @@ def scenario_cluster(ctx: Ctx) -> dict[str, Any]:
                 out = after["out_msgs"] - before["out_msgs"]
                 res["bus_msgs_per_event"] = out / (pubs * events)
                 runs.append({"phase": phase, "round": rnd, **res})
-        for r in runs[-4:]:
-            bus = (
+        for r in [r for r in runs if r["round"] == rnd and r["phase"] != "bus_client"]:
+            per_event = (
                 f", bus msgs/event {r['bus_msgs_per_event']:.2f}"
                 if "bus_msgs_per_event" in r
                 else ""
@@ -236,10 +287,16 @@ def scenario_cluster(ctx: Ctx) -> dict[str, Any]:
             ctx.log(
                 f"  cluster {r['phase']:>6}: {r['deliveries_per_s']:,.0f} deliveries/s, "
                 f"{r['cpu_us_per_delivery']:.1f} us CPU/delivery, p50 {r['p50_ms']:.1f} ms, "
-                f"p99 {r['p99_ms']:.1f} ms{bus}{bad}"
+                f"p99 {r['p99_ms']:.1f} ms{per_event}{bad}"
             )
         ctx.step()
     summary: dict[str, Any] = {}
+    bus_runs = [r for r in runs if r["phase"] == "bus_client" and r["ok"]]
+    if bus_runs:
+        summary["bus_client"] = {
+            k: statistics.median(r[k] for r in bus_runs)
+            for k in ("publish_per_s", "end_to_end_per_s")
+        }
     for phase in ("single", "local", "cross", "mixed"):
         rs = [r for r in runs if r["phase"] == phase and r["ok"]]
         if rs:
