@@ -449,12 +449,20 @@ class Node:
 LIVE_HEARTBEATS = 3
 
 
+def node_identity(settings: Settings) -> str:
+    """Where and how this node runs: a restart of the same node has the same identity
+    (two nodes with fixed ports cannot both run with the same one on one host)."""
+    where = settings.data_dir.resolve()
+    return f"{socket.gethostname()}|{where}|{settings.ws_port}|{settings.http_port}"
+
+
 async def _register_node(store: Store, settings: Settings, *, clustered: bool) -> Node:
     """Register this node; refuse to start beside another live node without a bus."""
 
     interval_us = int(settings.cluster.node_heartbeat * 1_000_000)
     since = codec.now_us() - LIVE_HEARTBEATS * interval_us
-    others = await store.read(sql.nodes.live_nodes, since_us=since)
+    identity = node_identity(settings)
+    others = await store.read(sql.nodes.live_nodes, since_us=since, other_than=identity)
     if others and not clustered:
         raise StartupError(
             f"another Parley node ({others[0].host}) is live on this database: set "
@@ -471,6 +479,7 @@ async def _register_node(store: Store, settings: Settings, *, clustered: bool) -
     await store.write(
         sql.nodes.register,
         node.node_id,
+        identity,
         node.host,
         bus=clustered,
         forget_before_us=since - 100 * interval_us,
