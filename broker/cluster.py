@@ -199,7 +199,7 @@ class ClusterLink:
         released = self.sequencer.offer(key, seq, item, now)
         if released:
             self._release(key, released)
-        if self.sequencer.holding:
+        if self.sequencer.waiting:
             self._wake.set()
 
     def _release(self, key: Key, released: list[tuple[int, Item]]) -> None:

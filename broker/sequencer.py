@@ -74,6 +74,11 @@ class Sequencer(Generic[K, T]):
         return len(self._next)
 
     @property
+    def waiting(self) -> bool:
+        """Some channel holds events or reads the store (a deadline may be due)."""
+        return bool(self._held)
+
+    @property
     def holding(self) -> int:
         return sum(len(h.items) for h in self._held.values())
 
