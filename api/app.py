@@ -13,7 +13,9 @@ from parley.api import (
     channels,
     edits,
     events,
+    federation,
     health,
+    matrix,
     members,
     messages,
     pins,
@@ -67,6 +69,8 @@ BLUEPRINTS = (
     blocks.bp,
     accounts.bp,
     retention.bp,
+    federation.bp,
+    matrix.bp,
 )
 
 

@@ -20,6 +20,7 @@ from parley.core.records import (
     Profile,
     ReactionCount,
     Receipt,
+    RemoteMember,
 )
 from parley.core.times import rfc3339, rfc3339_opt
 from parley.domain.views import MessageView
@@ -335,6 +336,24 @@ class SharedOut(Out):
     seq: int | None = None
 
 
+class RemoteAuthorOut(Out):
+    """The remote participant who wrote a message in a federated channel."""
+
+    network: Literal["matrix", "xmpp"]
+    user: str
+    display_name: str
+    origin: str
+
+    @classmethod
+    def of(cls, r: RemoteMember) -> RemoteAuthorOut:
+        return cls(
+            network=r.network.value,
+            user=r.remote_user,
+            display_name=r.display_name,
+            origin=r.origin,
+        )
+
+
 class MessageViewOut(MessageOut):
     thread_root: str | None = None
     also_in_channel: bool = False
@@ -344,6 +363,8 @@ class MessageViewOut(MessageOut):
     shared: SharedOut | None = None
     #: From someone I blocked: show collapsed (docs/privacy.md).
     collapsed: bool = False
+    #: Written by a remote participant (docs/federation.md); ``null`` for Parley users.
+    remote: RemoteAuthorOut | None = None
 
     @classmethod
     def view(cls, v: MessageView) -> MessageViewOut:
@@ -364,4 +385,5 @@ class MessageViewOut(MessageOut):
             pinned=v.pinned,
             shared=None if v.shared is None else SharedOut(**v.shared),
             collapsed=v.collapsed,
+            remote=None if v.remote is None else RemoteAuthorOut.of(v.remote),
         )

@@ -105,7 +105,7 @@ def claims_from_payload(payload: Mapping[str, object], *, now: float) -> Claims:
     if not _is_instant(exp):
         raise AuthError(f"token claim exp must be a finite number of seconds below {MAX_INSTANT}")
     if exp <= now:
-        raise AuthError("token expired")
+        raise AuthError("token expired", expired=True)
     nbf = payload.get("nbf")
     if nbf is not None:
         if not _is_instant(nbf):

@@ -176,7 +176,8 @@ class Connection:
             return self._authenticate(request)
         except AuthError as exc:
             log.info("refused %s: %s", redact_target(request.target), exc.reason)
-            await self._refuse(CloseCode.POLICY_VIOLATION, exc.reason)
+            code = CloseCode.TOKEN_EXPIRED if exc.expired else CloseCode.POLICY_VIOLATION
+            await self._refuse(code, exc.reason)
             return None
 
     async def _serve(self, claims: Claims) -> None:

@@ -46,7 +46,10 @@ from parley.core.topics import (
 
 #: Errors that count toward ``Limits.max_bad_frames`` (the client is not speaking the protocol).
 BAD_FRAME_CODES = frozenset({ErrorCode.BAD_JSON, ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OP})
+#: Channels one ``subscribe`` replays; the rest are listed in the reply's ``more``.
 MAX_RECOVER_CHANNELS = 100
+#: Entries a ``since`` may hold (about 40 KiB of JSON, inside ``max_frame_bytes``).
+MAX_SINCE_CHANNELS = 1000
 #: Log events read per store call during recovery (what is held in memory at once).
 RECOVERY_PAGE = 256
 #: Part of the outbox a replay leaves free for the held-back live events and the reply.
@@ -57,6 +60,16 @@ REPLAY_RESERVE = 8
 class Deferred:
     cid: int
     run: Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A subscribe's recovery: channel -> position (None: from its current seq) to replay
+    now, channels left for another subscribe, channels already recovering."""
+
+    batch: dict[str, int | None]
+    more: list[str]
+    busy: list[str]
 
 
 def new_session_id() -> str:
@@ -197,11 +210,16 @@ class Session:
         self._bucket.take(now)
 
     def _subscribe(self, cmd: Command) -> Deferred | None:
+        """Subscribe (or re-subscribe: the same pattern again replaces its grants and
+        replays what ``since`` asks for, never an error)."""
         pattern = field(cmd.body, "topic", str, cmd.id)
         parts = parse_pattern(pattern)
         check_org(parts, self.claims.org)
         check_user_pattern(parts, self.claims.sub)
         since = _parse_since(cmd.body.get("since"), cmd.id)
+        resume_all = cmd.body.get("resume_all", False)
+        if not isinstance(resume_all, bool):
+            raise ClientError(ErrorCode.BAD_REQUEST, "'resume_all' must be a boolean")
         entries = self.policy.narrow(parts, self.claims, self._granted_by_token(cmd))
         if not entries:
             raise ClientError(
@@ -209,27 +227,19 @@ class Session:
                 f"nothing {pattern!r} matches is readable by this connection (its roles, "
                 f"the namespaces and its subscription tokens grant it)",
             )
-        if pattern in self.client.patterns:
-            raise ClientError(ErrorCode.ALREADY_SUBSCRIBED, f"already subscribed to {pattern!r}")
-        if len(self.client.patterns) >= self.limits.max_subscriptions:
+        again = pattern in self.client.patterns
+        if not again and len(self.client.patterns) >= self.limits.max_subscriptions:
             raise ClientError(
                 ErrorCode.TOO_MANY_SUBSCRIPTIONS,
                 f"at most {self.limits.max_subscriptions} subscriptions per connection",
             )
-        if since and self.ops is None:
+        if (since or resume_all) and self.ops is None:
             raise ClientError(ErrorCode.UNAVAILABLE, "recovery needs the channel store")
-        if since:
-            # Hold back live events of these channels until the replay is queued.
-            rec = self.client.recovering
-            if rec is None:
-                rec = self.client.recovering = {}
-            for channel_id in since:
-                if channel_id in rec:
-                    raise ClientError(ErrorCode.CONFLICT, f"{channel_id} is already recovering")
-            for channel_id in since:
-                rec[channel_id] = []
+        plan = self._plan_recovery(since, resume_all)
+        if again:
+            self.hub.unsubscribe(self.client, pattern)  # no await between: nothing is lost
         self.hub.subscribe(self.client, pattern, parts, entries)
-        if not since:
+        if plan is None:
             reply: dict[str, Any] = {"topic": pattern}
             if entries != [parts]:
                 reply["granted"] = [".".join(e) for e in entries]
@@ -242,7 +252,36 @@ class Session:
                 self.client.send(ok_frame(cmd.id, reply))
 
             return Deferred(cmd.id, confirm)
-        return Deferred(cmd.id, lambda: self._recover(cmd.id, pattern, parts, since))
+        return Deferred(cmd.id, lambda: self._recover(cmd.id, pattern, parts, plan))
+
+    def _plan_recovery(self, since: dict[str, int | None], resume_all: bool) -> _Plan | None:
+        """Which channels this subscribe replays (at most ``MAX_RECOVER_CHANNELS``: the
+        ``since`` ones first, then with ``resume_all`` the user's other channels, from
+        their current position), which are left for another subscribe (``more``), and
+        which are already recovering on this connection. Starts holding back their live
+        events."""
+        if not since and not resume_all:
+            return None
+        wanted: dict[str, int | None] = dict(since)
+        if resume_all and self.client.user is not None:
+            for channel_id in sorted(self.client.user.channels - since.keys()):
+                wanted[channel_id] = None
+        rec = self.client.recovering or {}
+        busy = [ch for ch in wanted if ch in rec]
+        for channel_id in busy:
+            if channel_id in since:
+                raise ClientError(ErrorCode.CONFLICT, f"{channel_id} is already recovering")
+            del wanted[channel_id]
+        order = list(wanted)
+        batch = {ch: wanted[ch] for ch in order[:MAX_RECOVER_CHANNELS]}
+        if batch:
+            # Hold back live events of these channels until the replay is queued.
+            held = self.client.recovering
+            if held is None:
+                held = self.client.recovering = {}
+            for channel_id in batch:
+                held[channel_id] = []
+        return _Plan(batch, order[MAX_RECOVER_CHANNELS:], busy)
 
     def _granted_by_token(self, cmd: Command) -> tuple[str, ...]:
         """The patterns a subscription token sent with ``subscribe`` grants (none without
@@ -324,14 +363,32 @@ class Session:
 
         return Deferred(cmd.id, run)
 
-    async def _recover(
-        self, cid: int, pattern: str, parts: list[str], since: dict[str, int]
-    ) -> None:
-        report: dict[str, Any] = {}
+    async def _recover(self, cid: int, pattern: str, parts: list[str], plan: _Plan) -> None:
+        report: dict[str, Any] = {
+            ch: {"error": {"code": ErrorCode.CONFLICT, "message": f"{ch} is already recovering"}}
+            for ch in plan.busy
+        }
+        batch = plan.batch
         try:
             await self.hub.settled()  # live events from every node before the log is read
-            for channel_id, last_seen in since.items():
+            fresh = [ch for ch, pos in batch.items() if pos is None]
+            # Read after the hold-back began: live events past these positions are held.
+            positions = (
+                await self._need_ops().last_seqs(self.claims.org, self.claims.sub, fresh)
+                if fresh
+                else {}
+            )
+            for channel_id, last_seen in batch.items():
+                if last_seen is None and channel_id in positions:
+                    start = positions[channel_id]
+                    held = (self.client.recovering or {}).get(channel_id, [])
+                    since_now = merge(start, [], held, truncated=False)
+                    self._release(channel_id, since_now.items)
+                    report[channel_id] = {"recovered": True, "replayed": 0, "replayed_to": start}
+                    continue
                 try:
+                    if last_seen is None:
+                        raise ClientError(ErrorCode.NOT_FOUND, f"not a member of {channel_id}")
                     replay, truncated = await self._read_missed(channel_id, last_seen, parts)
                 except ClientError as exc:
                     # Held-back events passed the membership filter when published.
@@ -348,10 +405,13 @@ class Session:
                     "replayed_to": result.replayed_to,
                 }
         finally:
-            for channel_id in since:
+            for channel_id in batch:
                 if channel_id not in report:
                     self._release(channel_id, None)
-        self.client.send(ok_frame(cid, {"topic": pattern, "recovery": report}))
+        reply: dict[str, Any] = {"topic": pattern, "recovery": report}
+        if plan.more:
+            reply["more"] = plan.more
+        self.client.send(ok_frame(cid, reply))
 
     async def _read_missed(
         self, channel_id: str, last_seen: int, parts: list[str]
@@ -414,18 +474,21 @@ def check_user_pattern(parts: list[str], user_id: str) -> None:
         )
 
 
-def _parse_since(value: object, cid: int) -> dict[str, int]:
+def _parse_since(value: object, cid: int) -> dict[str, int | None]:
+    """``{channel_id: last seen seq, or null for "no position: from now"}``."""
     if value is None:
         return {}
-    if not isinstance(value, dict) or len(value) > MAX_RECOVER_CHANNELS:
+    if not isinstance(value, dict) or len(value) > MAX_SINCE_CHANNELS:
         raise CommandError(
             cid,
             ErrorCode.BAD_REQUEST,
-            f"'since' must be an object of at most {MAX_RECOVER_CHANNELS} channel: seq pairs",
+            f"'since' must be an object of at most {MAX_SINCE_CHANNELS} channel: seq pairs",
         )
-    out: dict[str, int] = {}
+    out: dict[str, int | None] = {}
     for k, v in value.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise CommandError(cid, ErrorCode.BAD_REQUEST, f"'since.{k}' must be an integer >= 0")
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise CommandError(
+                cid, ErrorCode.BAD_REQUEST, f"'since.{k}' must be an integer >= 0 or null"
+            )
         out[k] = v
     return out

@@ -10,7 +10,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -21,6 +21,8 @@ from quart_trio import QuartTrio
 
 from parley.api.app import create_app
 from parley.api.server import serve_http
+from parley.bridges.matrix import MatrixBridge
+from parley.bridges.xmpp.component import XmppBridge
 from parley.broker.auth import TokenVerifier
 from parley.broker.bus import MemoryBackend, NatsBackend
 from parley.broker.hub import Hub
@@ -34,16 +36,18 @@ from parley.core.ports import (
     SessionControl,
     TokenCheck,
 )
-from parley.core.records import ChannelEvent
+from parley.core.records import ChannelEvent, Network
 from parley.domain.accounts import AccountService
 from parley.domain.blocks import BlockService
 from parley.domain.bookmarks import BookmarkService
 from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
 from parley.domain.events import EventService
+from parley.domain.federation import FederationService
 from parley.domain.files import FileService
 from parley.domain.hooks import PostHooks
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.matrix import MatrixInbound
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
@@ -54,6 +58,7 @@ from parley.domain.profiles import ProfileService
 from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
+from parley.domain.relay import Outbox
 from parley.domain.retention import RetentionService
 from parley.domain.search import SearchService
 from parley.domain.services import Services
@@ -93,14 +98,27 @@ def build_services(
     account's open connections. With ``metrics``, publishes and posts are timed."""
     if metrics is not None:
         sink = metrics.sink(sink)
-    store.set_commit_listener(sink.publish_channel_events)
     hooks = PostHooks()
     poster = Poster(store, hooks) if metrics is None else metrics.poster(store, hooks)
+    blobs = LocalBlobs(settings.blob_dir)
+    federation = FederationService(
+        store, poster, settings.federation, blobs=blobs, files=settings.files, sink=sink
+    )
+    outbox = Outbox(store, federation, settings.federation)
+    publish = sink.publish_channel_events
+
+    def committed(events: Sequence[ChannelEvent]) -> None:
+        publish(events)
+        outbox.committed(events)  # wakes linked channels' relays; never blocks
+
+    store.set_commit_listener(committed)
+    matrix = None
+    if settings.federation.matrix is not None:
+        matrix = MatrixInbound(federation, settings.federation.matrix)
     mentions = MentionService(store, sink)
     previews = PreviewService(store, sink, settings.previews, spawn)
     hooks.add(mentions.after_post)
     hooks.add(previews.after_post)
-    blobs = LocalBlobs(settings.blob_dir)
     accounts = AccountService(store, blobs, sessions=sessions)
     return Services(
         # +1: recovery asks for one event more than it replays, to know there is more.
@@ -127,9 +145,12 @@ def build_services(
         accounts=accounts,
         retention=RetentionService(store, blobs),
         idempotency=IdempotencyService(store),
+        federation=federation,
         verify=accounts.guard(verify),  # a deleted account's tokens are refused
         presence=presence,
         rate_limits=RestRateLimits(settings.rate_limits),
+        matrix=matrix,
+        outbox=outbox,
     )
 
 
@@ -378,6 +399,7 @@ async def serve(
             if services is not None:  # the privacy jobs, once both servers are up
                 background.start_soon(services.accounts.run)
                 background.start_soon(services.retention.run)
+                await _start_federation(background, settings, services)
             running = Running(broker, ws_port, http_port, readiness)
             task_status.started(running)
             await running.stopping.wait()
@@ -502,6 +524,25 @@ async def _deregister_node(store: Store, node: Node) -> None:
             await store.write(sql.nodes.deregister, node.node_id)
         except Exception as exc:
             log.warning("could not deregister the node: %s", one_line(exc))
+
+
+async def _start_federation(nursery: trio.Nursery, settings: Settings, services: Services) -> None:
+    """The configured bridges, then the outbox that drains every link through them."""
+    outbox = services.outbox
+    if outbox is None:
+        return
+    cfg = settings.federation
+    if cfg.matrix is not None:
+        matrix = MatrixBridge(cfg.matrix, services.federation)
+        await nursery.start(matrix.run)
+        outbox.relays[Network.MATRIX] = matrix
+        if services.matrix is not None:
+            services.matrix.fetch_media = matrix.fetch_media
+    if cfg.xmpp is not None:
+        xmpp = XmppBridge(cfg.xmpp, services.federation)
+        await nursery.start(xmpp.run)
+        outbox.relays[Network.XMPP] = xmpp
+    await nursery.start(outbox.run)
 
 
 async def migrate(settings: Settings) -> int:

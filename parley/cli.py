@@ -1,4 +1,5 @@
-"""The parley command: serve, token, secret, migrate, config, bench.
+"""The parley command: serve, token, secret, migrate, config, bench; and the clients
+sub, pub, post (on the Python SDK, parley.client).
 
 Settings come from flags, then PARLEY_* environment variables, then a TOML file given
 with --config, then the defaults (docs/configuration.md lists them all)."""
@@ -6,17 +7,22 @@ with --config, then the defaults (docs/configuration.md lists them all)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import trio
 
+from parley.core.errors import ClientError
+from parley.core.topics import is_segment, parse_pattern, parse_topic
 from parley.logs import configure_logging
 from parley.settings import (
+    DEFAULT_WS_PORT,
     SettingsError,
     SettingsModel,
     env_name,
@@ -31,7 +37,11 @@ PROG = "parley"
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 DEFAULT_TTL = 3600.0
+#: How long ``pub`` and ``post`` wait for the server before giving up.
+CLIENT_TIMEOUT = 10.0
 ROLES = ("service", "publisher")
+#: The client commands (sub, pub, post) read these when their flags are not given.
+URL_ENV, TOKEN_ENV = "PARLEY_URL", "PARLEY_TOKEN"
 
 #: Settings ``parley serve`` (and ``config show``) offer as flags; any other one is
 #: ``--set NAME=VALUE``.
@@ -158,6 +168,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 
     if args.ttl <= 0:
         raise CliError(f"--ttl must be a positive number of seconds, got {args.ttl:g}")
+    for role in args.role:
+        if not is_segment(role):
+            raise CliError(f"--role {role!r}: a role is letters, digits, '_' or '-'")
     settings = _model(args).to_settings()
     secret = settings.signing_secret()
     if secret is None:
@@ -174,6 +187,115 @@ def cmd_token(args: argparse.Namespace) -> int:
     roles = sorted(set(args.role))
     print(issue_token(secret, sub=args.sub, org=args.org, ttl=args.ttl, roles=roles))
     return 0
+
+
+def _client_target(args: argparse.Namespace) -> tuple[str, str]:
+    url = args.url or os.environ.get(URL_ENV) or f"ws://127.0.0.1:{DEFAULT_WS_PORT}/ws"
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise CliError(
+            f"no token: pass --token or set {TOKEN_ENV} (`parley token --sub USER --org ORG` "
+            f"prints one)"
+        )
+    if not url.startswith(("ws://", "wss://")):
+        raise CliError(f"--url {url!r}: expected ws://HOST:PORT/ws or wss://…")
+    args.url_used = url  # for the timeout message
+    return url, token
+
+
+def _run_client(args: argparse.Namespace, main: Callable[[], Awaitable[None]]) -> int:
+    """Run a client command; its failures are one line (exit 1), Ctrl-C exits 130."""
+    from parley.client import CommandError, ParleyError, Stopped
+
+    configure_logging("warning", "auto")
+    try:
+        if args.timeout is None:
+            trio.run(main)
+        else:
+            trio.run(partial(_within, args.timeout, main))
+    except CommandError as exc:
+        return _fail(f"{exc.code}: {exc.message}", EXIT_FAILED)
+    except Stopped as exc:
+        return _fail(f"the server closed the connection: {exc}", EXIT_FAILED)
+    except ParleyError as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    except trio.TooSlowError:
+        return _fail(f"no answer from {args.url_used} within {args.timeout:g} s", EXIT_FAILED)
+    except KeyboardInterrupt:
+        return 130
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            return 130
+        raise
+    return 0
+
+
+async def _within(seconds: float, main: Callable[[], Awaitable[None]]) -> None:
+    with trio.fail_after(seconds):
+        await main()
+
+
+def cmd_sub(args: argparse.Namespace) -> int:
+    from parley.client.commands import run_sub
+
+    url, token = _client_target(args)
+    for pattern in args.pattern:
+        _check(parse_pattern, pattern)
+    if args.count is not None and args.count < 1:
+        raise CliError(f"--count must be at least 1, got {args.count}")
+    return _run_client(
+        args,
+        partial(run_sub, url, token, args.pattern, sys.stdout, count=args.count, status=sys.stderr),
+    )
+
+
+def cmd_pub(args: argparse.Namespace) -> int:
+    from parley.client.commands import run_pub
+
+    url, token = _client_target(args)
+    _check(parse_topic, args.topic)
+    try:
+        data = json.loads(args.json)
+    except ValueError as exc:
+        raise CliError(f"JSON {args.json[:40]!r}: not valid JSON ({exc})") from None
+    return _run_client(args, partial(run_pub, url, token, args.topic, data, sys.stdout))
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    from parley.client.commands import run_post
+
+    url, token = _client_target(args)
+    if not args.text.strip():
+        raise CliError("TEXT is empty")
+    return _run_client(
+        args,
+        partial(
+            run_post, url, token, args.channel, args.text, sys.stdout, idempotency_key=args.key
+        ),
+    )
+
+
+def _check(parse: Callable[[object], list[str]], value: str) -> None:
+    try:
+        parse(value)
+    except ClientError as exc:
+        raise CliError(f"{value!r}: {exc.message}") from None
+
+
+def _add_client(p: argparse.ArgumentParser, *, timeout: float | None) -> None:
+    p.add_argument(
+        "--url",
+        help=f"the broker's WebSocket URL ({URL_ENV}; default ws://127.0.0.1:{DEFAULT_WS_PORT}/ws)",
+    )
+    p.add_argument("--token", help=f"a JWT ({TOKEN_ENV}; `parley token` prints one)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout,
+        metavar="SECONDS",
+        help="give up after this long"
+        + (f" (default {timeout:g})" if timeout is not None else " (default: never)"),
+    )
 
 
 def cmd_secret(args: argparse.Namespace) -> int:
@@ -195,6 +317,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     print(show_toml(_model(args)), end="")
+    return 0
+
+
+def cmd_matrix_registration(args: argparse.Namespace) -> int:
+    import yaml
+
+    from parley.domain.matrix import registration
+
+    matrix = _model(args).to_settings().federation.matrix
+    if matrix is None:
+        raise CliError(
+            "no Matrix bridge is configured: set matrix_homeserver_url, matrix_server_name,"
+            " matrix_as_token and matrix_hs_token (docs/federation.md)"
+        )
+    reg = registration(matrix, ephemeral=not args.no_ephemeral)
+    print(yaml.safe_dump(reg, sort_keys=False), end="")
     return 0
 
 
@@ -240,9 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role",
         action="append",
-        choices=ROLES,
         default=[],
-        help="extra role (repeatable)",
+        metavar="ROLE",
+        help=f"a role (repeatable): {' or '.join(ROLES)}, or one a namespace grants "
+        f"(role:NAME in PARLEY_TOPIC_NAMESPACES)",
     )
     p.add_argument(
         "--ttl",
@@ -252,6 +391,35 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"lifetime in seconds (default {DEFAULT_TTL:g})",
     )
     p.set_defaults(func=cmd_token)
+
+    p = command(
+        "sub",
+        "print events as JSON lines",
+        f"Subscribe to PATTERN(s) and print each event as a JSON line until Ctrl-C (or "
+        f"--count). Reconnects by itself and resumes: no event lost or printed twice. "
+        f"URL and token from --url/--token or {URL_ENV}/{TOKEN_ENV}.",
+    )
+    p.add_argument("pattern", nargs="+", metavar="PATTERN", help="e.g. 'events.acme.>'")
+    p.add_argument("--count", type=int, metavar="N", help="exit after N events")
+    _add_client(p, timeout=None)
+    p.set_defaults(func=cmd_sub)
+
+    p = command("pub", "publish an event", "Publish JSON on TOPIC (not stored); print deliveries.")
+    p.add_argument("topic", metavar="TOPIC", help="e.g. events.acme.client.hello")
+    p.add_argument("json", metavar="JSON", help="the event data, e.g. '{\"n\": 1}'")
+    _add_client(p, timeout=CLIENT_TIMEOUT)
+    p.set_defaults(func=cmd_pub)
+
+    p = command(
+        "post",
+        "post a message to a channel",
+        "Post TEXT to CHANNEL over the WebSocket; print the reply (message_id, seq...).",
+    )
+    p.add_argument("channel", metavar="CHANNEL", help="a channel id (ch_…)")
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument("--key", metavar="KEY", help="idempotency key (default: a new one)")
+    _add_client(p, timeout=CLIENT_TIMEOUT)
+    p.set_defaults(func=cmd_post)
 
     p = command(
         "secret",
@@ -279,6 +447,24 @@ def build_parser() -> argparse.ArgumentParser:
         _add_setting(show, name)
     _add_set(show)
     show.set_defaults(func=cmd_config_show)
+
+    p = command("federation", "federation bridges (docs/federation.md)")
+    fed_sub = p.add_subparsers(dest="federation_command", required=True, metavar="COMMAND")
+    reg = fed_sub.add_parser(
+        "matrix-registration",
+        help="print the Matrix application-service registration (YAML)",
+        description="Print the registration file for the homeserver's "
+        "app_service_config_files, from the matrix_* settings.",
+        formatter_class=_Formatter,
+    )
+    _add_config(reg)
+    _add_set(reg)
+    reg.add_argument(
+        "--no-ephemeral",
+        action="store_true",
+        help="do not ask for typing and receipts (receive_ephemeral, MSC2409)",
+    )
+    reg.set_defaults(func=cmd_matrix_registration)
 
     # Only listed for --help: main() hands everything after "bench" to bench.cli unparsed.
     sub.add_parser("bench", help="run benchmarks (see docs/benchmarks.md)", add_help=False)

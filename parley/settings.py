@@ -47,6 +47,7 @@ from parley.broker.config import BrokerConfig
 from parley.broker.natsclient import parse_servers
 from parley.broker.presence import PresenceConfig
 from parley.core.limits import Limits
+from parley.domain.federation import FederationConfig, MatrixConfig, XmppConfig
 from parley.domain.files import FilesConfig
 from parley.domain.previews import PreviewConfig
 from parley.domain.ratelimits import RateLimitConfig
@@ -123,6 +124,7 @@ class Settings:
     files: FilesConfig = field(default_factory=FilesConfig)
     previews: PreviewConfig = field(default_factory=PreviewConfig)
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
 
     @property
@@ -203,6 +205,7 @@ _PRESENCE = PresenceConfig()
 _FILES = FilesConfig()
 _PREVIEWS = PreviewConfig()
 _RATES = RateLimitConfig()
+_FEDERATION = FederationConfig()
 
 
 def _setting(default: Any, description: str, **kw: Any) -> Any:
@@ -420,6 +423,41 @@ class SettingsModel(BaseSettings):
     )
     preview_timeout: Positive = _setting(_PREVIEWS.timeout, "Seconds one preview fetch may take.")
 
+    # Federation (docs/federation.md)
+    federation_rate: Positive = _setting(
+        _FEDERATION.rate, "Events relayed per second per federated channel link (token bucket)."
+    )
+    federation_burst: Count = _setting(_FEDERATION.burst, "Burst of the relay token bucket.")
+    federation_outbox_max: Count = _setting(
+        _FEDERATION.outbox_max,
+        "Most channel-log events a link's outbox holds while the remote side is down;"
+        " beyond, the oldest are dropped (counted).",
+    )
+    matrix_homeserver_url: str = _setting(
+        "", "The Matrix homeserver's client API base URL; empty: no Matrix bridge."
+    )
+    matrix_server_name: str = _setting("", "The homeserver's server name (the `:server` of ids).")
+    matrix_as_token: SecretStr = _setting(
+        SecretStr(""), "The application service's `as_token` (Parley to the homeserver)."
+    )
+    matrix_hs_token: SecretStr = _setting(
+        SecretStr(""), "The registration's `hs_token` (the homeserver to Parley)."
+    )
+    matrix_bridge_url: str = _setting(
+        "http://127.0.0.1:8080",
+        "Where the homeserver reaches Parley's REST port (the registration's `url`).",
+    )
+    xmpp_component_host: str = _setting(
+        "", "The XMPP server's component (XEP-0114) host; empty: no XMPP bridge."
+    )
+    xmpp_component_port: Port = _setting(5347, "The XMPP server's component port.")
+    xmpp_component_domain: str = _setting(
+        "", "The component's domain (puppet JIDs are `user@DOMAIN`)."
+    )
+    xmpp_component_secret: SecretStr = _setting(
+        SecretStr(""), "The component's shared secret (the handshake)."
+    )
+
     #: The PEM read from ``jwt_public_key_file``.
     _file_pem: str = PrivateAttr("")
 
@@ -499,6 +537,20 @@ class SettingsModel(BaseSettings):
         self._file_pem = pem
         return self
 
+    @model_validator(mode="after")
+    def _bridges(self) -> SettingsModel:
+        if self.matrix_homeserver_url:
+            for name in ("matrix_server_name", "matrix_as_token", "matrix_hs_token"):
+                value = getattr(self, name)
+                if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+                    raise ValueError(f"{name}: required with matrix_homeserver_url")
+        if self.xmpp_component_host:
+            for name in ("xmpp_component_domain", "xmpp_component_secret"):
+                value = getattr(self, name)
+                if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+                    raise ValueError(f"{name}: required with xmpp_component_host")
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -574,6 +626,33 @@ class SettingsModel(BaseSettings):
                 read_burst=self.rest_read_burst,
                 service_factor=self.rest_service_rate_factor,
             ),
+            federation=self._federation(),
+        )
+
+    def _federation(self) -> FederationConfig:
+        matrix = xmpp = None
+        if self.matrix_homeserver_url:
+            matrix = MatrixConfig(
+                homeserver_url=self.matrix_homeserver_url.rstrip("/"),
+                server_name=self.matrix_server_name,
+                as_token=self.matrix_as_token.get_secret_value(),
+                hs_token=self.matrix_hs_token.get_secret_value(),
+                bridge_url=self.matrix_bridge_url,
+            )
+        if self.xmpp_component_host:
+            xmpp = XmppConfig(
+                host=self.xmpp_component_host,
+                port=self.xmpp_component_port,
+                domain=self.xmpp_component_domain,
+                secret=self.xmpp_component_secret.get_secret_value(),
+            )
+        return replace(
+            _FEDERATION,
+            rate=self.federation_rate,
+            burst=self.federation_burst,
+            outbox_max=self.federation_outbox_max,
+            matrix=matrix,
+            xmpp=xmpp,
         )
 
 

@@ -8,8 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -18,7 +21,9 @@ from websockets.sync.client import connect
 
 from parley.broker.auth import TokenVerifier
 from parley.core.codes import CloseCode
-from tests.conftest import SECRET
+from parley.settings import Settings
+from tests.conftest import SECRET, make_token
+from tests.support.live import LiveApp, live_app
 
 TIMEOUT = 15
 
@@ -269,3 +274,194 @@ def test_port_in_use_is_one_line_before_listening(env: dict[str, str]) -> None:
     )
     for line in out.stderr.splitlines()[:-1]:
         assert json.loads(line)["level"] in ("info", "warning"), line  # only log lines before it
+
+
+# -- the client commands (sub, pub, post) on the Python SDK ------------------------------
+def client_env(app: LiveApp, user: str) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    e.update(PARLEY_URL=app.ws_url, PARLEY_TOKEN=make_token(user))
+    return e
+
+
+def start_sub(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``parley sub`` once it has said every pattern is subscribed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parley", "sub", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    patterns = [a for a in args if not a.startswith("-") and not a.isdigit()]
+    for _ in patterns:
+        line = proc.stderr.readline()
+        assert line.startswith("subscribed to "), line
+    return proc
+
+
+def lines(proc: subprocess.Popen[str], n: int) -> list[dict[str, Any]]:
+    assert proc.stdout is not None
+    return [json.loads(proc.stdout.readline()) for _ in range(n)]
+
+
+def test_sub_prints_json_lines_and_resumes_across_a_server_restart(settings: Settings) -> None:
+    cm = live_app(settings)
+    app = cm.__enter__()
+    try:
+        status, channel = rest_create(app, "alice", ["bob"])
+        assert status == 201
+        cid = channel["id"]
+        sub = start_sub(client_env(app, "bob"), "events.acme.conversations.>", "--count", "4")
+        try:
+            first = [post_cli(app, cid, f"m{i}") for i in range(2)]
+            got = lines(sub, 2)
+            # Restart on the same ports and data: sub reconnects and resumes.
+            cm.__exit__(None, None, None)
+            running = app.running
+            assert running.http_port is not None
+            again = replace(settings, ws_port=running.ws_port, http_port=running.http_port)
+            cm = live_app(again)
+            app = cm.__enter__()
+            rest = [post_cli(app, cid, f"m{i}") for i in range(2, 4)]
+            got += lines(sub, 2)
+            assert sub.wait(TIMEOUT) == 0
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+            sub.wait(TIMEOUT)
+            for stream in (sub.stdout, sub.stderr):
+                if stream is not None:
+                    stream.close()
+        assert [e["data"]["text"] for e in got] == ["m0", "m1", "m2", "m3"]
+        assert [e["seq"] for e in got] == [p["seq"] for p in first + rest]
+        assert {e["event"] for e in got} == {"message_posted"}
+        assert {e["channel"] for e in got} == {cid}
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def test_pub_reaches_a_subscriber_and_post_replies(settings: Settings) -> None:
+    with live_app(settings) as app:
+        sub = start_sub(client_env(app, "bob"), "events.acme.client.>", "--count", "1")
+        try:
+            out = parley(
+                "pub", "events.acme.client.hello", '{"n": 1}', env=client_env(app, "alice")
+            )
+            assert json.loads(out) == {"topic": "events.acme.client.hello", "deliveries": 1}
+            (event,) = lines(sub, 1)
+            assert (event["topic"], event["data"]) == ("events.acme.client.hello", {"n": 1})
+            assert sub.wait(TIMEOUT) == 0
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+            sub.wait(TIMEOUT)
+            for stream in (sub.stdout, sub.stderr):
+                if stream is not None:
+                    stream.close()
+        _, channel = rest_create(app, "alice", [])
+        reply = json.loads(
+            parley("post", channel["id"], "hi", "--key", "k1", env=client_env(app, "alice"))
+        )
+        assert (reply["channel"], reply["created"]) == (channel["id"], True)
+        again = json.loads(
+            parley("post", channel["id"], "hi", "--key", "k1", env=client_env(app, "alice"))
+        )
+        assert (again["seq"], again["created"]) == (reply["seq"], False)
+
+
+def test_sub_exits_130_on_ctrl_c(settings: Settings) -> None:
+    with live_app(settings) as app:
+        sub = start_sub(client_env(app, "bob"), "events.acme.>")
+        sub.send_signal(signal.SIGINT)
+        try:
+            assert sub.wait(TIMEOUT) == 130
+            assert sub.stderr is not None and sub.stderr.read() == ""  # no traceback
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+            sub.wait(TIMEOUT)
+            for stream in (sub.stdout, sub.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sub", "events.acme.>"), "no token: pass --token or set PARLEY_TOKEN"),
+        (("sub", "events.acme.>>", "--token", "t"), "'events.acme.>>': bad pattern segment"),
+        (("sub", "events.>", "--token", "t", "--count", "0"), "--count must be at least 1"),
+        (("pub", "events acme", "{}", "--token", "t"), "'events acme': topic must have"),
+        (("pub", "events.acme.x", "{bad", "--token", "t"), "JSON '{bad': not valid JSON"),
+        (("post", "ch_1", " ", "--token", "t"), "TEXT is empty"),
+        (("post", "ch_1", "hi", "--token", "t", "--url", "http://x"), "--url 'http://x': expected"),
+        (("token", "--sub", "a", "--org", "acme", "--role", "a b"), "--role 'a b': a role is"),
+    ],
+)
+def test_client_command_refusals_are_one_line(
+    cwd: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run_main(*args, capsys=capsys)
+    assert code == 2 and out == ""
+    assert err.startswith(f"parley: error: {message}") and err.count("\n") == 1, err
+
+
+def test_client_command_server_refusals_are_one_line(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with live_app(settings) as app:
+        url = app.ws_url
+        token = make_token()
+        code, _, err = run_main(
+            "post", "ch_nope", "hi", "--url", url, "--token", token, capsys=capsys
+        )
+        assert code == 1 and err.startswith("parley: error: not_found: "), err
+        assert err.count("\n") == 1
+        code, _, err = run_main(
+            "sub", "events.acme.>", "--url", url, "--token", "x.y", capsys=capsys
+        )
+        assert code == 1
+        assert err == "parley: error: the server closed the connection: 1008 malformed token\n"
+        down = "ws://127.0.0.1:9/ws"
+        args = ("post", "c", "hi", "--url", down, "--token", "t", "--timeout", "0.3")
+        code, _, err = run_main(*args, capsys=capsys)
+        assert (code, err) == (1, f"parley: error: no answer from {down} within 0.3 s\n")
+
+
+def test_token_roles_are_any_namespace_role(
+    cwd: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PARLEY_JWT_SECRET", SECRET)
+    code, out, _ = run_main(
+        "token",
+        "--sub",
+        "a",
+        "--org",
+        "acme",
+        "--role",
+        "billing",
+        "--role",
+        "service",
+        "--role",
+        "billing",
+        capsys=capsys,
+    )
+    assert code == 0
+    assert TokenVerifier(SECRET).verify(out.strip()).roles == ("billing", "service")
+
+
+def rest_create(app: LiveApp, user: str, members: list[str]) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        app.http_url + "/v1/channels",
+        method="POST",
+        data=json.dumps({"kind": "group", "name": "g", "members": members}).encode(),
+        headers={"Authorization": f"Bearer {make_token(user)}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def post_cli(app: LiveApp, channel: str, text: str) -> dict[str, Any]:
+    reply: dict[str, Any] = json.loads(parley("post", channel, text, env=client_env(app, "alice")))
+    return reply

@@ -38,11 +38,14 @@ class CloseConnection(Exception):
 
 
 class AuthError(Exception):
-    """The credentials are refused; ``reason`` goes into the 1008 close or the 401 body."""
+    """The credentials are refused; ``reason`` goes into the 1008 close or the 401 body.
+    ``expired``: the token was good but has expired (the broker closes with 4002, so a
+    client refreshes its token instead of giving up)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, expired: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.expired = expired
 
 
 class Unavailable(Exception):

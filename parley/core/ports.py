@@ -117,6 +117,11 @@ class ChannelOps(Protocol):
 
     async def user_channel_ids(self, org: str, user_id: str) -> set[str]: ...
 
+    async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
+        """The log position (last seq) of each of ``channel_ids`` the user belongs to;
+        the others are absent (recovery of a channel the client has no position in)."""
+        ...
+
     async def post(
         self, org: str, user_id: str, channel_id: str, text: str, idempotency_key: str | None
     ) -> dict[str, Any]:

@@ -284,3 +284,56 @@ class Attachment:
             "sha256": self.sha256,
             "created_at": rfc3339(self.created_at),
         }
+
+
+# -- federation (docs/federation.md) ---------------------------------------------------
+
+
+class Network(StrEnum):
+    """The remote networks a channel can be linked to."""
+
+    MATRIX = "matrix"
+    XMPP = "xmpp"
+
+
+#: User ids of remote participants start with their network's prefix
+#: (``matrix:@bob:example.org``); Parley never relays what such an author wrote (loop
+#: prevention), so these prefixes are reserved.
+REMOTE_PREFIXES = tuple(f"{n.value}:" for n in Network)
+
+
+@dataclass(frozen=True, slots=True)
+class FederationLink:
+    """A channel linked by its org to one remote room."""
+
+    id: str
+    org: str
+    channel_id: str
+    network: Network
+    #: As the admin gave it: a Matrix room id (``!x:hs``) or alias (``#x:hs``), a MUC JID.
+    remote: str
+    #: The Matrix room id the alias resolved to (the MUC JID for XMPP); ``None`` until known.
+    room_id: str | None
+    created_by: str
+    created_at: datetime
+    #: The outbox cursor: the last channel-log seq relayed (or skipped).
+    relayed_seq: int
+    #: Log events given up on (the backlog was over its bound, or the remote refused them).
+    dropped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteMember:
+    """A remote participant of a linked channel. ``user_id`` is how Parley names them
+    (``matrix:@bob:example.org``, ``xmpp:room@muc.example.org/bob``): the author of
+    their messages."""
+
+    link_id: str
+    channel_id: str
+    user_id: str
+    network: Network
+    remote_user: str
+    display_name: str
+    #: The server they come from.
+    origin: str
+    last_seen: datetime

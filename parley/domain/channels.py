@@ -82,6 +82,11 @@ class ChannelService:
         """The channels the user belongs to (the broker's delivery filter)."""
         return await self.store.read(sql.channels.user_channel_ids, org, user_id)
 
+    async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
+        """The log position of each of ``channel_ids`` the user belongs to (others are
+        absent: not found, existence not leaked)."""
+        return await self.store.read(sql.channels.member_last_seqs, org, user_id, channel_ids)
+
     async def events_after(
         self, org: str, user_id: str, channel_id: str, after_seq: int, limit: int
     ) -> list[ChannelEvent]:

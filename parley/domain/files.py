@@ -136,6 +136,11 @@ def clean_name(name: str | None) -> str:
     return base[:MAX_NAME]
 
 
+def new_file(name: str | None, blob: BlobInfo) -> NewFile:
+    """The record of a stored blob: its sniffed type, image size and clean name."""
+    return _new_file(name, blob)
+
+
 def _new_file(name: str | None, blob: BlobInfo) -> NewFile:
     ctype = sniff(blob.head)
     dims = image_size(blob.head, ctype)

@@ -12,8 +12,10 @@ from parley.domain.bookmarks import BookmarkService
 from parley.domain.channels import ChannelService
 from parley.domain.edits import EditService
 from parley.domain.events import EventService
+from parley.domain.federation import FederationService
 from parley.domain.files import FileService
 from parley.domain.idempotency import IdempotencyService
+from parley.domain.matrix import MatrixInbound
 from parley.domain.members import MemberService
 from parley.domain.mentions import MentionService
 from parley.domain.messages import MessageService
@@ -23,6 +25,7 @@ from parley.domain.profiles import ProfileService
 from parley.domain.ratelimits import RestRateLimits
 from parley.domain.reactions import ReactionService
 from parley.domain.receipts import ReceiptService
+from parley.domain.relay import Outbox
 from parley.domain.retention import RetentionService
 from parley.domain.search import SearchService
 from parley.domain.shares import ShareService
@@ -58,9 +61,15 @@ class Services:
     accounts: AccountService
     retention: RetentionService
     idempotency: IdempotencyService
+    #: Federated channels (docs/federation.md).
+    federation: FederationService
     #: Checks a bearer token (the broker's verifier).
     verify: TokenCheck
     #: Presence as the broker sees it; ``None`` when no broker runs in this process.
     presence: PresenceLookup | None = None
     #: REST rate limits per token (docs/rest.md, Limits).
     rate_limits: RestRateLimits = field(default_factory=RestRateLimits)
+    #: The Matrix application service's inbound side; ``None`` without a Matrix bridge.
+    matrix: MatrixInbound | None = None
+    #: The federation outbox (its task runs in ``parley.app.serve``).
+    outbox: Outbox | None = None

@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from parley.core.records import Message, MessageMeta, ReactionCount, ThreadSummary, snapshot
+from parley.core.records import (
+    REMOTE_PREFIXES,
+    Message,
+    MessageMeta,
+    ReactionCount,
+    RemoteMember,
+    ThreadSummary,
+    snapshot,
+)
 from parley.store import Store, sql
 
 
@@ -23,6 +31,8 @@ class MessageView:
     shared: dict[str, Any] | None = None
     #: The author is someone this reader blocked: clients show it collapsed.
     collapsed: bool = False
+    #: A remote participant wrote it (a federated channel, docs/federation.md).
+    remote: RemoteMember | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,13 @@ async def message_views(
         pinned |= await store.read(sql.pins.pinned_ids, org, channel_id, ids)
     mine: set[str] | None = None
     blocked = await store.read(sql.blocks.blocked_ids, org, user_id)
+    remote: dict[tuple[str, str], RemoteMember] = {}
+    for channel_id in {m.channel_id for m in messages}:
+        authors = sorted({m.author for m in messages if m.channel_id == channel_id})
+        authors = [a for a in authors if a.startswith(REMOTE_PREFIXES)]
+        if authors:  # only federated channels have remote authors
+            found = await store.read(sql.federation.remote_authors, org, channel_id, authors)
+            remote.update({(channel_id, a): r for a, r in found.items()})
     views = []
     for m in messages:
         meta = metas.get(m.id, MessageMeta())
@@ -67,6 +84,7 @@ async def message_views(
                 pinned=m.id in pinned,
                 shared=shared,
                 collapsed=m.author in blocked,
+                remote=remote.get((m.channel_id, m.author)),
             )
         )
     return views

@@ -3,6 +3,7 @@ domain services: ``post``, ``read``, recovery and the conversation ops (docs/pro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from parley.core.codes import ErrorCode
@@ -29,6 +30,9 @@ class WebSocketOps:
 
     async def user_channel_ids(self, org: str, user_id: str) -> set[str]:
         return await self._s.channels.user_channel_ids(org, user_id)
+
+    async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
+        return await self._s.channels.last_seqs(org, user_id, channel_ids)
 
     async def post(
         self, org: str, user_id: str, channel_id: str, text: str, idempotency_key: str | None

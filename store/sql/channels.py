@@ -86,6 +86,19 @@ def user_channel_ids(db: Db, org: str, user_id: str) -> set[str]:
     return {row[0] for row in rows}
 
 
+def member_last_seqs(db: Db, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
+    """``last_seq`` of each of ``channel_ids`` that ``user_id`` is a member of."""
+    if not channel_ids:
+        return {}
+    rows = db.all(
+        "SELECT c.id, c.last_seq FROM channels c JOIN members m"
+        " ON m.org = c.org AND m.channel_id = c.id AND m.user_id = ?"
+        f" WHERE c.org = ? AND c.id IN ({codec.placeholders(len(channel_ids))})",
+        (user_id, org, *channel_ids),
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
 def create_channel(
     tx: WriteTx,
     *,

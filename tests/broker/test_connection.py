@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -432,6 +432,9 @@ class GatedOps:
 
     async def user_channel_ids(self, org: str, user_id: str) -> set[str]:
         return set()
+
+    async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
+        return {}
 
     async def post(
         self, org: str, user_id: str, channel_id: str, text: str, idempotency_key: str | None

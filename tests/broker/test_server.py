@@ -97,7 +97,6 @@ def test_auth_by_header_cookie_and_query(broker: LiveBroker) -> None:
             {"Authorization": "Bearer " + make_token()[:-4] + "AAAA"},
             "bad token signature",
         ),
-        ({"Authorization": "Bearer " + make_token(ttl=-5)}, "token expired"),
         (
             # a validly signed token whose exp is Infinity (an issuer's bug)
             {
@@ -119,6 +118,13 @@ def test_auth_failures_close_1008_with_reason(
 ) -> None:
     with connect(broker.url, additional_headers=headers, open_timeout=TIMEOUT) as ws:
         assert closed_with(ws) == (CloseCode.POLICY_VIOLATION, reason)
+
+
+def test_an_expired_token_closes_4002_so_the_client_refreshes(broker: LiveBroker) -> None:
+    """Expired at the handshake: 4002 (refresh the token), not 1008 (stop)."""
+    headers = {"Authorization": "Bearer " + make_token(ttl=-5)}
+    with connect(broker.url, additional_headers=headers, open_timeout=TIMEOUT) as ws:
+        assert closed_with(ws) == (CloseCode.TOKEN_EXPIRED, "token expired")
 
 
 def test_wildcard_delivery_and_cross_org_refusal(broker: LiveBroker) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -11,7 +11,7 @@ import trio
 
 from parley.broker.auth import TokenVerifier, issue_token
 from parley.broker.hub import Hub
-from parley.broker.session import RECOVERY_PAGE, Deferred, Session
+from parley.broker.session import MAX_RECOVER_CHANNELS, RECOVERY_PAGE, Deferred, Session
 from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import ClientError, CloseConnection
 from parley.core.events import EventName
@@ -39,6 +39,17 @@ class RecordingOps:
     async def user_channel_ids(self, org: str, user_id: str) -> set[str]:
         self.calls.append(("user_channel_ids", org, user_id))
         return set(self.members)
+
+    async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
+        self.calls.append(("last_seqs", org, user_id, list(channel_ids)))
+        await trio.lowlevel.checkpoint()
+        if self.during_read is not None:
+            for channel_id in channel_ids:
+                self.during_read(channel_id)
+        logs = self.logs
+        return {
+            c: (logs[c][-1].seq if logs.get(c) else 0) for c in channel_ids if c in self.members
+        }
 
     async def post(
         self, org: str, user_id: str, channel_id: str, text: str, idempotency_key: str | None
@@ -161,15 +172,20 @@ async def test_subscribe_other_org_message() -> None:
     assert await h.reply() == err(3, ErrorCode.FORBIDDEN, "topic outside your org 'acme'")
 
 
-async def test_already_subscribed() -> None:
+async def test_subscribing_the_same_pattern_again_is_not_an_error() -> None:
+    """Idempotent: the same reply, one subscription, each event delivered once."""
     h = Harness()
     h.send_sync({"id": 1, "op": "subscribe", "topic": "events.acme.client.x"})
-    await h.frames()
     h.send_sync({"id": 2, "op": "subscribe", "topic": "events.acme.client.x"})
-    assert await h.reply() == err(
-        2, ErrorCode.ALREADY_SUBSCRIBED, "already subscribed to 'events.acme.client.x'"
-    )
+    assert await h.frames() == [
+        {"id": 1, "ok": True, "topic": "events.acme.client.x"},
+        {"id": 2, "ok": True, "topic": "events.acme.client.x"},
+    ]
     assert h.hub.subscription_count == 1
+    assert h.hub.publish("events.acme.client.x", {"n": 1}) == 1
+    assert [f["data"] for f in await h.frames()] == [{"n": 1}]
+    assert h.hub.unsubscribe(h.conn.client, "events.acme.client.x")
+    assert h.hub.subscription_count == 0
 
 
 async def test_too_many_subscriptions() -> None:
@@ -637,7 +653,8 @@ async def test_recovery_conflict_while_channel_recovering() -> None:
 
 
 @pytest.mark.parametrize(
-    "since", [[1], "c1", {"c1": -1}, {"c1": True}, {"c1": 1.5}, {str(i): 0 for i in range(101)}]
+    "since",
+    [[1], "c1", {"c1": -1}, {"c1": True}, {"c1": 1.5}, {str(i): 0 for i in range(1001)}],
 )
 async def test_recovery_bad_since(since: object) -> None:
     h, _ = recovering_harness([])
@@ -737,3 +754,125 @@ async def test_conversation_ops_go_through_the_port() -> None:
     assert ops.calls == [
         ("conversation_op", "acme", "alice", "react", {"id": 4, "op": "react", **body})
     ]
+
+
+async def test_resubscribe_with_since_replays_the_gap() -> None:
+    """A live connection that saw seq 1 and then 4 (a gap) re-subscribes the same pattern
+    with ``since``: 2..4 are replayed (4 again: the client dedupes), then live ones."""
+    h, _ = recovering_harness([event("c1", s) for s in range(1, 5)])
+    h.send_sync({"id": 1, "op": "subscribe", "topic": CONV})
+    await h.frames()
+    d = h.send({"id": 2, "op": "subscribe", "topic": CONV, "since": {"c1": 1}})
+    assert d is not None
+    h.hub.publish_channel_events([event("c1", 5)])  # held back during the replay
+    await d.run()
+    frames = await h.frames()
+    assert [f.get("seq") for f in frames] == [2, 3, 4, 5, None]
+    assert frames[-1] == {
+        "id": 2,
+        "ok": True,
+        "topic": CONV,
+        "recovery": {"c1": {"recovered": True, "replayed": 3, "replayed_to": 4}},
+    }
+    assert h.hub.subscription_count == 1
+
+
+async def test_resume_all_adds_channels_joined_while_offline() -> None:
+    """``resume_all``: channels absent from ``since`` (joined while offline) start at
+    their current seq, with no live event lost past it; ``since`` ones replay as usual."""
+    log = [event("c1", s) for s in range(1, 4)] + [event("c2", s) for s in range(1, 6)]
+    h, ops = recovering_harness(log, channels=("c1", "c2"))
+    d = h.send({"id": 1, "op": "subscribe", "topic": CONV, "since": {"c1": 1}, "resume_all": True})
+    assert d is not None
+    assert h.conn.client.recovering == {"c1": [], "c2": []}
+    # Committed while the positions are read: seq 6 is past c2's position, so it follows.
+    ops.during_read = lambda ch: (
+        h.hub.publish_channel_events([event("c2", 6)]) if ch == "c2" else None
+    )
+    await d.run()
+    frames = await h.frames()
+    assert [(f.get("channel"), f.get("seq")) for f in frames] == [
+        ("c1", 2),
+        ("c1", 3),
+        ("c2", 6),
+        (None, None),
+    ]
+    assert frames[-1]["recovery"] == {
+        "c1": {"recovered": True, "replayed": 2, "replayed_to": 3},
+        "c2": {"recovered": True, "replayed": 0, "replayed_to": 5},
+    }
+    assert ("last_seqs", ORG, "alice", ["c2"]) in ops.calls
+    assert h.conn.client.recovering is None
+
+
+async def test_since_null_starts_at_the_current_seq_and_refuses_non_members() -> None:
+    h, _ = recovering_harness([event("c1", 1), event("c1", 2)], channels=("c1",))
+    d = h.send({"id": 1, "op": "subscribe", "topic": CONV, "since": {"c1": None, "zz": None}})
+    assert d is not None
+    await d.run()
+    assert (await h.reply())["recovery"] == {
+        "c1": {"recovered": True, "replayed": 0, "replayed_to": 2},
+        "zz": {"error": {"code": "not_found", "message": "not a member of zz"}},
+    }
+
+
+async def test_recovery_over_the_channel_cap_lists_the_rest_in_more() -> None:
+    """More channels than one subscribe replays: the first ``MAX_RECOVER_CHANNELS`` are
+    replayed (the ``since`` ones first), the rest come back in ``more``; re-subscribing
+    the same pattern with them replays those too, nothing lost or doubled."""
+    channels = tuple(f"c{i:03}" for i in range(MAX_RECOVER_CHANNELS + 30))
+    log = [event(ch, s) for ch in channels for s in (1, 2)]
+    h, _ = recovering_harness(log, channels=channels)
+    since = {"c120": 0, "c121": 1}
+    d = h.send({"id": 1, "op": "subscribe", "topic": CONV, "since": since, "resume_all": True})
+    assert d is not None
+    await d.run()
+    frames = await h.frames()
+    reply = frames[-1]
+    done = list(reply["recovery"])
+    assert done[:2] == ["c120", "c121"] and len(done) == MAX_RECOVER_CHANNELS
+    assert sorted(done + reply["more"]) == sorted(channels)
+    assert [(f["channel"], f["seq"]) for f in frames[:-1]] == [
+        ("c120", 1),
+        ("c120", 2),
+        ("c121", 2),
+    ]
+    # The next page: the remaining channels, with no position (null) as the client has none.
+    d = h.send({"id": 2, "op": "subscribe", "topic": CONV, "since": dict.fromkeys(reply["more"])})
+    assert d is not None
+    await d.run()
+    second = await h.reply()
+    assert "more" not in second
+    assert sorted(second["recovery"]) == sorted(reply["more"])
+    assert {r["replayed_to"] for r in second["recovery"].values()} == {2}
+
+
+async def test_resume_all_skips_channels_already_recovering() -> None:
+    h, _ = recovering_harness([event("c1", 1), event("c2", 1)], channels=("c1", "c2"))
+    d1 = h.send({"id": 1, "op": "subscribe", "topic": CONV, "since": {"c1": 0}})
+    d2 = h.send({"id": 2, "op": "subscribe", "topic": POSTED, "resume_all": True})
+    assert d1 is not None and d2 is not None
+    await d1.run()
+    await d2.run()
+    frames = await h.frames()
+    assert frames[-1]["recovery"] == {
+        "c1": {"error": {"code": "conflict", "message": "c1 is already recovering"}},
+        "c2": {"recovered": True, "replayed": 0, "replayed_to": 1},
+    }
+
+
+@pytest.mark.parametrize("value", [1, "yes", None])
+async def test_resume_all_must_be_a_boolean(value: object) -> None:
+    h, _ = recovering_harness([])
+    cmd = {"id": 3, "op": "subscribe", "topic": CONV, "resume_all": value}
+    assert await h.error_code(cmd) == (3, "bad_request")
+    assert h.hub.subscription_count == 0
+
+
+async def test_resume_all_without_the_channel_store_is_unavailable() -> None:
+    h = Harness()
+    assert await h.error_code({"id": 4, "op": "subscribe", "topic": CONV, "resume_all": True}) == (
+        4,
+        "unavailable",
+    )
+    assert h.hub.subscription_count == 0

@@ -228,3 +228,12 @@ async def test_profiles(store: SqlStore) -> None:
     assert await store.read(sql.profiles.get_profile, ORG, "alice") == second
     assert second.display_name is None and second.avatar_url == "https://x/a"
     assert await store.read(sql.profiles.get_profile, OTHER, "alice") is None
+
+
+async def test_member_last_seqs(store: SqlStore) -> None:
+    a = await group(store, "alice", ["bob"])
+    b = await group(store, "carol", [])
+    got = await store.read(sql.channels.member_last_seqs, ORG, "bob", [a.id, b.id, "ch_none"])
+    assert got == {a.id: a.last_seq}
+    assert await store.read(sql.channels.member_last_seqs, ORG, "bob", []) == {}
+    assert await store.read(sql.channels.member_last_seqs, "other", "bob", [a.id]) == {}
