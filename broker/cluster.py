@@ -92,6 +92,8 @@ class ClusterLink:
         self._wake = trio.Event()
         self._gaps: list[Gap[Key]] = []
         self._resync = False
+        #: bus subjects whose local holders left, not yet released (subject -> how many)
+        self._releasing: dict[str, int] = {}
         self.sent = 0
         self.received = 0
         backend.start(self._receive, self._connected)
@@ -101,9 +103,21 @@ class ClusterLink:
 
     # -- interest ----------------------------------------------------------------------------
     def interest(self, entry: Sequence[str], gained: bool) -> None:
+        """A trie entry gained or lost a local holder. Losses are released on the bus by
+        the link's task, after the current one yields: an unsubscribe and subscribe of
+        the same pattern in one step (an idempotent re-subscribe) leave the bus
+        subscription in place, so nothing another node publishes meanwhile is lost."""
         subject = bus_subject(entry)
         if not gained:
-            self.backend.unsubscribe(subject)
+            self._releasing[subject] = self._releasing.get(subject, 0) + 1
+            self._wake.set()
+            return
+        pending = self._releasing.get(subject, 0)
+        if pending:  # lost and gained again in the same step: still held on the bus
+            if pending == 1:
+                del self._releasing[subject]
+            else:
+                self._releasing[subject] = pending - 1
             return
         if self.backend.subscribe(subject):
             # What this node saw of these channels before may be stale: start over.
@@ -112,6 +126,13 @@ class ClusterLink:
                 lambda k: matches(parts, channel_topic(k[0], "x", k[1]).split("."))
             ):
                 self._release(key, released)
+
+    def release_interest(self) -> None:
+        """Leave the bus subjects whose last local holder left (the task does this)."""
+        releasing, self._releasing = self._releasing, {}
+        for subject, n in releasing.items():
+            for _ in range(n):
+                self.backend.unsubscribe(subject)
 
     # -- outgoing ----------------------------------------------------------------------------
     def _send(self, subject: str, payload: bytes) -> None:
@@ -239,6 +260,7 @@ class ClusterLink:
                 with trio.move_on_at(self.sequencer.next_deadline()):
                     await self._wake.wait()
                 self._wake = trio.Event()
+                self.release_interest()
                 now = trio.current_time()
                 if self._resync:
                     self._resync = False

@@ -106,8 +106,17 @@ async def test_interest_is_one_bus_subscription_per_subject_widened_for_channels
     assert widened == f"events.{ORG}.conversations.conversation.*.c1"
     assert set(backend.holders) - base == {widened}
     hub.detach(a.client)
+    assert hub.link is not None
+    hub.link.release_interest()
     assert widened in backend.holders
+    # an idempotent re-subscribe (unsubscribe, subscribe in one step) keeps the bus one
     hub.unsubscribe(b.client, post_topic("c1"))
+    assert hub.subscribe(b.client, post_topic("c1"), parse_pattern(post_topic("c1")))
+    hub.link.release_interest()
+    assert backend.holders[widened] == 1
+    hub.unsubscribe(b.client, post_topic("c1"))
+    assert widened in backend.holders  # released by the link's task, after this step
+    hub.link.release_interest()
     assert set(backend.holders) == base
 
 

@@ -96,6 +96,7 @@ def test_reproduction_bob_on_b_gets_both_posts_in_order(
         cid = new_channel(a, ["alice", "bob"])
         bob = dial(stack, b, "bob")
         assert bob.call("subscribe", topic=TOPIC)["ok"]
+        assert bob.call("subscribe", topic=TOPIC)["ok"]  # idempotent: still subscribed
         s1 = post(a, cid, "alice", "on A")
         s2 = post(b, cid, "alice", "on B")
         assert s2 == s1 + 1
