@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.cluster import scenario_cluster
 from bench.connections import scenario_connections
 from bench.durable import scenario_ingest, scenario_recovery
 from bench.events import scenario_events
@@ -40,6 +41,7 @@ SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "ingest": scenario_ingest,
     "recovery": scenario_recovery,
     "events": scenario_events,
+    "cluster": scenario_cluster,
     "micro": scenario_micro,
     "notifications": scenario_notifications,
 }

@@ -125,11 +125,19 @@ class Running:
 
 @contextmanager
 def running(
-    target: Target, log_dir: Path, *, tag: str = "", database_url: str = ""
+    target: Target,
+    log_dir: Path,
+    *,
+    tag: str = "",
+    database_url: str = "",
+    extra_env: dict[str, str] | None = None,
+    secret: str = "",
 ) -> Iterator[Running]:
     """Start ``target`` on free loopback ports; stop it (by PID) on exit. Parley keeps its
-    data in a fresh temp dir (SQLite) unless ``database_url`` names another store."""
-    secret = secrets.token_urlsafe(32)
+    data in a fresh temp dir (SQLite) unless ``database_url`` names another store;
+    ``extra_env`` adds settings (e.g. ``PARLEY_NATS_URL``), ``secret`` shares a JWT
+    secret between nodes."""
+    secret = secret or secrets.token_urlsafe(32)
     port = free_port()
     log = log_dir / f"server-{target.name}{tag}.log"
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
@@ -144,6 +152,7 @@ def running(
                     "PARLEY_DATA_DIR": tmp,
                     "PARLEY_JWT_SECRET": secret,
                     "PARLEY_DATABASE_URL": database_url,
+                    **(extra_env or {}),
                 }
             )
             server = ServerProc(

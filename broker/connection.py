@@ -186,7 +186,7 @@ class Connection:
         if len(srv.connections) >= limits.max_connections:
             await self._refuse(CloseCode.SERVER_OVERLOAD, "server at its connection limit")
             return
-        if srv.hub.connections_of(claims.org, claims.sub) >= limits.max_connections_per_user:
+        if srv.hub.connections_anywhere(claims.org, claims.sub) >= limits.max_connections_per_user:
             await self._refuse(CloseCode.CONNECTION_LIMIT, "too many connections for this user")
             return
         outbox = Outbox(limits.outbox_max_frames, limits.outbox_max_bytes)

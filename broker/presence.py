@@ -27,7 +27,7 @@ from parley.broker.protocol import presence_entry, presence_frame
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.events import Ephemeral
-from parley.core.times import rfc3339, utc_now
+from parley.core.times import parse_ts, rfc3339, utc_now
 
 if TYPE_CHECKING:
     from parley.broker.hub import Hub
@@ -77,6 +77,12 @@ class _User:
     typing: dict[str, float] = field(default_factory=dict)
     tokens: float = 0.0
     refilled: float | None = None
+    #: other nodes' view (a cluster): node id -> (its local status, the user's channels,
+    #: the user's connections there)
+    remote: dict[str, tuple[Status, frozenset[str], int]] = field(default_factory=dict)
+    #: the local status and connection count last sent to the other nodes
+    #: (None: send again, e.g. the user's channels changed)
+    shared: tuple[Status, int] | None = (Status.OFFLINE, 0)
 
 
 class Presence:
@@ -125,7 +131,9 @@ class Presence:
         if rec is None or not rec.clients or state.pending is not None:
             return  # while loading, keep the channels last known until the snapshot lands
         rec.loading = False
-        new = set(state.channels)
+        self._set_channels(rec, set(state.channels) | _remote_channels(rec))
+
+    def _set_channels(self, rec: _User, new: set[str]) -> None:
         for ch in rec.channels - new:
             self._unindex(rec, ch)
         added = new - rec.channels
@@ -133,6 +141,8 @@ class Presence:
             self._index.setdefault((rec.org, ch), set()).add(rec)
         rec.channels = new
         if added:
+            if rec.clients:
+                rec.shared = None  # the other nodes learn the new channels
             rec.force = True
             self._dirty.add(rec)
             rec.fresh.update(rec.clients)  # learn who is here in the new channels
@@ -203,7 +213,7 @@ class Presence:
         out: list[dict[str, Any]] = []
         for uid in user_ids:
             rec = self._users.get((org, uid))
-            if rec is not None and rec.clients:
+            if rec is not None and (rec.clients or rec.remote):
                 status = self._status(rec, self._now)
                 seen: datetime | None = rec.last_seen
             else:
@@ -220,6 +230,16 @@ class Presence:
             self.flush(trio.current_time())
 
     def _status(self, rec: _User, now: float | None) -> Status:
+        """Online on any node is online; away if away everywhere it is connected."""
+        status = self._local_status(rec, now)
+        for other, _, _ in rec.remote.values():
+            if other is Status.ONLINE:
+                return Status.ONLINE
+            if other is Status.AWAY:
+                status = Status.AWAY if status is Status.OFFLINE else status
+        return status
+
+    def _local_status(self, rec: _User, now: float | None) -> Status:
         if not rec.clients:
             return Status.OFFLINE
         if all(rec.clients.values()):
@@ -239,11 +259,21 @@ class Presence:
             if rec.active:
                 rec.active = False
                 rec.last_active = now
-            if rec.clients and self._status(rec, now) is not rec.published:
+            if (rec.clients or rec.remote) and self._status(rec, now) is not rec.published:
                 self._dirty.add(rec)
         if not self._dirty and not self._fresh:
             return 0
         dirty, self._dirty = self._dirty, set()
+        link = self.hub.link
+        if link is not None:
+            shared = []
+            for rec in dirty:
+                state = (self._local_status(rec, now), len(rec.clients))
+                if state != rec.shared:
+                    rec.shared = state
+                    shared.append(self._shared(rec, state[0]))
+            if shared:
+                link.send_presence(shared)
         cap = self.config.max_entries
         # (org, channel) -> entries of its changed users (at most cap), and which overflowed
         touched: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -262,7 +292,9 @@ class Presence:
                         lst.append(entry)
                     else:
                         overflow.add(key)
-            if not rec.clients:
+            if not rec.clients and rec.remote:  # still connected elsewhere
+                self._set_channels(rec, _remote_channels(rec))
+            elif not rec.clients:
                 for ch in rec.channels:
                     self._unindex(rec, ch)
                 rec.channels = set()
@@ -322,7 +354,7 @@ class Presence:
                 users[entry["user_id"]] = entry
         for ch in sorted(rec.channels):
             for other in self._index.get((rec.org, ch), ()):
-                if other is rec or not other.clients or other.user_id in users:
+                if other is rec or not (other.clients or other.remote) or other.user_id in users:
                     continue
                 if len(users) >= cap:
                     truncated = True
@@ -353,6 +385,54 @@ class Presence:
                 users[entry["user_id"]] = entry
         return presence_frame(list(users.values()), truncated, ts)
 
+    # -- other nodes (docs/cluster.md) ---------------------------------------------------------
+    def _shared(self, rec: _User, status: Status) -> list[Any]:
+        seen = rfc3339(rec.last_seen) if rec.last_seen is not None else None
+        local = sorted(self.hub.local_channels(rec.org, rec.user_id))[:MAX_SHARED_CHANNELS]
+        return [rec.org, rec.user_id, status.value, seen, local, len(rec.clients)]
+
+    def local_snapshot(self) -> list[list[Any]]:
+        """Every locally connected user's local status (for a node that just joined)."""
+        out = []
+        for rec in self._users.values():
+            if rec.clients:
+                status = self._local_status(rec, self._now)
+                rec.shared = (status, len(rec.clients))
+                out.append(self._shared(rec, status))
+        return out
+
+    def remote(self, node: str, entries: list[list[Any]]) -> None:
+        """Statuses of users connected on ``node``: merged into this node's view."""
+        for org, user_id, status, seen, channels, count in entries:
+            key = (org, user_id)
+            rec = self._users.get(key)
+            if rec is None:
+                if status == Status.OFFLINE:
+                    continue
+                rec = self._users[key] = _User(org, user_id)
+                rec.tokens = float(self.config.typing_burst)
+            if status == Status.OFFLINE:
+                rec.remote.pop(node, None)
+            else:
+                rec.remote[node] = (Status(status), frozenset(channels), int(count))
+            if seen is not None:
+                rec.last_seen = parse_ts(seen)
+            if rec.remote:  # (gone everywhere: the flush pushes offline, then forgets)
+                local = self.hub.local_channels(org, user_id) if rec.clients else set()
+                self._set_channels(rec, local | _remote_channels(rec))
+            self._dirty.add(rec)
+
+    def remote_connections(self, org: str, user_id: str) -> int:
+        """The user's connections on other nodes, as they last said (within a flush)."""
+        rec = self._users.get((org, user_id))
+        return 0 if rec is None else sum(count for _, _, count in rec.remote.values())
+
+    def node_gone(self, node: str) -> None:
+        """``node`` stopped (killed, or cut off): its users are not connected there."""
+        for rec in self._users.values():
+            if rec.remote.pop(node, None) is not None:
+                self._dirty.add(rec)
+
     def _unindex(self, rec: _User, channel_id: str) -> None:
         key = (rec.org, channel_id)
         members = self._index.get(key)
@@ -364,6 +444,17 @@ class Presence:
     @property
     def index_size(self) -> int:
         return sum(len(v) for v in self._index.values())
+
+
+#: Channels of one user sent with a presence change to the other nodes, at most.
+MAX_SHARED_CHANNELS = 1000
+
+
+def _remote_channels(rec: _User) -> set[str]:
+    out: set[str] = set()
+    for _, channels, _ in rec.remote.values():
+        out |= channels
+    return out
 
 
 def _entry(user_id: str, status: Status, seen: datetime | None) -> dict[str, Any]:

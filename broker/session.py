@@ -244,8 +244,15 @@ class Session:
             reply: dict[str, Any] = {"topic": pattern}
             if entries != [parts]:
                 reply["granted"] = [".".join(e) for e in entries]
-            self.client.send(ok_frame(cmd.id, reply))
-            return None
+            if self.hub.link is None:
+                self.client.send(ok_frame(cmd.id, reply))
+                return None
+
+            async def confirm() -> None:  # a cluster: once the bus has the subscription
+                await self.hub.settled()
+                self.client.send(ok_frame(cmd.id, reply))
+
+            return Deferred(cmd.id, confirm)
         return Deferred(cmd.id, lambda: self._recover(cmd.id, pattern, parts, plan))
 
     def _plan_recovery(self, since: dict[str, int | None], resume_all: bool) -> _Plan | None:
@@ -364,6 +371,7 @@ class Session:
         }
         batch = plan.batch
         try:
+            await self.hub.settled()  # live events from every node before the log is read
             fresh = [ch for ch, pos in batch.items() if pos is None]
             # Read after the hold-back began: live events past these positions are held.
             positions = (

@@ -6,9 +6,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import os
 import secrets
 import signal
+import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
@@ -24,11 +27,14 @@ from parley.api.webapp import DEV_TOKEN_TTL, WebAppConfig
 from parley.bridges.matrix import MatrixBridge
 from parley.bridges.xmpp.component import XmppBridge
 from parley.broker.auth import TokenVerifier, issue_token
+from parley.broker.bus import MemoryBackend, NatsBackend
 from parley.broker.feeds import HubFeeds
 from parley.broker.hub import Hub
+from parley.broker.natsclient import NatsOptions
 from parley.broker.server import BrokerServer
 from parley.core.claims import Claims
 from parley.core.ports import (
+    BrokerBackend,
     ConnectionWatch,
     EventSink,
     LiveFeeds,
@@ -78,8 +84,8 @@ from parley.domain.webhooks import WebhookService, WebhookTap
 from parley.domain.wsops import WebSocketOps
 from parley.ops.health import Ops, Readiness
 from parley.ops.metrics import Metrics
-from parley.settings import Settings, redact_url
-from parley.store import SqlStore, Store, open_store
+from parley.settings import ClusterConfig, Settings, redact_url
+from parley.store import SqlStore, Store, codec, open_store, sql
 from parley.store.blobs import LocalBlobs
 
 log = logging.getLogger("parley")
@@ -380,6 +386,7 @@ async def serve(
     settings, secret_source = _keep_secret(settings)
     webapp = _webapp_config(settings, secret_source)
     hub = Hub(settings.presence)
+    backend = make_backend(settings.cluster)
     try:
         verifier = settings.token_verifier()
     except ValueError as exc:
@@ -391,6 +398,8 @@ async def serve(
         ops = None
         app = None
         services: Services | None = None
+        node: Node | None = None
+        store: SqlStore | None = None
         if not broker_only:
             url = settings.effective_database_url
             if url.startswith("sqlite"):
@@ -408,6 +417,9 @@ async def serve(
             version = await _migrate(store, url)
             log.info("store %s at schema version %d", redact_url(url), version)
             readiness.store = store
+            node = await _register_node(store, settings, clustered=backend.clustered)
+            background.start_soon(_heartbeat, store, node, settings.cluster.node_heartbeat)
+            hub.join_cluster(backend, StoreLog(store), gap_wait=settings.cluster.gap_wait)
             metrics.watch(store=store)
             services = build_services(
                 settings,
@@ -431,6 +443,13 @@ async def serve(
             verifier = AccountGuardedVerifier(verifier, services.accounts.refuse)
             # Client publishes (WS ``publish``) reach the notification rules too.
             hub.publish_observers.append(services.notify.events.offer_published)
+            hub.publish_observers.append(services.webhooks.offer)  # and the webhooks
+        if hub.link is None:  # broker only: pub/sub over the bus, no channel log
+            hub.join_cluster(backend, NO_LOG, gap_wait=settings.cluster.gap_wait)
+        if hub.link is not None:
+            readiness.bus = backend.check
+            await background.start(backend.run)
+            background.start_soon(hub.link.run)
         broker = BrokerServer(settings.broker, hub, verifier, ops=ops, ops_endpoints=endpoints)
         metrics.watch(hub=hub, server=broker)
         async with trio.open_nursery() as nursery:
@@ -485,7 +504,116 @@ async def serve(
             broker.shutdown()
             await broker.stopped.wait()
             http_scope.cancel()
+        if node is not None and store is not None:
+            await _deregister_node(store, node)
         background.cancel_scope.cancel()  # preview fetches still running; then the store closes
+
+
+def make_backend(config: ClusterConfig) -> BrokerBackend:
+    """NATS when servers are configured, else one node in memory."""
+    if not config.enabled:
+        return MemoryBackend()
+    return NatsBackend(
+        NatsOptions(
+            servers=config.nats_servers,
+            token=config.nats_token or None,
+            user=config.nats_user or None,
+            password=config.nats_password or None,
+            creds_file=config.nats_creds_file,
+            tls=config.nats_tls,
+            tls_ca_file=config.nats_tls_ca_file,
+            tls_cert_file=config.nats_tls_cert_file,
+            tls_key_file=config.nats_tls_key_file,
+            name=f"parley {socket.gethostname()} {os.getpid()}",
+        )
+    )
+
+
+class StoreLog:
+    """:class:`~parley.core.ports.ChannelLog` over the store: the gap fill's reads."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def events_after(
+        self, org: str, channel_id: str, after_seq: int, limit: int
+    ) -> list[ChannelEvent]:
+        return await self.store.read(sql.log.events_after, org, channel_id, after_seq, limit=limit)
+
+
+class _NoLog:
+    async def events_after(
+        self, org: str, channel_id: str, after_seq: int, limit: int
+    ) -> list[ChannelEvent]:
+        return []
+
+
+NO_LOG = _NoLog()
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: str
+    host: str
+
+
+#: A node is live while its last heartbeat is at most this many intervals old.
+LIVE_HEARTBEATS = 3
+
+
+def node_identity(settings: Settings) -> str:
+    """Where and how this node runs: a restart of the same node has the same identity
+    (two nodes with fixed ports cannot both run with the same one on one host)."""
+    where = settings.data_dir.resolve()
+    return f"{socket.gethostname()}|{where}|{settings.ws_port}|{settings.http_port}"
+
+
+async def _register_node(store: Store, settings: Settings, *, clustered: bool) -> Node:
+    """Register this node; refuse to start beside another live node without a bus."""
+
+    interval_us = int(settings.cluster.node_heartbeat * 1_000_000)
+    since = codec.now_us() - LIVE_HEARTBEATS * interval_us
+    identity = node_identity(settings)
+    others = await store.read(sql.nodes.live_nodes, since_us=since, other_than=identity)
+    if others and not clustered:
+        raise StartupError(
+            f"another Parley node ({others[0].host}) is live on this database: set "
+            "PARLEY_NATS_URL (or --nats-url) on every node to run them as a cluster "
+            "(docs/cluster.md)"
+        )
+    for other in others:
+        if not other.bus:
+            log.warning(
+                "node %s on this database runs without a bus: it sees only its own events",
+                other.host,
+            )
+    node = Node(uuid.uuid4().hex[:12], f"{socket.gethostname()}:{os.getpid()}")
+    await store.write(
+        sql.nodes.register,
+        node.node_id,
+        identity,
+        node.host,
+        bus=clustered,
+        forget_before_us=since - 100 * interval_us,
+    )
+    return node
+
+
+async def _heartbeat(store: Store, node: Node, interval: float) -> None:
+    while True:
+        await trio.sleep(interval)
+        try:
+            await store.write(sql.nodes.heartbeat, node.node_id)
+        except Exception as exc:  # an outage: the next beat tries again
+            log.warning("node heartbeat failed: %s", one_line(exc))
+
+
+async def _deregister_node(store: Store, node: Node) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+        try:
+            await store.write(sql.nodes.deregister, node.node_id)
+        except Exception as exc:
+            log.warning("could not deregister the node: %s", one_line(exc))
 
 
 async def _start_federation(nursery: trio.Nursery, settings: Settings, services: Services) -> None:

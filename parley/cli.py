@@ -51,6 +51,7 @@ SERVE_FLAGS = (
     "http_port",
     "data_dir",
     "database_url",
+    "nats_url",
     "allowed_origins",
     "log_level",
     "log_format",

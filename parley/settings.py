@@ -44,6 +44,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from parley.broker.access import DEFAULT_TOPIC_NAMESPACES, TopicPolicy
 from parley.broker.auth import MIN_SECRET_BYTES, TokenVerifier
 from parley.broker.config import BrokerConfig
+from parley.broker.natsclient import parse_servers
 from parley.broker.presence import PresenceConfig
 from parley.core.limits import Limits
 from parley.domain.federation import FederationConfig, MatrixConfig, XmppConfig
@@ -66,6 +67,27 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 #: SQLite's ``PRAGMA synchronous`` levels (store/sqlite.py, docs/storage.md#durability).
 SqliteSynchronous = Literal["off", "normal", "full", "extra"]
 LogFormat = Literal["auto", "json", "pretty"]
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Many nodes over NATS (docs/cluster.md). No ``nats_servers``: one node, in memory."""
+
+    nats_servers: tuple[str, ...] = ()
+    nats_token: str = ""
+    nats_user: str = ""
+    nats_password: str = ""
+    nats_creds_file: Path | None = None
+    nats_tls: bool = False
+    nats_tls_ca_file: Path | None = None
+    nats_tls_cert_file: Path | None = None
+    nats_tls_key_file: Path | None = None
+    gap_wait: float = 0.1
+    node_heartbeat: float = 5.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.nats_servers)
 
 
 class SettingsError(ValueError):
@@ -115,6 +137,7 @@ class Settings:
     notifications: NotifyConfig = field(default_factory=NotifyConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
 
     @property
     def broker(self) -> BrokerConfig:
@@ -412,6 +435,32 @@ class SettingsModel(BaseSettings):
     presence_typing_burst: Count = _setting(
         _PRESENCE.typing_burst, "Burst of the typing token bucket."
     )
+    # Cluster (docs/cluster.md)
+    nats_url: SecretStr = _setting(
+        SecretStr(""),
+        "NATS servers, comma-separated (`nats://HOST:PORT`, `tls://HOST:PORT`, credentials "
+        "may be in the URL): run as one node of a cluster. Empty: one node, in memory. "
+        "Passwords are redacted when shown.",
+    )
+    nats_token: SecretStr = _setting(SecretStr(""), "NATS authentication token.")
+    nats_user: str = _setting("", "NATS user name (with `nats_password`).")
+    nats_password: SecretStr = _setting(SecretStr(""), "NATS password.")
+    nats_creds_file: Path | None = _setting(
+        None, "NATS credentials file (`.creds`: user JWT and NKey seed)."
+    )
+    nats_tls: bool = _setting(False, "Require TLS to NATS (also implied by `tls://` URLs).")
+    nats_tls_ca_file: Path | None = _setting(None, "CA bundle that signs the NATS servers.")
+    nats_tls_cert_file: Path | None = _setting(None, "Client certificate for NATS (mutual TLS).")
+    nats_tls_key_file: Path | None = _setting(None, "Key of the NATS client certificate.")
+    cluster_gap_wait: Positive = _setting(
+        0.1,
+        "Seconds a node holds a channel's later events when one is missing before it reads "
+        "the missing ones from the store.",
+    )
+    node_heartbeat: Positive = _setting(
+        5.0,
+        "Seconds between a node's heartbeats in the database; a node is live for three.",
+    )
     # Link previews (docs/conversation.md)
     preview_hosts: Origins = _setting(
         (), "Hosts whose links get previews, comma-separated (`HOST[:PORT][!private]`); empty: off."
@@ -561,6 +610,14 @@ class SettingsModel(BaseSettings):
             raise ValueError("must be an http(s) URL containing {room}")
         return v
 
+    @field_validator("nats_url", mode="after")
+    @classmethod
+    def _nats_url(cls, v: SecretStr) -> SecretStr:
+        urls = tuple(u for u in v.get_secret_value().split(",") if u.strip())
+        if urls:
+            parse_servers(urls)  # ValueError: a one-line error naming the setting
+        return v
+
     @field_validator("jwt_secret", mode="after")
     @classmethod
     def _secret(cls, v: SecretStr) -> SecretStr:
@@ -665,6 +722,21 @@ class SettingsModel(BaseSettings):
                 org_quota_bytes=self.upload_quota_org_bytes,
             ),
             previews=replace(_PREVIEWS, hosts=self.preview_hosts, timeout=self.preview_timeout),
+            cluster=ClusterConfig(
+                nats_servers=tuple(
+                    u.strip() for u in self.nats_url.get_secret_value().split(",") if u.strip()
+                ),
+                nats_token=self.nats_token.get_secret_value(),
+                nats_user=self.nats_user,
+                nats_password=self.nats_password.get_secret_value(),
+                nats_creds_file=self.nats_creds_file,
+                nats_tls=self.nats_tls,
+                nats_tls_ca_file=self.nats_tls_ca_file,
+                nats_tls_cert_file=self.nats_tls_cert_file,
+                nats_tls_key_file=self.nats_tls_key_file,
+                gap_wait=self.cluster_gap_wait,
+                node_heartbeat=self.node_heartbeat,
+            ),
             rate_limits=replace(
                 _RATES,
                 write_rate=self.rest_write_rate,
@@ -844,7 +916,7 @@ def _error_lines(exc: ValidationError, config_file: Path | None, flags: set[str]
         got = ""
         if not name:  # a check across settings says which one first: "name: reason"
             name, _, msg = msg.partition(": ")
-        elif name not in SECRET_SETTINGS | {"database_url"} and "input" in e:
+        elif name not in SECRET_SETTINGS | {"database_url", "nats_url"} and "input" in e:
             got = f" (got {_short(e['input'])})"
         source = flag_name(name) if name in flags else env_name(name)
         yield f"setting {name} ({source}): {msg[:1].lower()}{msg[1:]}{got}"
@@ -858,7 +930,7 @@ def _short(value: object) -> str:
 # --- Showing and documenting -----------------------------------------------------------
 
 #: Settings whose value is never shown.
-SECRET_SETTINGS = frozenset({"jwt_secret"})
+SECRET_SETTINGS = frozenset({"jwt_secret", "nats_token", "nats_password"})
 REDACTED = "<redacted>"
 
 
@@ -869,6 +941,8 @@ def shown_value(model: SettingsModel, name: str) -> object:
         return REDACTED if value.get_secret_value() else ""
     if name == "database_url":
         return redact_url(value.get_secret_value())
+    if name == "nats_url":
+        return ",".join(redact_url(u) for u in value.get_secret_value().split(","))
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple):

@@ -202,3 +202,24 @@ def test_signing_secret_never_generates(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()
     generated, _ = s.with_secret()
     assert s.signing_secret() == generated.jwt_secret
+
+
+def test_nats_settings_build_the_cluster_config_and_keep_passwords_out() -> None:
+    env = {
+        "PARLEY_NATS_URL": "nats://u:pw@n1:4222, tls://n2",
+        "PARLEY_NATS_TOKEN": "tok-secret",
+        "PARLEY_CLUSTER_GAP_WAIT": "0.25",
+    }
+    settings = load_settings(env)
+    assert settings.cluster.nats_servers == ("nats://u:pw@n1:4222", "tls://n2")
+    assert settings.cluster.enabled and settings.cluster.gap_wait == 0.25
+    assert settings.cluster.nats_token == "tok-secret"
+    assert not Settings().cluster.enabled
+    text = show_toml(load_model(env))
+    assert "pw" not in text and "tok-secret" not in text
+    assert 'nats_url = "nats://***@n1:4222, tls://n2"' in text
+    with pytest.raises(SettingsError) as exc:
+        load_settings({"PARLEY_NATS_URL": "http://u:pw@n1"})
+    assert exc.value.lines == [
+        "setting nats_url (PARLEY_NATS_URL): the scheme of 'n1' must be nats:// or tls://"
+    ]

@@ -45,6 +45,54 @@ class EventSink(Protocol):
         ...
 
 
+class BrokerBackend(Protocol):
+    """How a node's events reach the other nodes of a deployment (docs/cluster.md), as
+    centrifuge's ``Broker`` beside its ``MemoryBroker``. The hub publishes every event on
+    its topic as the subject and holds interest in the subjects its local clients'
+    patterns need (ref-counted here: the first ``subscribe`` of a subject subscribes on
+    the bus, the last ``unsubscribe`` leaves it). The in-memory backend is one node: it
+    is not ``clustered`` and carries nothing. Every method but ``run`` and ``check``
+    is synchronous and never awaits."""
+
+    @property
+    def clustered(self) -> bool: ...
+
+    def start(self, receive: Callable[[str, bytes], None], on_connect: Callable[[], None]) -> None:
+        """Where messages from other nodes go, and what to do after each (re)connect."""
+        ...
+
+    def publish(self, subject: str, payload: bytes) -> None: ...
+
+    def subscribe(self, subject: str) -> bool:
+        """Hold interest in ``subject``; True if it is new (the first holder)."""
+        ...
+
+    def unsubscribe(self, subject: str) -> bool:
+        """Release interest; True if it was the last holder."""
+        ...
+
+    async def run(self, *, task_status: Any = ...) -> None:
+        """Keep the bus connected (reconnecting by itself) until cancelled."""
+        ...
+
+    async def settled(self) -> None:
+        """Wait (briefly, bounded) until the bus has processed every subscription made so
+        far: events other nodes publish from then on reach this node."""
+        ...
+
+    async def check(self) -> str:
+        """``ok`` or why not (readiness)."""
+        ...
+
+
+class ChannelLog(Protocol):
+    """Reads a channel's log without an access check (the broker's gap fill)."""
+
+    async def events_after(
+        self, org: str, channel_id: str, after_seq: int, limit: int
+    ) -> list[ChannelEvent]: ...
+
+
 class SessionControl(Protocol):
     """Control over the open WebSocket connections of this node."""
 

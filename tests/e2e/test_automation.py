@@ -13,13 +13,14 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from websockets.sync.client import connect
 
 from parley.core.claims import SERVICE_ROLE
 from parley.domain.jobs import JobsConfig
 from parley.domain.webhooks import WebhookConfig
 from parley.settings import Settings
 from tests.conftest import make_token
-from tests.e2e.test_channels import TIMEOUT, rest
+from tests.e2e.test_channels import TIMEOUT, Client, rest
 from tests.support.live import LiveApp, live_app
 from tests.support.receiver import Received, receiver
 from tests.support.store import PgSchemas
@@ -165,3 +166,31 @@ def test_a_scheduled_message_is_posted_once_after_a_restart_across_its_due_time(
         assert status == 200 and got["state"] == "sent"
         time.sleep(0.5)  # a few more polls: still once
         assert texts(second, cid) == [("bob", "posted by the next server")]
+
+
+def test_a_websocket_publish_reaches_a_matching_webhook(app: LiveApp) -> None:
+    """A service's ``publish`` op over the WebSocket goes through the hub's publish
+    observers to the org's webhooks, as ``POST /v1/events`` does; a topic the pattern does
+    not match is not sent."""
+    with receiver(SECRET) as hook:
+        status, created = ops(
+            app,
+            "POST",
+            "/v1/webhooks",
+            {"url": hook.url, "patterns": ["events.acme.tasks.task.>"], "secret": SECRET},
+        )
+        assert status == 201, created
+        headers = {"Authorization": f"Bearer {make_token(OPS[0], roles=list(OPS[1]))}"}
+        with connect(app.ws_url, additional_headers=headers) as ws:
+            client = Client(ws)
+            for topic in ("events.acme.billing.invoice.paid.1", "events.acme.tasks.task.done.7"):
+                assert client.call("publish", topic=topic, data={"n": 1})["ok"]
+        got = until(lambda: hook.signed or None, "the publish at the webhook")
+        assert [(r.json["topic"], r.json["data"]) for r in got] == [
+            ("events.acme.tasks.task.done.7", {"n": 1})
+        ]
+        # Both publishes were offered in order: the first was never queued.
+        status, log = ops(app, "GET", f"/v1/webhooks/{created['id']}/deliveries")
+        assert status == 200 and [d["topic"] for d in log["items"]] == [
+            "events.acme.tasks.task.done.7"
+        ]
