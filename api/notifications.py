@@ -218,7 +218,7 @@ async def send_batch(data: BatchIn) -> tuple[BatchOut, int]:
 @bp.get("/notifications/scheduled/<scheduled_id>")
 @validate_response(ScheduledOut)
 @validate_response(ErrorOut, 403)
-async def get_scheduled(scheduled_id: str) -> ScheduledOut:
+async def get_scheduled_notification(scheduled_id: str) -> ScheduledOut:
     """A scheduled notification of my org (service tokens)."""
     c = claims()
     if not c.is_service:
@@ -229,7 +229,7 @@ async def get_scheduled(scheduled_id: str) -> ScheduledOut:
 @bp.delete("/notifications/scheduled/<scheduled_id>")
 @validate_response(ScheduledOut)
 @validate_response(ErrorOut, 403)
-async def cancel_scheduled(scheduled_id: str) -> ScheduledOut:
+async def cancel_scheduled_notification(scheduled_id: str) -> ScheduledOut:
     """Cancel a scheduled notification before it is sent (service tokens); 409 once sent."""
     c = claims()
     if not c.is_service:

@@ -171,7 +171,7 @@ async def test_extra_errors_match_the_domain_raise_sites(env: Env) -> None:
         "streams.cancel_stream",
         "teams.create_team",
         "files.post_files",
-        "notifications.cancel_scheduled",  # already sent or cancelled
+        "notifications.cancel_scheduled_notification",  # already sent or cancelled
     }
     doc = await openapi(env)
     react = doc["paths"]["/v1/channels/{channel_id}/messages/{message_id}/reactions"]["post"]
