@@ -195,8 +195,34 @@ class MessagesQuery(Query):
     to: str | None = None
 
 
+class FileOut(Out):
+    """An attachment as clients see it (never its blob key)."""
+
+    id: str
+    channel_id: str
+    uploader: str
+    message_id: str | None = None
+    name: str
+    content_type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    sha256: str
+    created_at: str
+
+    @classmethod
+    def of(cls, att: Attachment) -> FileOut:
+        return cls(**att.public())
+
+
+class HistoryMessageOut(MessageOut):
+    """A message of a history page: with the files posted with it."""
+
+    attachments: list[FileOut] = Field(default_factory=list)
+
+
 class MessagePageOut(Out):
-    items: list[MessageOut]
+    items: list[HistoryMessageOut]
     #: Newest-first pages: pass as ``before`` for the next (older) page.
     next_before: int | None = None
     #: Oldest-first pages (``after`` given): pass as ``after`` for the next (newer) page.
@@ -355,26 +381,6 @@ class RemoteAuthorOut(Out):
             display_name=r.display_name,
             origin=r.origin,
         )
-
-
-class FileOut(Out):
-    """An attachment as clients see it (never its blob key)."""
-
-    id: str
-    channel_id: str
-    uploader: str
-    message_id: str | None = None
-    name: str
-    content_type: str
-    size: int
-    width: int | None = None
-    height: int | None = None
-    sha256: str
-    created_at: str
-
-    @classmethod
-    def of(cls, att: Attachment) -> FileOut:
-        return cls(**att.public())
 
 
 class MessageViewOut(MessageOut):

@@ -46,6 +46,19 @@ class ThreadView:
     read_seq: int = 0
 
 
+async def attachments_of(
+    store: Store, org: str, messages: list[Message]
+) -> dict[str, list[Attachment]]:
+    """The files posted with each of ``messages`` (none for deleted ones), oldest first:
+    one read for any number of messages."""
+    files: dict[str, list[Attachment]] = {}
+    live = [m.id for m in messages if not m.deleted]
+    for att in await store.read(sql.files.message_attachments, org, live):
+        if att.message_id is not None:
+            files.setdefault(att.message_id, []).append(att)
+    return files
+
+
 async def message_views(
     store: Store, org: str, user_id: str, messages: list[Message]
 ) -> list[MessageView]:
@@ -58,11 +71,7 @@ async def message_views(
     pinned: set[str] = set()
     for channel_id in {m.channel_id for m in messages}:
         pinned |= await store.read(sql.pins.pinned_ids, org, channel_id, ids)
-    files: dict[str, list[Attachment]] = {}
-    live = [m.id for m in messages if not m.deleted]
-    for att in await store.read(sql.files.message_attachments, org, live):  # one read a page
-        if att.message_id is not None:
-            files.setdefault(att.message_id, []).append(att)
+    files = await attachments_of(store, org, messages)
     mine: set[str] | None = None
     blocked = await store.read(sql.blocks.blocked_ids, org, user_id)
     remote: dict[tuple[str, str], RemoteMember] = {}
