@@ -21,7 +21,7 @@ from quart_schema import tag_blueprint, validate_querystring, validate_request, 
 
 from parley.api.blueprints import authenticated_blueprint
 from parley.api.deps import claims, services
-from parley.api.schemas import Body, ErrorOut, Out, Query
+from parley.api.schemas import Body, ErrorOut, FileOut, Out, Query
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.limits import MAX_FILES_PER_MESSAGE
@@ -38,24 +38,6 @@ INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 bp = authenticated_blueprint("files", __name__)
 tag_blueprint(bp, ["files"])
-
-
-class FileOut(Out):
-    id: str
-    channel_id: str
-    uploader: str
-    message_id: str | None = None
-    name: str
-    content_type: str
-    size: int
-    width: int | None = None
-    height: int | None = None
-    sha256: str
-    created_at: str
-
-    @classmethod
-    def of(cls, att: Attachment) -> FileOut:
-        return cls(**att.public())
 
 
 class FilesOut(Out):

@@ -8,6 +8,8 @@ from parley.api.blueprints import authenticated_blueprint
 from parley.api.deps import claims, services
 from parley.api.schemas import (
     ErrorOut,
+    FileOut,
+    HistoryMessageOut,
     MessageOut,
     MessagePageOut,
     MessagesQuery,
@@ -56,7 +58,13 @@ async def list_messages(channel_id: str, query_args: MessagesQuery) -> MessagePa
         limit=q.limit,
     )
     return MessagePageOut(
-        items=[MessageOut.of(m) for m in page.items],
+        items=[
+            HistoryMessageOut(
+                **MessageOut.of(m).model_dump(),
+                attachments=[FileOut.of(a) for a in page.attachments.get(m.id, [])],
+            )
+            for m in page.items
+        ],
         next_before=page.next_before,
         next_after=page.next_after,
     )

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema
 
 from parley.core.records import (
+    Attachment,
     Channel,
     ChannelSummary,
     Member,
@@ -194,8 +195,34 @@ class MessagesQuery(Query):
     to: str | None = None
 
 
+class FileOut(Out):
+    """An attachment as clients see it (never its blob key)."""
+
+    id: str
+    channel_id: str
+    uploader: str
+    message_id: str | None = None
+    name: str
+    content_type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    sha256: str
+    created_at: str
+
+    @classmethod
+    def of(cls, att: Attachment) -> FileOut:
+        return cls(**att.public())
+
+
+class HistoryMessageOut(MessageOut):
+    """A message of a history page: with the files posted with it."""
+
+    attachments: list[FileOut] = Field(default_factory=list)
+
+
 class MessagePageOut(Out):
-    items: list[MessageOut]
+    items: list[HistoryMessageOut]
     #: Newest-first pages: pass as ``before`` for the next (older) page.
     next_before: int | None = None
     #: Oldest-first pages (``after`` given): pass as ``after`` for the next (newer) page.
@@ -367,6 +394,8 @@ class MessageViewOut(MessageOut):
     collapsed: bool = False
     #: Written by a remote participant (docs/federation.md); ``null`` for Parley users.
     remote: RemoteAuthorOut | None = None
+    #: The files posted with it, oldest first (none once deleted).
+    attachments: list[FileOut] = Field(default_factory=list)
 
     @classmethod
     def view(cls, v: MessageView) -> MessageViewOut:
@@ -388,4 +417,5 @@ class MessageViewOut(MessageOut):
             shared=None if v.shared is None else SharedOut(**v.shared),
             collapsed=v.collapsed,
             remote=None if v.remote is None else RemoteAuthorOut.of(v.remote),
+            attachments=[FileOut.of(a) for a in v.attachments],
         )

@@ -3,13 +3,13 @@ channel's history, one message, and the timeline with thread summaries."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from parley.core.records import Draft, Message, PostResult
+from parley.core.records import Attachment, Draft, Message, PostResult
 from parley.domain import access, rules
 from parley.domain.posting import Poster
-from parley.domain.views import MessageView, message_views
+from parley.domain.views import MessageView, attachments_of, message_views
 from parley.store import Store, sql
 
 
@@ -19,6 +19,8 @@ class MessagePage:
     #: Pass as ``before`` (newest-first pages) or ``after`` (oldest-first) for the next page.
     next_before: int | None = None
     next_after: int | None = None
+    #: The files posted with each message (by message id; none for most).
+    attachments: dict[str, list[Attachment]] = field(default_factory=dict)
 
 
 class MessageService:
@@ -73,11 +75,12 @@ class MessageService:
         if after is not None and before is not None:
             got = [m for m in got if m.seq < before]
         items, more = got[:n], len(got) > n
+        files = await attachments_of(self.store, org, items)
         if not more or not items:
-            return MessagePage(items)
+            return MessagePage(items, attachments=files)
         if after is not None:
-            return MessagePage(items, next_after=items[-1].seq)
-        return MessagePage(items, next_before=items[-1].seq)
+            return MessagePage(items, next_after=items[-1].seq, attachments=files)
+        return MessagePage(items, next_before=items[-1].seq, attachments=files)
 
     async def get_message(
         self, org: str, user_id: str, channel_id: str, message_id: str

@@ -1,5 +1,5 @@
-"""Messages as one reader sees them: thread summary, reactions, pin, and a share's link
-only if the reader can open the shared message's channel."""
+"""Messages as one reader sees them: thread summary, reactions, pin, attachments, and a
+share's link only if the reader can open the shared message's channel."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from parley.core.records import (
     REMOTE_PREFIXES,
+    Attachment,
     Message,
     MessageMeta,
     ReactionCount,
@@ -33,6 +34,8 @@ class MessageView:
     collapsed: bool = False
     #: A remote participant wrote it (a federated channel, docs/federation.md).
     remote: RemoteMember | None = None
+    #: The files posted with it (none once it is deleted), oldest first.
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,19 @@ class ThreadView:
     replies: list[MessageView]
     unread: int
     read_seq: int = 0
+
+
+async def attachments_of(
+    store: Store, org: str, messages: list[Message]
+) -> dict[str, list[Attachment]]:
+    """The files posted with each of ``messages`` (none for deleted ones), oldest first:
+    one read for any number of messages."""
+    files: dict[str, list[Attachment]] = {}
+    live = [m.id for m in messages if not m.deleted]
+    for att in await store.read(sql.files.message_attachments, org, live):
+        if att.message_id is not None:
+            files.setdefault(att.message_id, []).append(att)
+    return files
 
 
 async def message_views(
@@ -55,6 +71,7 @@ async def message_views(
     pinned: set[str] = set()
     for channel_id in {m.channel_id for m in messages}:
         pinned |= await store.read(sql.pins.pinned_ids, org, channel_id, ids)
+    files = await attachments_of(store, org, messages)
     mine: set[str] | None = None
     blocked = await store.read(sql.blocks.blocked_ids, org, user_id)
     remote: dict[tuple[str, str], RemoteMember] = {}
@@ -85,6 +102,7 @@ async def message_views(
                 shared=shared,
                 collapsed=m.author in blocked,
                 remote=remote.get((m.channel_id, m.author)),
+                attachments=files.get(m.id, []),
             )
         )
     return views

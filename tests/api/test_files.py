@@ -195,3 +195,42 @@ async def test_signed_download_links(env: Env) -> None:
     assert (
         expired.status_code == 403 and "expired" in (await expired.get_json())["error"]["message"]
     )
+
+
+async def test_history_views_carry_attachments(env: Env) -> None:
+    """History pages, the timeline and one message's view show a file message's attachments
+    (as the live event does), so a reloaded page shows its images; a plain message has
+    none, and a deleted one loses them."""
+    cid = await env.channel()
+    files = []
+    for name in ("a.txt", "b.txt"):
+        resp = await env.request("POST", f"/v1/channels/{cid}/files?name={name}", data=b"hi")
+        files += (await resp.get_json())["files"]
+    status, posted = await env.call(
+        "POST",
+        f"/v1/channels/{cid}/file-messages",
+        json={"text": "two files", "files": [f["id"] for f in files]},
+    )
+    assert status == 201, posted
+    plain = await env.post(cid, "no files")
+    status, page = await env.call("GET", f"/v1/channels/{cid}/timeline", "bob")
+    assert status == 200, page
+    by_id = {m["id"]: m for m in page["items"]}
+    got = by_id[posted["message_id"]]["attachments"]
+    assert [(a["id"], a["name"]) for a in got] == [(f["id"], f["name"]) for f in files]
+    assert "blob_key" not in got[0]
+    assert by_id[plain["message_id"]]["attachments"] == []
+    status, history = await env.call("GET", f"/v1/channels/{cid}/messages", "bob")
+    assert status == 200, history
+    listed = {m["id"]: m["attachments"] for m in history["items"]}
+    assert [a["id"] for a in listed[posted["message_id"]]] == [f["id"] for f in files]
+    assert listed[plain["message_id"]] == []
+    view_path = f"/v1/channels/{cid}/messages/{posted['message_id']}/view"
+    status, view = await env.call("GET", view_path, "bob")
+    assert (status, [a["id"] for a in view["attachments"]]) == (200, [f["id"] for f in files])
+    status, _ = await env.call("DELETE", f"/v1/channels/{cid}/messages/{posted['message_id']}")
+    assert status in (200, 204)
+    status, view = await env.call("GET", view_path, "bob")
+    assert (status, view["attachments"]) == (200, [])
+    status, history = await env.call("GET", f"/v1/channels/{cid}/messages", "bob")
+    assert [m["attachments"] for m in history["items"] if m["id"] == posted["message_id"]] == [[]]

@@ -2,7 +2,9 @@
 browser): two people chat through ``/app`` of a real ``parley serve`` (messages, a thread
 reply, a reaction, typing, presence, an upload, a search, read ticks, an edit from the
 keyboard, a pin, a call link), then the server
-restarts and both pages resume with nothing lost or doubled. Screenshots go to
+restarts and both pages resume with nothing lost or doubled; a reloaded page still shows
+the picture (history carries attachments); and alice's notifications inbox, open in two
+tabs, follows bob's @mention and her reading it in either. Screenshots go to
 ``test-artifacts/webapp/``."""
 
 from __future__ import annotations
@@ -156,8 +158,9 @@ def test_two_people_chat_and_survive_a_restart(served: Served, tmp_path: Path) -
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            pages = {}
-            for user in ("alice", "bob"):
+
+            def open_page(user: str) -> Any:
+                """A new browser context (its own tab storage) signed in as ``user``."""
                 context = browser.new_context(viewport={"width": 1100, "height": 700})
                 # The call opens the meeting in a new tab: answer it here (no network).
                 context.route("https://meet.example/**", lambda r: r.fulfill(body="meeting"))
@@ -168,8 +171,9 @@ def test_two_people_chat_and_survive_a_restart(served: Served, tmp_path: Path) -
                 page.fill("#dev-user", user)
                 page.click("#dev-sign-in button[type=submit]")
                 expect(page.locator("#channel-name")).to_have_text("#general")
-                pages[user] = page
-            alice, bob = pages["alice"], pages["bob"]
+                return page
+
+            alice, bob = open_page("alice"), open_page("bob")
             assert alice.url.endswith("/app")
 
             # Typing, then messages both ways.
@@ -282,6 +286,64 @@ def test_two_people_chat_and_survive_a_restart(served: Served, tmp_path: Path) -
             assert [m["text"] for m in items["items"]].count("sent while the server was down") == 1
             alice.screenshot(path=str(ARTIFACTS / "alice-after-restart.png"))
             bob.screenshot(path=str(ARTIFACTS / "bob-after-restart.png"))
+
+            # A reload reads the channel from history: the picture is still there.
+            alice.reload()
+            expect(alice.locator("#channel-name")).to_have_text("#general")
+            expect(alice.locator("#messages article.message")).to_have_count(len(want))
+            expect(alice.locator("#messages img.thumb")).to_have_count(1)
+            alice.wait_for_function(
+                "() => { const i = document.querySelector('#messages img.thumb');"
+                " return i && i.complete && i.naturalWidth === 24; }"
+            )
+
+            # The inbox, in two tabs of alice's: bob's thread reply is in it already.
+            alice2 = open_page("alice")
+            unread = served.call(alice_token, "GET", "/v1/notifications/unread-count")["unread"]
+            assert unread >= 1
+            for page in (alice, alice2):
+                expect(page.locator("#inbox-button")).to_have_attribute(
+                    "aria-label", f"Notifications, {unread} unread"
+                )
+            alice.click("#inbox-button")
+            expect(alice.locator("#inbox-panel")).to_be_visible()
+            expect(alice.locator("#inbox-list .inbox-item.unread")).to_have_count(unread)
+            alice.click("#inbox-mark-all")
+            for page in (alice, alice2):
+                expect(page.locator("#inbox-count")).to_be_hidden()
+            expect(alice.locator("#inbox-list .inbox-item.unread")).to_have_count(0)
+            alice.keyboard.press("Escape")
+            expect(alice.locator("#inbox-panel")).to_be_hidden()
+            expect(alice.locator("#inbox-button")).to_be_focused()
+
+            # Bob @mentions alice: both her tabs show 1; she opens the inbox from the
+            # keyboard and reads it, and the other tab's count drops to 0.
+            bob.fill("#composer-input", "@alice have a look")
+            bob.press("#composer-input", "Enter")
+            for page in (alice, alice2):
+                expect(page.locator("#inbox-count")).to_have_text("1")
+                expect(page.locator("#inbox-button")).to_have_attribute(
+                    "aria-label", "Notifications, 1 unread"
+                )
+            alice.keyboard.press("Enter")  # the bell still has the focus
+            first = alice.locator("#inbox-list .inbox-item").first
+            expect(first).to_have_class("inbox-item unread")
+            expect(first.locator(".meta")).to_contain_text("mention · bob")
+            expect(first.locator(".inbox-open")).to_be_focused()
+            alice.screenshot(path=str(ARTIFACTS / "alice-inbox.png"))
+            alice.keyboard.press("Enter")  # read it and go to the message
+            expect(alice.locator("#inbox-panel")).to_be_hidden()
+            expect(alice.locator("#messages article.message.highlight .body")).to_have_text(
+                "@alice have a look"
+            )
+            for page in (alice2, alice):
+                expect(page.locator("#inbox-count")).to_be_hidden()
+                expect(page.locator("#inbox-button")).to_have_attribute(
+                    "aria-label", "Notifications, 0 unread"
+                )
+            assert served.call(alice_token, "GET", "/v1/notifications/unread-count") == {
+                "unread": 0
+            }
         finally:
             browser.close()
     assert errors == []

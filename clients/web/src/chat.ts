@@ -4,6 +4,7 @@
 
 import { type Channel, type ChannelEvent, type JsonObject, type Message, ParleyClient, ParleyError, ParleyRest } from "../../js/src/index.js";
 import { $, clear, h, type Child } from "./dom.js";
+import { Inbox } from "./inbox.js";
 import { mentions, render } from "./markdown.js";
 
 export interface AppConfig {
@@ -42,6 +43,8 @@ interface View extends Message {
   pinned?: boolean;
   shared?: { author?: string | null; text?: string | null; channel_id?: string | null; message_id?: string | null; seq?: number | null } | null;
   collapsed?: boolean;
+  /** The files posted with it (history views and the live event both carry them). */
+  attachments?: FileInfo[];
 }
 
 interface Room {
@@ -69,6 +72,7 @@ export class Chat {
   /** The edit box's text, kept across re-renders of the list. */
   private editDraft: string | null = null;
   private loadingOlder = false;
+  readonly inbox: Inbox;
 
   constructor(
     readonly config: AppConfig,
@@ -79,6 +83,7 @@ export class Chat {
   ) {
     this.rest = new ParleyRest({ baseUrl: location.origin, token });
     this.client = new ParleyClient({ url: config.ws_url, token, rest: this.rest });
+    this.inbox = new Inbox(this.rest, this.client, org, me, (channel, message) => (message ? this.jump(channel, message) : this.open(channel)), (text) => this.toast(text));
   }
 
   // --- start ---------------------------------------------------------------------------
@@ -96,6 +101,7 @@ export class Chat {
     await Promise.all([...this.rooms.values()].filter((r) => r.ch.kind === "direct").map((r) => this.loadMembers(r)));
     await this.client.connect();
     await this.client.subscribe(`events.${this.org}.conversations.>`);
+    await this.inbox.start();
     document.addEventListener("visibilitychange", () => {
       void this.client.setPresence(document.hidden ? "away" : "online").catch(() => undefined);
     });
@@ -190,8 +196,7 @@ export class Chat {
             "div",
             { class: "side-links" },
             h("button", { type: "button", class: "ghost", onclick: () => void this.showBookmarks() }, "🔖 Bookmarks"),
-            // The notifications inbox (issue "Notifications") mounts here: #inbox.
-            h("div", { id: "inbox", "data-slot": "notifications" }),
+            h("div", { id: "inbox", "data-slot": "notifications" }), // the inbox mounts here
             h("button", { type: "button", class: "ghost", onclick: () => this.onSignOut() }, "Sign out"),
           ),
         ),
@@ -214,6 +219,7 @@ export class Chat {
         h("aside", { id: "panel", "aria-label": "Side panel", hidden: true }),
       ),
     );
+    this.inbox.mount($("#inbox"));
     $("#messages").addEventListener("scroll", () => void this.maybeLoadOlder());
     document.addEventListener("keydown", (e) => this.onKey(e));
     setInterval(() => this.renderTyping(), 1000);
@@ -553,7 +559,7 @@ export class Chat {
           ...(m.shared.text ? render(m.shared.text, this.me) : []),
         )
       : null;
-    const files = this.attachments.get(m.id) ?? [];
+    const files = m.deleted ? [] : m.attachments ?? this.attachments.get(m.id) ?? [];
     if (!this.previews.has(m.id) && !m.deleted && /https?:\/\//.test(m.text)) this.loadPreviews(room, m);
     const previews = this.previews.get(m.id) ?? [];
     return h(
