@@ -151,6 +151,11 @@ class Feed(Protocol):
 
     def unsubscribe(self, pattern: str) -> bool: ...
 
+    async def settled(self) -> None:
+        """Wait (bounded) until what any node of a cluster publishes from now on reaches
+        this feed's patterns (the bus confirmed the subscriptions); at once on one node."""
+        ...
+
     async def receive(self) -> list[dict[str, Any]] | None:
         """The next events as the broker's WebSocket frames carry them (``topic``,
         ``data``, ``ts``; and ``channel``, ``seq``, ``event`` for channel events), at least

@@ -504,3 +504,27 @@ def test_a_stream_whose_node_is_gone_answers_unavailable_at_once(
         assert [p["data"]["state"] for p in bob.events(2, "message_stream")] == ["open", "chunk"]
         status, msgs = rest(b, "GET", f"/v1/channels/{cid}/messages", "bob")
         assert (status, msgs["items"]) == (200, [])
+
+
+def test_a_graphql_subscription_on_b_gets_events_committed_on_a_in_order(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    from tests.e2e.test_graphql_ws import client as gql_client
+
+    query = "subscription($c: ID!) { channelEvents(channel: $c) { channel seq event data } }"
+    with two_nodes(settings, db_url, nats_server) as (a, b):
+        cid = new_channel(a, ["alice", "bob"])
+        with gql_client(b, "bob") as bob, gql_client(b, "eve") as eve:
+            bob.subscribe("ev", query, c=cid)
+            bob.sync()  # handled: live on every node from here
+            eve.subscribe("x", query, c=cid)
+            err = eve.recv()  # a non-member: the same not_found as REST
+            assert err["payload"][0]["extensions"]["code"] == "not_found", err
+            sent = [post(a, cid, "alice", "on A 1"), post(b, cid, "alice", "on B")]
+            sent.append(post(a, cid, "alice", "on A 2"))
+            got = [bob.next("ev")["data"]["channelEvents"] for _ in range(3)]
+            assert [(e["seq"], e["event"]) for e in got] == [(s, "message_posted") for s in sent]
+            assert [e["data"]["text"] for e in got] == ["on A 1", "on B", "on A 2"]
+            assert all(e["channel"] == cid for e in got)
+            eve.sync()
+            bob.sync()  # nothing else came (a pong, not another event)
