@@ -46,8 +46,9 @@ ERROR_DESCRIPTIONS = {
 #: a store ``Conflict`` (only ``channels.create_channel`` for a direct pair,
 #: ``messages.post`` for an already-posted file, ``teams.create_team`` for a taken name) or
 #: ``ErrorCode.CONFLICT`` in the domain (``members.add_member`` racing a removal, a stream's
-#: state or chunk index); 429 and 503 only when opening a stream, and 503 for presence
-#: without a broker. ``access.store_errors`` maps a Conflict where one cannot occur, which
+#: state or chunk index); 429 only when opening a stream, 503 when opening one (too many)
+#: or driving one whose node does not answer (a cluster), and 503 for presence without a
+#: broker. ``access.store_errors`` maps a Conflict where one cannot occur, which
 #: is no reason to declare it. tests/api/test_openapi.py pins this table.
 EXTRA_ERRORS: dict[str, tuple[int, ...]] = {
     "channels.create_channel": (409,),
@@ -57,9 +58,10 @@ EXTRA_ERRORS: dict[str, tuple[int, ...]] = {
     "events.publish": (403,),
     "events.publish_batch": (403,),
     "streams.open_stream": (403, 429, 503),
-    "streams.append_chunk": (403, 409),
-    "streams.complete_stream": (403, 409),
-    "streams.cancel_stream": (403, 409),
+    "streams.get_stream": (503,),
+    "streams.append_chunk": (403, 409, 503),
+    "streams.complete_stream": (403, 409, 503),
+    "streams.cancel_stream": (403, 409, 503),
     "threads.reply": (403,),
     "edits.edit_message": (403,),
     "edits.delete_message": (403,),

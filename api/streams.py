@@ -23,6 +23,7 @@ async def open_stream(channel_id: str) -> tuple[StreamOut, int]:
 @bp.get("/channels/<channel_id>/streams/<stream_id>")
 @validate_response(StreamOut)
 @validate_response(ErrorOut, 404)
+@validate_response(ErrorOut, 503)
 async def get_stream(channel_id: str, stream_id: str) -> StreamOut:
     """The text so far and the last index: apply pushed chunks with a higher index."""
     return StreamOut.of(await services().streams.get_stream(claims(), channel_id, stream_id))

@@ -31,10 +31,10 @@ import trio
 
 from parley.broker.protocol import channel_event_frame
 from parley.broker.sequencer import Gap, Sequencer
-from parley.core.codes import CloseCode
+from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import ClientError
 from parley.core.events import EventName
-from parley.core.ports import BrokerBackend, ChannelLog
+from parley.core.ports import BrokerBackend, ChannelLog, RelayHandler
 from parley.core.records import ChannelEvent
 from parley.core.topics import CONVERSATION_SOURCE, MULTI, SINGLE, channel_topic, matches
 
@@ -51,6 +51,11 @@ PRESENCE_SUBJECT = "_parley.presence"
 #: :data:`NODE_SILENT` is gone, and its users' presence with it.
 NODE_BEAT = 2.0
 NODE_SILENT = 3 * NODE_BEAT
+#: Each node's own subject (requests to it and answers to its requests) is this + its id.
+NODE_SUBJECT = "_parley.node."
+#: Seconds a forwarded request waits for its answer; requests a node serves at once.
+CALL_TIMEOUT = 3.0
+MAX_SERVING = 256
 
 #: (event name, member target or None, frame)
 Item = tuple[str, str | None, bytes]
@@ -96,7 +101,14 @@ class ClusterLink:
         self._releasing: dict[str, int] = {}
         self.sent = 0
         self.received = 0
+        #: forwarded requests (StreamRelay): served here, and ours awaiting an answer
+        self.call_timeout = CALL_TIMEOUT
+        self._handler: RelayHandler | None = None
+        self._calls: dict[str, list[Any]] = {}
+        self._serving = 0
+        self._nursery: trio.Nursery | None = None
         backend.start(self._receive, self._connected)
+        backend.subscribe(NODE_SUBJECT + self.node_id)
         backend.subscribe(MEMBERS_SUBJECT)
         backend.subscribe(CONTROL_SUBJECT)
         backend.subscribe(PRESENCE_SUBJECT)
@@ -213,6 +225,15 @@ class ClusterLink:
             elif kind == b"D":
                 org, user, code, reason = orjson.loads(payload[1:])
                 self.hub.disconnect_local(org, user, CloseCode(code), reason)
+            elif kind == b"Q":
+                call, node, request = orjson.loads(payload[1:])
+                self._serve_call(str(call), str(node), request)
+            elif kind == b"A":
+                call, reply = orjson.loads(payload[1:])
+                waiting = self._calls.get(call)
+                if waiting is not None and not waiting[0].is_set():
+                    waiting[1] = reply
+                    waiting[0].set()
         except (ValueError, TypeError, KeyError, ClientError) as exc:
             log.warning("bus: bad message on %s: %s", subject, exc)
 
@@ -252,9 +273,71 @@ class ClusterLink:
                     del self.nodes[node]
                     self.hub.presence.node_gone(node)
 
+    # -- requests to one node (StreamRelay) ------------------------------------------------
+    def serve(self, handler: RelayHandler) -> None:
+        self._handler = handler
+
+    async def forward(self, node: str, request: dict[str, Any]) -> dict[str, Any]:
+        call = uuid.uuid4().hex
+        waiting: list[Any] = [trio.Event(), None]
+        self._calls[call] = waiting
+        try:
+            self._send(NODE_SUBJECT + node, b"Q" + orjson.dumps([call, self.node_id, request]))
+            with trio.move_on_after(self.call_timeout):
+                await waiting[0].wait()
+        finally:
+            del self._calls[call]
+        reply = waiting[1]
+        if not isinstance(reply, dict):
+            raise ClientError(
+                ErrorCode.UNAVAILABLE,
+                f"no answer from node {node}, which holds this stream "
+                f"(gone or unreachable); retry later or open a new stream",
+            )
+        error = reply.get("error")
+        if isinstance(error, dict):
+            try:
+                code = ErrorCode(str(error.get("code")))
+            except ValueError:
+                code = ErrorCode.UNAVAILABLE
+            details = error.get("details")
+            raise ClientError(
+                code,
+                str(error.get("message", "")),
+                details=details if isinstance(details, dict) else None,
+            )
+        result = reply.get("ok")
+        return result if isinstance(result, dict) else {}
+
+    def _serve_call(self, call: str, node: str, request: Any) -> None:
+        if self._nursery is None or self._handler is None or self._serving >= MAX_SERVING:
+            error = {"code": ErrorCode.UNAVAILABLE, "message": f"node {self.node_id} is busy"}
+            self._answer(call, node, {"error": error})
+            return
+        self._serving += 1
+        self._nursery.start_soon(self._run_call, self._handler, call, node, request)
+
+    async def _run_call(self, handler: RelayHandler, call: str, node: str, request: Any) -> None:
+        try:
+            if not isinstance(request, dict):
+                raise ClientError(ErrorCode.BAD_REQUEST, "a request is a JSON object")
+            reply: dict[str, Any] = {"ok": await handler(request)}
+        except ClientError as exc:
+            reply = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+        except Exception:
+            log.exception("bus: serving a request from node %s failed", node)
+            reply = {"error": {"code": ErrorCode.INTERNAL, "message": "internal error"}}
+        finally:
+            self._serving -= 1
+        self._answer(call, node, reply)
+
+    def _answer(self, call: str, node: str, reply: dict[str, Any]) -> None:
+        self._send(NODE_SUBJECT + node, b"A" + orjson.dumps([call, reply]))
+
     # -- the task: deadlines, gap reads, resync ------------------------------------------
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self._beat)
             while True:
                 with trio.move_on_at(self.sequencer.next_deadline()):

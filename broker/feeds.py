@@ -56,6 +56,9 @@ class HubFeed:
     def unsubscribe(self, pattern: str) -> bool:
         return self.hub.unsubscribe(self.client, pattern)
 
+    async def settled(self) -> None:
+        await self.hub.settled()
+
     async def receive(self) -> list[dict[str, Any]] | None:
         data = await self.outbox.get()
         if data is None:

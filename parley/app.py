@@ -40,6 +40,7 @@ from parley.core.ports import (
     LiveFeeds,
     PresenceLookup,
     SessionControl,
+    StreamRelay,
     TokenCheck,
 )
 from parley.core.records import ChannelEvent, Network
@@ -107,6 +108,7 @@ def build_services(
     clock: Callable[[], float] = time.time,
     connections: ConnectionWatch | None = None,
     live: LiveFeeds | None = None,
+    relay: StreamRelay | None = None,
 ) -> Services:
     """Wire the domain over an open store: every service takes the store and what it
     publishes to, never another service. Committed channel-log events go from the store
@@ -115,7 +117,8 @@ def build_services(
     account's open connections. With ``metrics``, publishes and posts are timed. ``clock``:
     wall-clock seconds of the notification delays (tests tie it to trio's clock).
     ``connections`` (the hub) tells the entity locks when a holder's last connection
-    closes; ``live`` (the hub's feeds) carries the GraphQL subscriptions."""
+    closes; ``live`` (the hub's feeds) carries the GraphQL subscriptions; ``relay`` (the
+    cluster link) forwards a token stream's calls to the node that holds it."""
     if metrics is not None:
         sink = metrics.sink(sink)
     notify, sink = build_notifications(
@@ -160,7 +163,7 @@ def build_services(
         receipts=ReceiptService(store, sink),
         profiles=ProfileService(store),
         events=EventService(sink),
-        streams=StreamService(store, sink, poster),
+        streams=StreamService(store, sink, poster, relay=relay),
         threads=ThreadService(store, poster),
         shares=ShareService(store, poster),
         edits=EditService(store),
@@ -432,6 +435,7 @@ async def serve(
                 metrics=metrics,
                 connections=hub,  # releases a gone holder's entity locks
                 live=HubFeeds(hub),  # GraphQL subscriptions ride on the hub
+                relay=hub.link,  # a stream's calls reach the node holding it
             )
             ops = WebSocketOps(services)
             app = create_app(

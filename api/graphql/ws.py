@@ -309,6 +309,8 @@ class Connection:
                     prepared.variables,
                     prepared.operation_name,
                 )
+                if self.feed is not None:  # in a cluster: live from every node from here
+                    await self.feed.settled()
                 task_status.started()
                 if isinstance(source, ExecutionResult):
                     await self._error(sub_id, response(source).get("errors", []))

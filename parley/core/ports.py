@@ -85,6 +85,31 @@ class BrokerBackend(Protocol):
         ...
 
 
+#: Serve one forwarded request (a dict of JSON values) and return the reply's dict.
+RelayHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class StreamRelay(Protocol):
+    """Requests between the nodes of a cluster, for state only one node holds (a token
+    stream: docs/cluster.md, *Token streams*). The broker's cluster link implements it over
+    the bus; there is none on a single node."""
+
+    @property
+    def node_id(self) -> str:
+        """This node's id on the bus."""
+        ...
+
+    def serve(self, handler: RelayHandler) -> None:
+        """Answer the requests other nodes forward here with ``handler`` (one handler)."""
+        ...
+
+    async def forward(self, node: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Send ``request`` to ``node``'s handler and return its reply; raise
+        :class:`parley.core.errors.ClientError` (``unavailable``) when no answer comes
+        within a bounded time (the node is gone or the bus is down)."""
+        ...
+
+
 class ChannelLog(Protocol):
     """Reads a channel's log without an access check (the broker's gap fill)."""
 
@@ -125,6 +150,11 @@ class Feed(Protocol):
         ...
 
     def unsubscribe(self, pattern: str) -> bool: ...
+
+    async def settled(self) -> None:
+        """Wait (bounded) until what any node of a cluster publishes from now on reaches
+        this feed's patterns (the bus confirmed the subscriptions); at once on one node."""
+        ...
 
     async def receive(self) -> list[dict[str, Any]] | None:
         """The next events as the broker's WebSocket frames carry them (``topic``,

@@ -11,6 +11,12 @@ retried ``complete`` answers the same, until they are idle for ``idle_timeout`` 
 needed), ``max_open_per_author`` unfinished streams per author and ``max_bytes`` of text per
 stream. Idle streams expire lazily on the next call; an open stream that expires yields a
 ``cancelled`` event with ``reason: "expired"``.
+
+In a cluster (docs/cluster.md) a stream is held by the node that opened it, and its id
+starts with that node's id (``<node>-<hex>``): a call for it that reaches another node is
+forwarded to the holder through the :class:`StreamRelay` port and answered from there, so
+any node serves any stream (no sticky sessions); the holder's events cross the bus like
+any other channel event.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
 from parley.core.events import Ephemeral
-from parley.core.ports import EventSink
+from parley.core.ports import EventSink, StreamRelay
 from parley.core.records import Draft
 from parley.core.times import rfc3339
 from parley.domain import access, rules
@@ -155,7 +161,9 @@ class StreamRegistry:
         return out
 
     # -- operations ----------------------------------------------------------------
-    def open(self, org: str, channel_id: str, author: str, now: float) -> Stream:
+    def open(
+        self, org: str, channel_id: str, author: str, now: float, *, prefix: str = ""
+    ) -> Stream:
         key = (org, author)
         if self._open_by_author.get(key, 0) >= self.max_open_per_author:
             raise ClientError(
@@ -170,7 +178,11 @@ class StreamRegistry:
             else:
                 raise ClientError(ErrorCode.UNAVAILABLE, "too many streams; retry later")
         s = Stream(
-            id=uuid.uuid4().hex, org=org, channel_id=channel_id, author=author, last_active=now
+            id=prefix + uuid.uuid4().hex,
+            org=org,
+            channel_id=channel_id,
+            author=author,
+            last_active=now,
         )
         self._streams[s.id] = s
         self._open_by_author[key] = self._open_by_author.get(key, 0) + 1
@@ -276,12 +288,83 @@ class StreamService:
         *,
         registry: StreamRegistry | None = None,
         clock: Callable[[], float] = trio.current_time,
+        relay: StreamRelay | None = None,
     ) -> None:
         self.store = store
         self.sink = sink
         self.poster = poster
         self.registry = registry if registry is not None else StreamRegistry()
         self.clock = clock  # idle expiry; trio's clock unless a test says otherwise
+        #: The other nodes of a cluster (None on a single node): calls for a stream
+        #: another node holds are forwarded to it.
+        self.relay = relay
+        if relay is not None:
+            relay.serve(self._serve_forwarded)
+
+    # -- a cluster: the node that holds a stream answers for it ------------------------------
+    def _holder(self, stream_id: str) -> str | None:
+        """The node holding ``stream_id`` when that is another node of the cluster."""
+        if self.relay is None:
+            return None
+        node, sep, _ = stream_id.partition("-")
+        if not sep or node == self.relay.node_id:
+            return None
+        return node
+
+    async def _forward(
+        self, claims: Claims, op: str, channel_id: str, stream_id: str, **args: Any
+    ) -> dict[str, Any] | None:
+        """The holder's answer when another node holds the stream; None when it is here."""
+        node = self._holder(stream_id)
+        if node is None or self.relay is None:
+            return None
+        request = {
+            "op": op,
+            "claims": {
+                "sub": claims.sub,
+                "org": claims.org,
+                "exp": claims.exp,
+                "roles": list(claims.roles),
+                "topics": list(claims.topics),
+                "email": claims.email,
+            },
+            "channel": channel_id,
+            "stream": stream_id,
+            **args,
+        }
+        return await self.relay.forward(node, request)
+
+    async def _serve_forwarded(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A call another node forwarded here: run it as if it came to this node."""
+        try:
+            c = request["claims"]
+            claims = Claims(
+                sub=str(c["sub"]),
+                org=str(c["org"]),
+                exp=float(c["exp"]),
+                roles=tuple(str(r) for r in c["roles"]),
+                topics=tuple(str(t) for t in c["topics"]),
+                email=c["email"] if isinstance(c["email"], str) else None,
+            )
+            op, channel_id, stream_id = request["op"], request["channel"], request["stream"]
+        except (KeyError, TypeError, ValueError):
+            raise ClientError(ErrorCode.BAD_REQUEST, "malformed forwarded stream call") from None
+        if not isinstance(stream_id, str) or not isinstance(channel_id, str):
+            raise _not_found()
+        if self._holder(stream_id) is not None:  # not held here: never forward again
+            raise _not_found()
+        if op == "get":
+            return await self.get_stream(claims, channel_id, stream_id)
+        if op == "append":
+            chunk, index = request.get("chunk"), request.get("index")
+            if not isinstance(chunk, str) or not (index is None or isinstance(index, int)):
+                raise ClientError(ErrorCode.BAD_REQUEST, "malformed forwarded chunk")
+            return await self.append_stream(claims, channel_id, stream_id, chunk, index)
+        if op == "complete":
+            return await self.complete_stream(claims, channel_id, stream_id)
+        if op == "cancel":
+            return await self.cancel_stream(claims, channel_id, stream_id)
+        raise ClientError(ErrorCode.BAD_REQUEST, f"unknown stream operation {op!r}")
 
     def _expire(self) -> float:
         now = self.clock()
@@ -312,12 +395,16 @@ class StreamService:
     async def open_stream(self, claims: Claims, channel_id: str) -> dict[str, Any]:
         await self._access(claims, channel_id, write=True)
         now = self._expire()
-        s = self.registry.open(claims.org, channel_id, claims.sub, now)
+        prefix = "" if self.relay is None else self.relay.node_id + "-"
+        s = self.registry.open(claims.org, channel_id, claims.sub, now, prefix=prefix)
         self._push(s, s.event("open"))
         return s.snapshot()
 
     async def get_stream(self, claims: Claims, channel_id: str, stream_id: str) -> dict[str, Any]:
         await self._access(claims, channel_id, write=False)
+        forwarded = await self._forward(claims, "get", channel_id, stream_id)
+        if forwarded is not None:
+            return forwarded
         self._expire()
         return self.registry.get(claims.org, channel_id, stream_id).snapshot()
 
@@ -325,6 +412,11 @@ class StreamService:
         self, claims: Claims, channel_id: str, stream_id: str, chunk: str, index: int | None
     ) -> dict[str, Any]:
         await self._access(claims, channel_id, write=True)
+        forwarded = await self._forward(
+            claims, "append", channel_id, stream_id, chunk=chunk, index=index
+        )
+        if forwarded is not None:
+            return forwarded
         now = self._expire()
         s = self.registry.get_own(claims.org, channel_id, stream_id, claims.sub)
         self._push(s, self.registry.append(s, chunk, index, now))
@@ -335,6 +427,9 @@ class StreamService:
     ) -> dict[str, Any]:
         """Persist the text as one message (one seq); a retry answers the same."""
         await self._access(claims, channel_id, write=True)
+        forwarded = await self._forward(claims, "complete", channel_id, stream_id)
+        if forwarded is not None:
+            return forwarded
         now = self._expire()
         s = self.registry.get_own(claims.org, channel_id, stream_id, claims.sub)
         text = self.registry.begin_complete(s, now)
@@ -359,6 +454,9 @@ class StreamService:
         self, claims: Claims, channel_id: str, stream_id: str
     ) -> dict[str, Any]:
         await self._access(claims, channel_id, write=True)
+        forwarded = await self._forward(claims, "cancel", channel_id, stream_id)
+        if forwarded is not None:
+            return forwarded
         now = self._expire()
         s = self.registry.get_own(claims.org, channel_id, stream_id, claims.sub)
         self._push(s, self.registry.cancel(s, now))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pytest
 import trio
 
 from parley.broker.cluster import MEMBERS_SUBJECT, bus_subject
@@ -28,12 +29,16 @@ class RecordingBackend:
         self.receive: Callable[[str, bytes], None] = lambda s, p: None
         self.on_connect: Callable[[], None] = lambda: None
         self.settles = 0
+        #: another node's backend: what this one publishes reaches it when it holds the subject
+        self.peer: RecordingBackend | None = None
 
     def start(self, receive: Callable[[str, bytes], None], on_connect: Callable[[], None]) -> None:
         self.receive, self.on_connect = receive, on_connect
 
     def publish(self, subject: str, payload: bytes) -> None:
         self.sent.append((subject, payload))
+        if self.peer is not None and subject in self.peer.holders:
+            self.peer.receive(subject, payload)
 
     def subscribe(self, subject: str) -> bool:
         self.holders[subject] = self.holders.get(subject, 0) + 1
@@ -196,3 +201,49 @@ async def test_presence_merges_other_nodes_and_forgets_a_node_gone() -> None:
     (frame,) = await drain(watcher.outbox)
     assert [(u["user_id"], u["status"]) for u in frame["users"]] == [("alice", "offline")]
     assert hub.presence.lookup(ORG, ["alice"])[0]["status"] == "offline"
+
+
+async def test_a_request_is_served_by_the_node_it_names_and_errors_cross_back(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    from parley.core.codes import ErrorCode
+    from parley.core.errors import ClientError
+
+    (hub_a, back_a), (hub_b, back_b) = clustered(), clustered()
+    back_a.peer, back_b.peer = back_b, back_a
+    link_a, link_b = hub_a.link, hub_b.link
+    assert link_a is not None and link_b is not None
+    seen: list[dict[str, Any]] = []
+
+    async def handler(request: dict[str, Any]) -> dict[str, Any]:
+        seen.append(request)
+        if request["op"] == "conflict":
+            raise ClientError(ErrorCode.CONFLICT, "expected chunk index 2, got 7")
+        if request["op"] == "bug":
+            raise RuntimeError("boom")
+        await trio.sleep(0.5)  # the holder may await the store
+        return {"echo": request["op"]}
+
+    link_a.serve(handler)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(link_a.run)
+        await trio.sleep(0.01)  # the link's task has its nursery
+        assert await link_b.forward(link_a.node_id, {"op": "append"}) == {"echo": "append"}
+        with pytest.raises(ClientError) as conflict:
+            await link_b.forward(link_a.node_id, {"op": "conflict"})
+        assert (conflict.value.code, conflict.value.message) == (
+            ErrorCode.CONFLICT,
+            "expected chunk index 2, got 7",
+        )
+        with pytest.raises(ClientError) as bug:
+            await link_b.forward(link_a.node_id, {"op": "bug"})
+        assert bug.value.code == ErrorCode.INTERNAL
+        # a node nobody serves (gone): unavailable after the call timeout, not a hang
+        started = trio.current_time()
+        with pytest.raises(ClientError) as gone:
+            await link_b.forward("0123456789ab", {"op": "append"})
+        assert gone.value.code == ErrorCode.UNAVAILABLE and "no answer" in gone.value.message
+        assert trio.current_time() - started == link_b.call_timeout
+        assert [r["op"] for r in seen] == ["append", "conflict", "bug"]
+        assert not link_b._calls  # nothing left waiting
+        nursery.cancel_scope.cancel()

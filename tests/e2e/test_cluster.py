@@ -422,3 +422,109 @@ def test_a_token_stream_on_a_reaches_a_member_on_b_then_its_message(
         ]
         (posted,) = bob.events(1)
         assert (posted["seq"], posted["data"]["text"]) == (done["seq"], "Hello")
+
+
+def stream_states(pushes: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
+    return [(p["data"]["index"], p["data"]["state"], p["data"]["chunk"]) for p in pushes]
+
+
+def test_a_stream_opened_on_a_is_driven_and_completed_through_b(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    with two_nodes(settings, db_url, nats_server) as (a, b), ExitStack() as stack:
+        cid = new_channel(a, ["alice", "bob", "carol"])
+        bob = dial(stack, b, "bob")
+        carol = dial(stack, a, "carol")
+        for sub in (bob, carol):
+            assert sub.call("subscribe", topic=TOPIC)["ok"]
+        status, stream = rest(a, "POST", f"/v1/channels/{cid}/streams", "alice")
+        assert status == 201, stream
+        base = f"/v1/channels/{cid}/streams/{stream['stream_id']}"
+        chunks = [f"tok{i} " for i in range(20)]
+        for i, chunk in enumerate(chunks, 1):
+            status, out = rest(b, "POST", f"{base}/chunks", "alice", {"chunk": chunk, "index": i})
+            assert (status, out["index"]) == (200, i), out
+        # a retried chunk changes nothing; a wrong index is refused by the holder, from B
+        assert rest(b, "POST", f"{base}/chunks", "alice", {"chunk": chunks[-1], "index": 20})[
+            1
+        ] == {"stream_id": stream["stream_id"], "index": 20, "state": "open"}
+        status, err = rest(b, "POST", f"{base}/chunks", "alice", {"chunk": "x", "index": 7})
+        assert (status, err["error"]["code"]) == (409, "conflict"), err
+        # only the author drives it, only members read it: the same not found from B
+        status, err = rest(b, "POST", f"{base}/chunks", "bob", {"chunk": "x"})
+        assert (status, err["error"]["code"]) == (404, "not_found"), err
+        assert rest(b, "GET", base, "mallory")[0] == 404
+        status, snap = rest(b, "GET", base, "bob")
+        assert (status, snap["index"], snap["text"]) == (200, 20, "".join(chunks)), snap
+        status, done = rest(b, "POST", f"{base}/complete", "alice")
+        assert (status, done["state"], done["text"]) == (200, "completed", "".join(chunks)), done
+        assert rest(b, "POST", f"{base}/complete", "alice")[1] == done  # a retry: the same
+        expected = (
+            [(0, "open", "")]
+            + [(i, "chunk", c) for i, c in enumerate(chunks, 1)]
+            + [(21, "completed", "")]
+        )
+        for sub in (bob, carol):
+            assert stream_states(sub.events(22, "message_stream")) == expected
+            (posted,) = sub.events(1)
+            assert (posted["seq"], posted["data"]["text"]) == (done["seq"], "".join(chunks))
+        # nothing more: the completed message came once
+        for sub in (bob, carol):
+            assert sub.call("ping")["ok"]
+            assert not [p for p in sub.pushes if p.get("event") in ("message_stream",)]
+            assert len([p for p in sub.pushes if p.get("event") == "message_posted"]) == 0
+        status, msgs = rest(b, "GET", f"/v1/channels/{cid}/messages", "bob")
+        assert status == 200
+        assert [m["text"] for m in msgs["items"]] == ["".join(chunks)]
+
+
+def test_a_stream_whose_node_is_gone_answers_unavailable_at_once(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    import time
+
+    s = node_settings(settings, db_url, nats_server)
+    with live_app(replace(s, data_dir=settings.data_dir / "b")) as b, ExitStack() as stack:
+        node_a = ExitStack()
+        a = node_a.enter_context(live_app(replace(s, data_dir=settings.data_dir / "a")))
+        cid = new_channel(a, ["alice", "bob"])
+        bob = dial(stack, b, "bob")
+        assert bob.call("subscribe", topic=TOPIC)["ok"]
+        status, stream = rest(a, "POST", f"/v1/channels/{cid}/streams", "alice")
+        assert status == 201, stream
+        base = f"/v1/channels/{cid}/streams/{stream['stream_id']}"
+        assert rest(b, "POST", f"{base}/chunks", "alice", {"chunk": "Hel"})[0] == 200
+        node_a.close()  # the holder stops
+        for op, body in (("chunks", {"chunk": "lo"}), ("complete", None), ("cancel", None)):
+            started = time.monotonic()
+            status, err = rest(b, "POST", f"{base}/{op}", "alice", body)
+            assert (status, err["error"]["code"]) == (503, "unavailable"), err
+            assert "no answer from node" in err["error"]["message"]
+            assert time.monotonic() - started < 10  # bounded: no hang
+        assert [p["data"]["state"] for p in bob.events(2, "message_stream")] == ["open", "chunk"]
+        status, msgs = rest(b, "GET", f"/v1/channels/{cid}/messages", "bob")
+        assert (status, msgs["items"]) == (200, [])
+
+
+def test_a_graphql_subscription_on_b_gets_events_committed_on_a_in_order(
+    settings: Settings, db_url: str, nats_server: NatsServer
+) -> None:
+    from tests.e2e.test_graphql_ws import client as gql_client
+
+    query = "subscription($c: ID!) { channelEvents(channel: $c) { channel seq event data } }"
+    with two_nodes(settings, db_url, nats_server) as (a, b):
+        cid = new_channel(a, ["alice", "bob"])
+        with gql_client(b, "bob") as bob, gql_client(b, "eve") as eve:
+            bob.subscribe("ev", query, c=cid)
+            bob.sync()  # handled: live on every node from here
+            eve.subscribe("x", query, c=cid)
+            err = eve.recv()  # a non-member: the same not_found as REST
+            assert err["payload"][0]["extensions"]["code"] == "not_found", err
+            sent = [post(a, cid, "alice", "on A 1"), post(b, cid, "alice", "on B")]
+            sent.append(post(a, cid, "alice", "on A 2"))
+            got = [bob.next("ev")["data"]["channelEvents"] for _ in range(3)]
+            assert [(e["seq"], e["event"]) for e in got] == [(s, "message_posted") for s in sent]
+            assert [e["data"]["text"] for e in got] == ["on A 1", "on B", "on A 2"]
+            assert all(e["channel"] == cid for e in got)
+            eve.sync()
+            bob.sync()  # nothing else came (a pong, not another event)
