@@ -53,6 +53,15 @@ async def test_mentions_dms_and_everyone(svc: Services, sink: RecordingSink, org
     assert await svc.notify.service.unread_count(org, "bob") == 2
 
 
+async def test_here_without_presence_reaches_everyone(svc: Services, org: str) -> None:
+    # No broker in this process (no presence): @here falls back to every member.
+    assert svc.presence is None
+    cid = await channel(svc, org, ["bob", "carol"])
+    await svc.messages.post_message(org, "alice", cid, "@here fire drill")
+    for user in ("bob", "carol"):
+        assert [n.type for n in await inbox(svc, org, user)] == ["mention"], user
+
+
 async def test_threads_followed_by_taking_part(svc: Services, org: str) -> None:
     cid = await channel(svc, org, ["bob", "carol"])
     root = await svc.messages.post_message(org, "alice", cid, "plan?")
