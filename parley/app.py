@@ -122,7 +122,12 @@ def build_services(
     if metrics is not None:
         sink = metrics.sink(sink)
     notify, sink = build_notifications(
-        store, sink, settings.notifications, unsubscribe_key=_unsubscribe_key(settings), clock=clock
+        store,
+        sink,
+        settings.notifications,
+        unsubscribe_key=_unsubscribe_key(settings),
+        clock=clock,
+        presence=presence,
     )  # ``sink`` now also hands every published event to the notification rules
     jobs = JobScheduler(store, settings.jobs)
     # Every event also goes to the org's matching outgoing webhooks (docs/automation.md).

@@ -65,6 +65,8 @@ class NewNotification:
     #: Whether to send Web Push / email for it (decided from the recipient's preferences).
     push: bool = False
     email: bool = False
+    #: Stored at most once per (org, recipient, key): a re-run job's notice is dropped.
+    dedupe_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

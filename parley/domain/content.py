@@ -136,6 +136,8 @@ def check_note_body(body: object) -> str:
 class Mentions:
     handles: list[str]  # user ids or team names, in order of appearance, deduplicated
     everyone: bool  # @channel or @here
+    #: ``@channel`` itself (everyone, online or not); ``everyone`` without it is ``@here``.
+    channel: bool = False
 
 
 def parse_mentions(text: str) -> Mentions:
@@ -147,14 +149,15 @@ def parse_mentions(text: str) -> Mentions:
         prose = text
     prose = _CODE_SPAN.sub(" ", prose)
     handles: dict[str, None] = {}
-    everyone = False
+    everyone = channel = False
     for m in _HANDLE.finditer(prose):
         h = m.group(1)
         if h.lower() in EVERYONE:
             everyone = True
+            channel = channel or h.lower() == "channel"
         elif len(handles) < MAX_MENTIONS:
             handles[h] = None
-    return Mentions(list(handles), everyone)
+    return Mentions(list(handles), everyone, channel)
 
 
 def check_emoji(value: object) -> str:

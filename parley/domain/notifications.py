@@ -152,9 +152,12 @@ class NotificationService:
         link: dict[str, str],
         actor: str | None,
         source: dict[str, Any],
+        dedupe_key: str | None = None,
     ) -> list[Notification]:
         """Notify ``recipients`` (deduplicated) as their preferences say: one write for all
-        rows, then the live push on each recipient's topic and the push step."""
+        rows, then the live push on each recipient's topic and the push step. With
+        ``dedupe_key``, a recipient who has a notification with that key already gets
+        nothing (no row, no live push, no Web Push)."""
         users = list(dict.fromkeys(u for u in recipients if u))
         if not users:
             return []
@@ -164,7 +167,7 @@ class NotificationService:
         title = cut(title, MAX_TITLE_CHARS)
         body = cut(body, MAX_BODY_CHARS)
         items: list[NewNotification] = []
-        alerts: list[bool] = []
+        alerts: dict[str, bool] = {}  # per recipient (each is there once)
         default: notify_prefs.Decision | None = None  # of users with no stored preferences
         for user in users:
             s = stored.get(user)
@@ -204,9 +207,10 @@ class NotificationService:
                     source,
                     push=d.push and self.push is not None,
                     email=d.email and bool(self.config.smtp_url),
+                    dedupe_key=dedupe_key,
                 )
             )
-            alerts.append(d.alert)
+            alerts[user] = d.alert
         if not items:
             return []
         created = await self.store.write(
@@ -215,13 +219,15 @@ class NotificationService:
             now_us=self.now_us(),
             email_delay_us=int(self.config.email_delay * 1_000_000),
         )
+        if not created:
+            return []  # every recipient had this dedupe key already
         self.created += len(created)
         shared_at = rfc3339(created[0].created_at)  # one instant for the whole batch
-        for n, alert in zip(created, alerts, strict=True):
+        for n in created:
             if is_segment(n.recipient):
                 self.sink.publish(
                     notification_topic(org, "created", n.recipient),
-                    notification_data(n, alert=alert, created_at=shared_at),
+                    notification_data(n, alert=alerts[n.recipient], created_at=shared_at),
                 )
         if self.push is not None:
             wanted = [n for n in created if n.push_state != "none"]
@@ -233,7 +239,9 @@ class NotificationService:
         """The :data:`~parley.core.ports.Notify` intake: a reminder or a task falling due
         (docs/automation.md, *The notify seam*) becomes the recipient's notification, with
         the notice's key as its source. A link to a message is ``{channel, message}``, to a
-        task ``{url: /v1/tasks/ID}``."""
+        task ``{url: /v1/tasks/ID}``. Stored once per key: a job that runs again (after a
+        crash between its notice and its completion) hands over the same key, and the
+        second notice stores nothing and pushes nothing."""
         link: dict[str, str] = {}
         if "channel" in notice.link:
             link["channel"] = notice.link["channel"]
@@ -251,6 +259,7 @@ class NotificationService:
             link=link,
             actor=None,
             source={"kind": notice.type, "key": notice.key},
+            dedupe_key=notice.key,
         )
 
     # -- services: POST /v1/notifications ----------------------------------------------

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import trio
 
-from parley.core.ports import EventSink
+from parley.core.ports import EventSink, PresenceLookup
 from parley.domain.notifications import NotificationService
 from parley.domain.notify_config import NotifyConfig
 from parley.domain.notify_email import Mailer
@@ -54,11 +54,13 @@ def build_notifications(
     unsubscribe_key: bytes,
     clock: Callable[[], float] = time.time,
     later: Callable[[NotificationService], SendLater] | None = None,
+    presence: PresenceLookup | None = None,
 ) -> tuple[Notifications, EventSink]:
     """The bundle, and the sink the rest of the domain must publish through (it hands
     every published event to the rules after its fan-out). ``later`` makes the scheduler
     of ``send_at`` requests from the service (its job handler calls
-    ``service.send_request``); by default the built-in :class:`TableScheduler`."""
+    ``service.send_request``); by default the built-in :class:`TableScheduler`.
+    ``presence`` (the broker's) lets ``@here`` reach only the members online."""
     service = NotificationService(store, sink, config, clock=clock)
     events = EventNotifier(store, service, queue=config.event_queue)
     push = None
@@ -69,7 +71,7 @@ def build_notifications(
     bundle = Notifications(
         service=service,
         events=events,
-        chat=ChatSources(store, service),
+        chat=ChatSources(store, service, presence),
         later=(
             TableScheduler(store, service, interval=config.scheduled_interval)
             if later is None

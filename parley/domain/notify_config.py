@@ -27,8 +27,9 @@ class NotifyConfig:
     push_ttl: int = 86400
     #: Seconds one push request may take.
     push_timeout: float = 10.0
-    #: Pushes in flight at once.
-    push_concurrency: int = 32
+    #: Pushes in flight at once per push service origin, each on a keep-alive connection
+    #: of its own (docs/notifications.md, Web Push).
+    push_concurrency: int = 16
     #: Events waiting for rule evaluation, and push batches waiting to be sent; beyond,
     #: new ones are dropped and counted (publishing never waits).
     event_queue: int = 10_000

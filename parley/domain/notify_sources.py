@@ -1,7 +1,8 @@
 """The chat sources of notifications: the post hook (every way of posting runs it, after
-the mentions hook) that notifies mentioned users (``@user``, ``@team``, ``@channel`` /
-``@here``), the other member of a direct channel, members whose keywords the text
-contains, followers of the thread a reply is in, and members who asked for every message.
+the mentions hook) that notifies mentioned users (``@user``, ``@team``, ``@channel``, and
+``@here``: the members online now when the broker runs in the process, else everyone),
+the other member of a direct channel, members whose keywords the text contains,
+followers of the thread a reply is in, and members who asked for every message.
 
 Each recipient gets one notification per message, of the strongest kind that applies
 (dm > mention > keyword > reply > message). The author, users who blocked the author and
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 
 from parley.core.notifications import DM, KEYWORD, MENTION, MESSAGE, REPLY
+from parley.core.ports import PresenceLookup
 from parley.core.records import PostResult
 from parley.domain import content
 from parley.domain.notifications import NotificationService
@@ -22,6 +24,8 @@ from parley.store import Store, sql
 #: The order of strength: the first kind that applies to a recipient wins.
 STRENGTH = (DM, MENTION, KEYWORD, REPLY, MESSAGE)
 SNIPPET_CHARS = 300
+#: The presence status ``@here`` reaches (docs/presence.md; ``away`` is not here).
+ONLINE = "online"
 MAX_CACHED_CHANNELS = 100_000
 
 
@@ -42,9 +46,17 @@ def keyword_hit(text: str, keyword: str) -> bool:
 
 
 class ChatSources:
-    def __init__(self, store: Store, notifications: NotificationService) -> None:
+    def __init__(
+        self,
+        store: Store,
+        notifications: NotificationService,
+        presence: PresenceLookup | None = None,
+    ) -> None:
         self.store = store
         self.notifications = notifications
+        #: Who is online, for ``@here`` (None without a broker in the process: then
+        #: ``@here`` reaches every member, as ``@channel``).
+        self.presence = presence
         #: (org, channel) -> kind: a channel's kind never changes.
         self._kinds: dict[tuple[str, str], str] = {}
 
@@ -121,10 +133,24 @@ class ChatSources:
         if not parsed.handles and not parsed.everyone:
             return []
         if parsed.everyone:
-            return await self.store.read(sql.notify_prefs.channel_member_ids, org, cid)
+            members = await self.store.read(sql.notify_prefs.channel_member_ids, org, cid)
+            if parsed.channel or self.presence is None:
+                return members
+            # ``@here`` alone: the members online now, and the users it names.
+            online = {
+                p["user_id"] for p in self.presence.lookup(org, members) if p["status"] == ONLINE
+            }
+            here = [u for u in members if u in online]
+            if not parsed.handles:
+                return here
+            return sorted(set(here) | set(await self._named(org, cid, parsed.handles)))
+        return await self._named(org, cid, parsed.handles)
+
+    async def _named(self, org: str, cid: str, handles: list[str]) -> list[str]:
+        """Members the handles name: users, and the members of teams by name."""
         users: list[str] = []
-        teams = await self.store.read(sql.teams.team_members_by_name, org, parsed.handles)
-        for handle in parsed.handles:
+        teams = await self.store.read(sql.teams.team_members_by_name, org, handles)
+        for handle in handles:
             users += teams.get(handle, [handle])
         return sorted(await self.store.read(sql.notify_prefs.members_among, org, cid, users))
 

@@ -52,10 +52,10 @@ def _row(row: codec.Row) -> Notification:
 
 _INSERT_COLS = (
     "id, org, recipient, type, priority, title, body, link, channel_id, actor, source,"
-    " created_at_us, push_state, email_state, email_due_us"
+    " created_at_us, push_state, email_state, email_due_us, dedupe_key"
 )
-_ROW_MARKS = "(" + ", ".join("?" * 15) + ")"
-#: Rows per multi-row INSERT (15 parameters each; well under both backends' limits).
+_ROW_MARKS = "(" + ", ".join("?" * 16) + ")"
+#: Rows per multi-row INSERT (16 parameters each; well under both backends' limits).
 INSERT_CHUNK = 200
 
 
@@ -63,8 +63,11 @@ def insert(
     tx: WriteTx, items: Sequence[NewNotification], *, now_us: int, email_delay_us: int
 ) -> list[Notification]:
     """Store one row per item (ids in creation order), with multi-row INSERTs; the email
-    step is due ``email_delay_us`` after ``now_us`` for the items that ask for email."""
+    step is due ``email_delay_us`` after ``now_us`` for the items that ask for email.
+    An item with a ``dedupe_key`` the recipient already has is not stored (insert or
+    ignore, on the unique index): only the rows stored are returned."""
     out: list[Notification] = []
+    keyed: list[tuple[tuple[object, ...], Notification]] = []
     created = codec.from_us(now_us)
     rows: list[tuple[object, ...]] = []
     # Items usually share their link and source dicts (alive all along: ids are unique).
@@ -78,45 +81,47 @@ def insert(
         enc = encoded.get(key)
         if enc is None:
             enc = encoded[key] = (codec.dumps(dict(it.link)), codec.dumps(it.source))
-        rows.append(
-            (
-                nid,
-                it.org,
-                it.recipient,
-                it.type,
-                it.priority,
-                it.title,
-                it.body,
-                enc[0],
-                it.link.get("channel"),
-                it.actor,
-                enc[1],
-                now_us,
-                push_state,
-                email_state,
-                now_us + email_delay_us if it.email else None,
-            )
+        row: tuple[object, ...] = (
+            nid,
+            it.org,
+            it.recipient,
+            it.type,
+            it.priority,
+            it.title,
+            it.body,
+            enc[0],
+            it.link.get("channel"),
+            it.actor,
+            enc[1],
+            now_us,
+            push_state,
+            email_state,
+            now_us + email_delay_us if it.email else None,
+            it.dedupe_key,
         )
-        out.append(
-            Notification(
-                nid,
-                it.org,
-                it.recipient,
-                it.type,
-                it.priority,
-                it.title,
-                it.body,
-                it.link,
-                it.actor,
-                it.source,
-                created,
-                None,
-                None,
-                None,
-                push_state,
-                email_state,
-            )
+        n = Notification(
+            nid,
+            it.org,
+            it.recipient,
+            it.type,
+            it.priority,
+            it.title,
+            it.body,
+            it.link,
+            it.actor,
+            it.source,
+            created,
+            None,
+            None,
+            None,
+            push_state,
+            email_state,
         )
+        if it.dedupe_key is None:
+            rows.append(row)
+            out.append(n)
+        else:
+            keyed.append((row, n))
     for i in range(0, len(rows), INSERT_CHUNK):
         chunk = rows[i : i + INSERT_CHUNK]
         tx.db.send(
@@ -124,6 +129,14 @@ def insert(
             + ", ".join([_ROW_MARKS] * len(chunk)),
             [v for row in chunk for v in row],
         )
+    for keyed_row, n in keyed:
+        stored = tx.db.one(
+            f"INSERT INTO notifications ({_INSERT_COLS}) VALUES {_ROW_MARKS}"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            keyed_row,
+        )
+        if stored is not None:
+            out.append(n)
     return out
 
 

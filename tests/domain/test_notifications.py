@@ -3,13 +3,17 @@ chat sources, the inbox and its marks, preferences, service requests, rules, sch
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
+from parley.core.ports import Notice
+from parley.domain.notify_push import new_private_key_pem
 from parley.domain.notify_schedule import TableScheduler
 from parley.domain.services import Services
-from tests.support.api import RecordingSink
+from parley.store import SqlStore
+from tests.support.api import RecordingSink, make_services, make_settings
 from tests.support.features import channel, refused
 
 SERVICE = ("service",)
@@ -51,6 +55,15 @@ async def test_mentions_dms_and_everyone(svc: Services, sink: RecordingSink, org
     first = (await inbox(svc, org, "bob"))[0]
     assert first.type == "dm"  # one notification, the strongest kind
     assert await svc.notify.service.unread_count(org, "bob") == 2
+
+
+async def test_here_without_presence_reaches_everyone(svc: Services, org: str) -> None:
+    # No broker in this process (no presence): @here falls back to every member.
+    assert svc.presence is None
+    cid = await channel(svc, org, ["bob", "carol"])
+    await svc.messages.post_message(org, "alice", cid, "@here fire drill")
+    for user in ("bob", "carol"):
+        assert [n.type for n in await inbox(svc, org, user)] == ["mention"], user
 
 
 async def test_threads_followed_by_taking_part(svc: Services, org: str) -> None:
@@ -274,3 +287,33 @@ async def test_a_full_queue_drops_and_counts(svc: Services, org: str) -> None:
     small.offer_published(f"events.{org}.users.notification.created.bob", {})  # never offered
     assert (small.received, small.dropped) == (2, 3)
     assert await small.drain() == 2
+
+
+async def test_a_notice_is_stored_once_per_key(
+    store: SqlStore, sink: RecordingSink, org: str
+) -> None:
+    s = make_settings()
+    s = replace(s, notifications=replace(s.notifications, vapid_private_key=new_private_key_pem()))
+    svc = make_services(store, sink, s)
+    assert svc.notify.push is not None
+    cid = await channel(svc, org, ["bob"])
+    link = {"channel": cid, "message_id": "msg_1"}
+    notice = Notice(org, "bob", "reminder", "Reminder", "look at this", link, key="rem_1")
+    # The reminder's job runs twice (a node died before it completed): one row, one push.
+    await svc.notify.service.notice(notice)
+    await svc.notify.service.notice(notice)
+    [n] = await inbox(svc, org, "bob")
+    assert (n.type, n.source, n.link) == (
+        "reminder",
+        {"kind": "reminder", "key": "rem_1"},
+        {"channel": cid, "message": "msg_1"},
+    )
+    assert [d["id"] for d in pushed(sink, org, "created", "bob")] == [n.id]
+    assert await svc.notify.push.flush() == 1  # one Web Push (bob has no device: skipped)
+    assert (await svc.notify.service.get(org, "bob", n.id)).push_state == "skipped"
+    # Another key, or the same key for another user, is another notice.
+    await svc.notify.service.notice(replace(notice, key="rem_2"))
+    await svc.notify.service.notice(replace(notice, user_id="alice"))
+    assert len(await inbox(svc, org, "bob")) == 2
+    assert [x.source["key"] for x in await inbox(svc, org, "alice")] == ["rem_1"]
+    assert await svc.notify.push.flush() == 2

@@ -319,3 +319,26 @@ async def test_a_websocket_publish_meets_the_rules(
         items = await w.eventually("bob", {}, lambda items: len(items) == 1)
         assert items[0]["title"] == "db is down"
         assert items[0]["source"]["topic"] == "events.acme.monitor.check.changed.db"
+
+
+async def test_here_reaches_only_the_members_online(
+    store: SqlStore, clock: trio.testing.MockClock
+) -> None:
+    async with world(store, clock) as w:
+        cid = await w.env.channel(members=["bob", "carol", "dave"])
+        carol = await w.device("carol")  # carol is online; bob and dave are not
+        await w.env.post(cid, "@here standup in 5")
+        with trio.fail_after(5):
+            live = await next_push(carol, "created")
+        assert live["type"] == "mention" and live["body"] == "@here standup in 5"
+        for user in ("bob", "dave"):
+            assert (await w.env.call("GET", "/v1/notifications", user))[1]["items"] == []
+
+        # @here naming someone offline still tells them; @channel tells everyone.
+        await w.env.post(cid, "@here and @dave: ship it")
+        dave = await w.eventually("dave", {}, lambda items: len(items) == 1)
+        assert dave[0]["body"] == "@here and @dave: ship it"
+        assert (await w.env.call("GET", "/v1/notifications", "bob"))[1]["items"] == []
+        await w.env.post(cid, "@channel lunch")
+        bob = await w.eventually("bob", {}, lambda items: len(items) == 1)
+        assert bob[0]["type"] == "mention"

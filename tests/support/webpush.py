@@ -56,6 +56,8 @@ class PushEndpoint:
         self.pushes: list[Push] = []
         self.refused: list[str] = []
         self.changed = trio.Event()
+        #: TCP connections accepted (keep-alive reuse shows as few connections).
+        self.connections = 0
 
     def device(self, name: str) -> Device:
         d = self.devices[name] = Device(name)
@@ -96,6 +98,7 @@ class PushEndpoint:
         return 201, Push(name, headers, claims, orjson.loads(plain))
 
     async def _serve(self, stream: trio.SocketStream) -> None:
+        self.connections += 1
         conn = h11.Connection(h11.SERVER)
         request: h11.Request | None = None
         body = b""

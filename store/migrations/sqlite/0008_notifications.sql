@@ -22,9 +22,14 @@ CREATE TABLE notifications (
     archived_at_us BIGINT,
     push_state TEXT NOT NULL,
     email_state TEXT NOT NULL,
-    email_due_us BIGINT
+    email_due_us BIGINT,
+    -- A notice's key (a reminder, a task due: docs/automation.md): stored once per
+    -- recipient, however often its job runs. NULL for every other source.
+    dedupe_key TEXT
 );
 CREATE INDEX notifications_inbox ON notifications (org, recipient, id);
+CREATE UNIQUE INDEX notifications_dedupe ON notifications (org, recipient, dedupe_key)
+    WHERE dedupe_key IS NOT NULL;
 CREATE INDEX notifications_unread ON notifications (org, recipient) WHERE read_at_us IS NULL;
 CREATE INDEX notifications_email_due ON notifications (email_due_us)
     WHERE email_state = 'pending';
