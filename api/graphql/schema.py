@@ -22,6 +22,7 @@ from graphql import (
 )
 from graphql.language import StringValueNode
 
+from parley.api.graphql import inbox
 from parley.api.graphql.resolvers import RESOLVERS, SUBSCRIBERS
 from parley.core.errors import ClientError
 from parley.core.times import parse_ts, rfc3339
@@ -31,7 +32,11 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
     "ChannelKind": {"DIRECT": "direct", "GROUP": "group", "BROADCAST": "broadcast"},
     "Role": {"OWNER": "owner", "ADMIN": "admin", "MEMBER": "member"},
     "MessageOrder": {"NEWEST_FIRST": "newest", "OLDEST_FIRST": "oldest"},
+    "NotificationState": {"SEEN": "seen", "READ": "read", "ARCHIVED": "archived"},
+    "NotificationArchive": {"INBOX": "inbox", "ARCHIVED": "archived", "ALL": "all"},
 }
+#: Registers its resolvers into RESOLVERS (notifications, scheduled messages, reminders).
+_REGISTERED = inbox
 
 
 def sdl() -> str:
