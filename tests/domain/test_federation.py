@@ -156,6 +156,14 @@ def test_sanitize_text_caps_and_strips() -> None:
     assert sanitize_text("<b>html</b>") == "<b>html</b>"  # stored as text, never rendered
 
 
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    """Virtual time that jumps only once the test has been idle for a moment of real
+    time: the store's threads run in real time, and a clock that jumped at every idle
+    instant could spend the outbox's whole virtual deadline while one of them works."""
+    return trio.testing.MockClock(autojump_threshold=0.02)
+
+
 async def until(pred: Callable[[], bool]) -> None:
     """Wait (virtual time, bounded) until ``pred()``: the store's threads run in real time."""
     with trio.fail_after(600):
