@@ -127,6 +127,9 @@ class Client:
         self._open = trio.Event()
         self._changed = trio.Event()  # the queue or the gaps changed
         self._stopped: Stopped | None = None
+        #: What our own close fails pending commands with; a task that sees it (a resume
+        #: under way at the close) is ending as asked, not failing.
+        self._closed_by_us = Stopped(None, "closed by the client")
         self._away = False
         self._run_scope = trio.CancelScope()
 
@@ -249,7 +252,7 @@ class Client:
         """Close the connection (1000) and end every subscription; pending commands raise
         Stopped."""
         if self.state is not State.STOPPED:
-            self._stop(Stopped(None, "closed by the client"), ended=True)
+            self._stop(self._closed_by_us, ended=True)
         ws, self._ws = self._ws, None
         if ws is not None:
             await close_within(ws, 1000)
@@ -708,17 +711,22 @@ async def connect(
         rng=rng,
         connect_timeout=connect_timeout,
     )
+    body_done = False
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client._run)
             try:
                 await client.wait_open()
                 yield client
+                body_done = True
             finally:
                 with trio.CancelScope(shield=True):
                     await client.aclose()
     except BaseExceptionGroup as group:
-        raise _unwrap(group) from None
+        # The block ended and we closed: a resume cut short by that close is not an error.
+        _, rest = group.split(lambda exc: body_done and exc is client._closed_by_us)
+        if rest is not None:
+            raise _unwrap(rest) from None
 
 
 def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
