@@ -28,7 +28,12 @@ from parley.core.records import ChannelKind, PostResult
 from parley.core.times import rfc3339
 from parley.domain import access, content, outbound, rules
 from parley.domain.jobs import JobScheduler, Retry
-from parley.domain.webhooks import MAX_SECRET_CHARS, MIN_SECRET_CHARS, WebhookConfig
+from parley.domain.webhooks import (
+    MAX_SECRET_CHARS,
+    MIN_SECRET_CHARS,
+    WebhookConfig,
+    mark_delivery,
+)
 from parley.store import Store, sql
 from parley.store.sql.bots import AUTO_RESPOND, JOB_KIND, OFF, ON_DM
 from parley.store.sql.bots import Bot as Bot  # the record
@@ -243,7 +248,9 @@ class BotService:
         bot = await self.store.read(sql.bots.get_bot, d.org, user)
         now_us = self.jobs.now_us()
         if bot is None or bot.auto_respond == OFF:
-            await self._mark(d, FAILED, job.attempts, None, "no longer an answering bot", now_us)
+            await mark_delivery(
+                self.store, d, FAILED, job.attempts, None, "no longer an answering bot", now_us
+            )
             return
         outcome = await outbound.post_signed(
             self.client,
@@ -257,31 +264,19 @@ class BotService:
             seconds=self.config.timeout,
         )
         if outcome.ok:
-            await self._mark(d, DELIVERED, job.attempts, outcome.status, None, now_us)
+            await mark_delivery(
+                self.store, d, DELIVERED, job.attempts, outcome.status, None, now_us
+            )
             return
         last = job.attempts >= self.config.max_attempts
-        await self._mark(
-            d, FAILED if last else PENDING, job.attempts, outcome.status, outcome.error, now_us
+        await mark_delivery(
+            self.store,
+            d,
+            FAILED if last else PENDING,
+            job.attempts,
+            outcome.status,
+            outcome.error,
+            now_us,
         )
         if not last:
             raise Retry(outcome.error or "failed")
-
-    async def _mark(
-        self,
-        d: Delivery,
-        state: str,
-        attempts: int,
-        status: int | None,
-        error: str | None,
-        now_us: int,
-    ) -> None:
-        await self.store.write(
-            sql.webhooks.mark_delivery,
-            d.org,
-            d.id,
-            state=state,
-            attempts=attempts,
-            status_code=status,
-            error=error,
-            now_us=now_us,
-        )

@@ -324,7 +324,7 @@ class WebhookService:
         now_us = self.jobs.now_us()
         if hook is None or not hook.enabled:
             why = "webhook deleted" if hook is None else f"webhook disabled: {hook.disabled_reason}"
-            await self._mark(d, FAILED, job.attempts, None, why, now_us)
+            await mark_delivery(self.store, d, FAILED, job.attempts, None, why, now_us)
             return
         outcome = await outbound.post_signed(
             self.client,
@@ -346,36 +346,20 @@ class WebhookService:
             now_us=now_us,
         )
         if outcome.ok:
-            await self._mark(d, DELIVERED, job.attempts, outcome.status, None, now_us)
+            await mark_delivery(
+                self.store, d, DELIVERED, job.attempts, outcome.status, None, now_us
+            )
             return
         if after is not None and not after.enabled:
             log.warning("webhook %s disabled: %s", hook.id, after.disabled_reason)
             await self.load()
         last = job.attempts >= self.config.max_attempts or after is None or not after.enabled
         state = FAILED if last else PENDING
-        await self._mark(d, state, job.attempts, outcome.status, outcome.error, now_us)
+        await mark_delivery(
+            self.store, d, state, job.attempts, outcome.status, outcome.error, now_us
+        )
         if not last:
             raise Retry(outcome.error or "failed")
-
-    async def _mark(
-        self,
-        d: Delivery,
-        state: str,
-        attempts: int,
-        status: int | None,
-        error: str | None,
-        now_us: int,
-    ) -> None:
-        await self.store.write(
-            sql.webhooks.mark_delivery,
-            d.org,
-            d.id,
-            state=state,
-            attempts=attempts,
-            status_code=status,
-            error=error,
-            now_us=now_us,
-        )
 
 
 class WebhookTap:
@@ -401,3 +385,25 @@ class WebhookTap:
 
     def publish_channel_ephemeral(self, org: str, channel_id: str, event: str, data: Any) -> int:
         return self.inner.publish_channel_ephemeral(org, channel_id, event, data)
+
+
+async def mark_delivery(
+    store: Store,
+    d: Delivery,
+    state: str,
+    attempts: int,
+    status: int | None,
+    error: str | None,
+    now_us: int,
+) -> None:
+    """Record a delivery attempt's outcome (webhooks' and bots' deliveries share the log)."""
+    await store.write(
+        sql.webhooks.mark_delivery,
+        d.org,
+        d.id,
+        state=state,
+        attempts=attempts,
+        status_code=status,
+        error=error,
+        now_us=now_us,
+    )
