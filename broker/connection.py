@@ -52,11 +52,11 @@ from parley.broker.lifecycle import (
 )
 from parley.broker.outbox import Outbox
 from parley.broker.protocol import error_frame
-from parley.broker.session import Deferred, Session, new_session_id
+from parley.broker.session import Deferred, Session, failure_frame, new_session_id
 from parley.broker.wsconn import WsServerConnection, http_version, open_connection
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
-from parley.core.errors import AuthError, ClientError, Unavailable
+from parley.core.errors import AuthError, Unavailable
 from parley.core.errors import CloseConnection as CloseRequest
 
 if TYPE_CHECKING:
@@ -465,17 +465,38 @@ class Connection:
                 tasks.cancel_scope.cancel()
 
     async def _op_worker(self, recv_ops: trio.MemoryReceiveChannel[Deferred]) -> None:
-        assert self.client is not None
-        client = self.client
+        """Run the connection's store-bound ops one after another, in the order sent; a
+        run of plain posts queued back to back goes to the store together (one write
+        batch, replies in order), as running them one by one would answer."""
+        assert self.session is not None
+        session = self.session
+        limit = self.server.config.limits.max_in_flight
         with recv_ops:
             async for deferred in recv_ops:
-                try:
-                    await deferred.run()
-                except ClientError as exc:
-                    client.send(error_frame(deferred.cid, exc.code, exc.message))
-                except Unavailable as exc:  # an outage, logged once by the store
-                    message = f"unavailable, retry in {exc.retry_after} s"
-                    client.send(error_frame(deferred.cid, ErrorCode.UNAVAILABLE, message))
-                except Exception:
-                    log.exception("op %s failed", deferred.cid)
-                    client.send(error_frame(deferred.cid, ErrorCode.INTERNAL, "internal error"))
+                after: Deferred | None = None
+                if deferred.draft is not None:
+                    posts = [deferred]
+                    while len(posts) < limit:
+                        try:
+                            queued = recv_ops.receive_nowait()
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                        if queued.draft is None:
+                            after = queued
+                            break
+                        posts.append(queued)
+                    if len(posts) > 1:
+                        await session.run_posts(posts)
+                    else:
+                        await self._run_op(deferred)
+                else:
+                    await self._run_op(deferred)
+                if after is not None:
+                    await self._run_op(after)
+
+    async def _run_op(self, deferred: Deferred) -> None:
+        assert self.client is not None
+        try:
+            await deferred.run()
+        except Exception as exc:
+            self.client.send(failure_frame(deferred.cid, exc))

@@ -7,8 +7,9 @@ Ops that need the store (post, read, subscribe with ``since``) come back as a
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +32,11 @@ from parley.broker.protocol import (
 from parley.broker.recovery import merge
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
-from parley.core.errors import AuthError, ClientError, CloseConnection
+from parley.core.errors import AuthError, ClientError, CloseConnection, Unavailable
 from parley.core.limits import MAX_IDEMPOTENCY_KEY_CHARS, Limits
 from parley.core.ports import ChannelOps
 from parley.core.ratelimit import TokenBucket
+from parley.core.records import Draft
 from parley.core.times import rfc3339, utc_now
 from parley.core.topics import (
     USER_SOURCE,
@@ -43,6 +45,8 @@ from parley.core.topics import (
     parse_pattern,
     parse_topic,
 )
+
+log = logging.getLogger("parley.broker")
 
 #: Errors that count toward ``Limits.max_bad_frames`` (the client is not speaking the protocol).
 BAD_FRAME_CODES = frozenset({ErrorCode.BAD_JSON, ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_OP})
@@ -60,6 +64,20 @@ REPLAY_RESERVE = 8
 class Deferred:
     cid: int
     run: Callable[[], Awaitable[None]]
+    #: Set for a plain ``post``: the op worker may run it together with the posts queued
+    #: right behind it (:meth:`Session.run_posts`), which answers exactly as running each
+    #: in turn would, in the same order, but shares one write batch and one flush.
+    draft: Draft | None = None
+
+
+def failure_frame(cid: int, exc: Exception) -> bytes:
+    """The reply to a store-bound op that failed with ``exc``."""
+    if isinstance(exc, ClientError):
+        return error_frame(cid, exc.code, exc.message)
+    if isinstance(exc, Unavailable):  # an outage, logged once by the store
+        return error_frame(cid, ErrorCode.UNAVAILABLE, f"unavailable, retry in {exc.retry_after} s")
+    log.error("op %s failed", cid, exc_info=exc)
+    return error_frame(cid, ErrorCode.INTERNAL, "internal error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +354,24 @@ class Session:
             fields = await ops.post(c.org, c.sub, channel, text, key)
             self.client.send(ok_frame(cmd.id, fields))
 
-        return Deferred(cmd.id, run)
+        return Deferred(cmd.id, run, Draft(c.org, channel, c.sub, text, idempotency_key=key))
+
+    async def run_posts(self, posts: Sequence[Deferred]) -> None:
+        """Run plain posts (each ``draft`` set) queued together, in order; one reply each,
+        in order, as :meth:`Deferred.run` of each in turn would send."""
+        drafts = [d.draft for d in posts if d.draft is not None]
+        assert len(drafts) == len(posts), "only plain posts run together"
+        try:
+            results = await self._need_ops().post_many(drafts)
+        except Exception as exc:  # the whole group failed (e.g. the store closed)
+            for d in posts:
+                self.client.send(failure_frame(d.cid, exc))
+            return
+        for d, result in zip(posts, results, strict=True):
+            if isinstance(result, Exception):
+                self.client.send(failure_frame(d.cid, result))
+            else:
+                self.client.send(ok_frame(d.cid, result))
 
     def _conversation(self, cmd: Command) -> Deferred:
         """react / edit / delete / reply, run by the conversation service."""

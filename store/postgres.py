@@ -126,6 +126,10 @@ def _watched(method: Callable[P, R]) -> Callable[P, R]:
     return call
 
 
+#: psycopg's own default: a statement is prepared on its 5th execution.
+PREPARE_THRESHOLD = 5
+
+
 class PostgresDb:
     """A :class:`store.db.Db` over one psycopg connection."""
 
@@ -212,6 +216,12 @@ class PostgresDb:
 
     @_watched
     def send(self, sql: str, params: Params = ()) -> None:
+        if sql.startswith("SAVEPOINT") and self._conn.prepare_threshold is not None:
+            # psycopg forgets its prepared statements on a ROLLBACK TO SAVEPOINT and
+            # queues a DEALLOCATE ALL in the pipeline, which then drops statements it
+            # prepared earlier in the same pipeline ("prepared statement "_pg3_7" does
+            # not exist"): a transaction with savepoints runs unprepared.
+            self._conn.prepare_threshold = None
         self._execute(sql, params)
 
     def defer(self, sql: str, params: Params = ()) -> None:
@@ -242,6 +252,7 @@ class PostgresDb:
         self._end_pipeline()
 
     def _end_pipeline(self) -> None:
+        self._conn.prepare_threshold = PREPARE_THRESHOLD
         cm, self._pipeline_cm, self._pipeline = self._pipeline_cm, None, None
         if cm is not None:
             cm.__exit__(None, None, None)

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode
-from parley.core.records import ChannelEvent
+from parley.core.records import ChannelEvent, Draft
 
 #: Verify a bearer token; return its claims or raise :class:`parley.core.errors.AuthError`.
 TokenCheck = Callable[[str], Claims]
@@ -198,6 +198,12 @@ class ChannelOps(Protocol):
         self, org: str, user_id: str, channel_id: str, text: str, idempotency_key: str | None
     ) -> dict[str, Any]:
         """Post a message; return the reply fields (``message_id``, ``seq``, ``ts``...)."""
+        ...
+
+    async def post_many(self, drafts: Sequence[Draft]) -> list[dict[str, Any] | Exception]:
+        """Plain posts queued together, in order (a connection's pipelined ``post`` ops,
+        so that they share a write batch); each one's reply fields, or the error it failed
+        with (a :class:`ClientError` refusal, an outage), in order."""
         ...
 
     async def mark_read(self, org: str, user_id: str, channel_id: str, seq: int) -> int:

@@ -3,8 +3,11 @@ channel's history, one message, and the timeline with thread summaries."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from outcome import Outcome
 
 from parley.core.records import Attachment, Draft, Message, PostResult
 from parley.domain import access, rules
@@ -39,6 +42,11 @@ class MessageService:
         """A plain post; membership and role are checked inside the write transaction."""
         draft = Draft(org, channel_id, user_id, text, idempotency_key=idempotency_key)
         return await self.poster.post(draft)
+
+    async def post_messages(self, drafts: Sequence[Draft]) -> list[Outcome[PostResult]]:
+        """Plain posts queued together and in order (they share a write batch); each
+        one's outcome, in order (a refusal does not stop the others)."""
+        return await self.poster.post_many(drafts)
 
     async def list_messages(
         self,

@@ -6,8 +6,12 @@ after-commit hooks (mentions, previews, ...)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
+
+from outcome import Error, Outcome, Value
 
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
@@ -18,6 +22,7 @@ from parley.domain.access import no_channel, post_policy
 from parley.domain.hooks import PostHooks
 from parley.store import Store, sql
 from parley.store.errors import Conflict, NotFound
+from parley.store.writetx import WriteTx
 
 
 class Poster:
@@ -38,6 +43,48 @@ class Poster:
         share, a message carrying files). ``service``: the org's services may post without
         being members (bot streams). ``checked_text``: the text was checked as it arrived
         (a stream's chunks). Refusals are :class:`ClientError` s and write nothing."""
+        checked = self._check(draft, allow_empty=allow_empty, checked_text=checked_text)
+        try:
+            result = await self.store.write(
+                sql.messages.post, checked, authorize=post_policy(service=service)
+            )
+        except (NotFound, Conflict, ValueError) as exc:
+            raise _refusal(exc) from None
+        await self.hooks.run(result)
+        return result
+
+    async def post_many(self, drafts: Sequence[Draft]) -> list[Outcome[PostResult]]:
+        """Plain posts (as :meth:`post` with no options), queued to the store together and
+        in order so that they share a write batch; each one's outcome, in order. A refused
+        draft writes nothing and does not stop the others."""
+        policy = post_policy()
+        outcomes: list[Outcome[PostResult] | None] = []
+        writes: list[Callable[[WriteTx], PostResult]] = []
+        for draft in drafts:
+            try:
+                checked = self._check(draft)
+            except ClientError as exc:
+                outcomes.append(Error(exc))
+                continue
+            outcomes.append(None)
+            writes.append(partial(sql.messages.post, draft=checked, authorize=policy))
+        written = iter(await self.store.write_many(writes))
+        results: list[Outcome[PostResult]] = []
+        for slot in outcomes:
+            if slot is not None:
+                results.append(slot)
+                continue
+            got = next(written)
+            if isinstance(got, Error) and isinstance(got.error, (NotFound, Conflict, ValueError)):
+                got = Error(_refusal(got.error))
+            elif isinstance(got, Value):
+                await self.hooks.run(got.value)
+            results.append(got)
+        return results
+
+    @staticmethod
+    def _check(draft: Draft, *, allow_empty: bool = False, checked_text: bool = False) -> Draft:
+        """The draft as written: its input checked (ClientError), its key normalised."""
         if not checked_text and not (allow_empty and draft.text == ""):
             content.check_rich_text(rules.check_text(draft.text))
         key = rules.check_idempotency_key(draft.idempotency_key)
@@ -47,24 +94,20 @@ class Poster:
             raise rules.bad("file ids must be strings")
         if draft.thread_root is not None and not rules.is_clean(draft.thread_root):
             raise ClientError(ErrorCode.NOT_FOUND, "no such message")
-        try:
-            result = await self.store.write(
-                sql.messages.post,
-                replace(draft, idempotency_key=key),
-                authorize=post_policy(service=service),
-            )
-        except NotFound as exc:
-            what = str(exc)
-            if what.startswith("channel"):
-                raise no_channel() from None  # no channel, or not a member: one answer
-            message = what if what.startswith("no such") else f"no such {what}"
-            raise ClientError(ErrorCode.NOT_FOUND, message) from None
-        except Conflict as exc:
-            raise ClientError(ErrorCode.CONFLICT, str(exc) or "conflict") from None
-        except ValueError as exc:
-            raise rules.bad(str(exc)) from None
-        await self.hooks.run(result)
-        return result
+        return draft if key == draft.idempotency_key else replace(draft, idempotency_key=key)
+
+
+def _refusal(exc: NotFound | Conflict | ValueError) -> ClientError:
+    """The client's answer to a post the store refused."""
+    if isinstance(exc, NotFound):
+        what = str(exc)
+        if what.startswith("channel"):
+            return no_channel()  # no channel, or not a member: one answer
+        message = what if what.startswith("no such") else f"no such {what}"
+        return ClientError(ErrorCode.NOT_FOUND, message)
+    if isinstance(exc, Conflict):
+        return ClientError(ErrorCode.CONFLICT, str(exc) or "conflict")
+    return rules.bad(str(exc))
 
 
 def post_reply(result: PostResult) -> dict[str, Any]:

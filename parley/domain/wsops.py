@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from outcome import Error
+
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError
-from parley.core.records import ChannelEvent
+from parley.core.records import ChannelEvent, Draft
 from parley.core.times import rfc3339
 from parley.domain import rules
 from parley.domain.posting import post_reply
@@ -41,6 +43,16 @@ class WebSocketOps:
             org, user_id, channel_id, text, idempotency_key
         )
         return post_reply(result)
+
+    async def post_many(self, drafts: Sequence[Draft]) -> list[dict[str, Any] | Exception]:
+        results = await self._s.messages.post_messages(drafts)
+        replies: list[dict[str, Any] | Exception] = []
+        for r in results:
+            if isinstance(r, Error):
+                replies.append(_as_exception(r.error))
+            else:
+                replies.append(post_reply(r.unwrap()))
+        return replies
 
     async def mark_read(self, org: str, user_id: str, channel_id: str, seq: int) -> int:
         return await self._s.receipts.mark_read(org, user_id, channel_id, seq)
@@ -92,3 +104,9 @@ class WebSocketOps:
             await self._s.edits.delete(org, user_id, channel, message_id)
             return {**done, "deleted": True}
         raise ClientError(ErrorCode.UNKNOWN_OP, f"unknown op {op!r}")
+
+
+def _as_exception(error: BaseException) -> Exception:
+    if isinstance(error, Exception):
+        return error
+    raise error  # not an Exception (e.g. Cancelled): not one post's failure

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from outcome import Error, Outcome, Value
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -194,6 +195,24 @@ class MeteredPoster(Poster):
         self._ok.inc()
         self._seconds.observe(time.perf_counter() - started)
         return result
+
+    async def post_many(self, drafts: Sequence[Draft]) -> list[Outcome[PostResult]]:
+        started = time.perf_counter()
+        try:
+            results = await super().post_many(drafts)
+        except Exception:
+            self._failed.inc(len(drafts))
+            raise
+        seconds = time.perf_counter() - started
+        for result in results:
+            if isinstance(result, Value):
+                self._ok.inc()
+                self._seconds.observe(seconds)
+            elif isinstance(result, Error) and isinstance(result.error, ClientError):
+                self._refused.inc()
+            else:
+                self._failed.inc()
+        return results
 
 
 class ServiceCollector(Collector):

@@ -18,10 +18,11 @@ from parley.broker.hub import Hub
 from parley.broker.lifecycle import CLOSE_TIMEOUT, ConnState
 from parley.broker.server import BrokerServer
 from parley.broker.session import Session
-from parley.core.codes import CloseCode
-from parley.core.errors import Unavailable
+from parley.core.codes import CloseCode, ErrorCode
+from parley.core.errors import ClientError, Unavailable
 from parley.core.limits import Limits
 from parley.core.ports import ChannelOps
+from parley.core.records import Draft
 from parley.settings import Settings
 from tests.conftest import make_token
 from tests.support.wsclient import Closed, MemClient
@@ -443,6 +444,18 @@ class GatedOps:
         await self.release.wait()
         return {"channel": channel_id, "text": text}
 
+    async def post_many(self, drafts: Sequence[Draft]) -> list[dict[str, Any] | Exception]:
+        """As the domain's: each in turn through :meth:`post`."""
+        out: list[dict[str, Any] | Exception] = []
+        for d in drafts:
+            try:
+                out.append(
+                    await self.post(d.org, d.author, d.channel_id, d.text, d.idempotency_key)
+                )
+            except Exception as exc:
+                out.append(exc)
+        return out
+
     async def mark_read(self, org: str, user_id: str, channel_id: str, seq: int) -> int:
         raise AssertionError("not used")
 
@@ -476,6 +489,53 @@ async def test_store_ops_queue_is_bounded_and_runs_in_order(
         ops.release.set()
         replies = [await c.recv() for _ in range(3)]
         assert [(r["id"], r["text"]) for r in replies] == [(1, "m1"), (2, "m2"), (3, "m3")]
+
+
+class GroupedOps(GatedOps):
+    """Gated ops that record how posts were grouped (one list per ``post_many`` call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.groups: list[list[str]] = []
+
+    async def post_many(self, drafts: Sequence[Draft]) -> list[dict[str, Any] | Exception]:
+        self.groups.append([d.text for d in drafts])
+        await trio.lowlevel.checkpoint()
+        return [
+            ClientError(ErrorCode.NOT_FOUND, "no such channel")
+            if d.channel_id == "nope"
+            else {"channel": d.channel_id, "text": d.text}
+            for d in drafts
+        ]
+
+    async def mark_read(self, org: str, user_id: str, channel_id: str, seq: int) -> int:
+        return seq
+
+
+async def test_posts_queued_back_to_back_run_as_one_group_answered_in_order(
+    settings: Settings, autojump_clock: Any
+) -> None:
+    """While one post runs, the posts queued behind it wait; the next ones queued back to
+    back go to the store together (one ``post_many``), up to the next other op, which runs
+    after them; every reply comes in the order sent, a refusal in its place."""
+    ops = GroupedOps()
+    async with harness(settings, ops) as h:
+        c = await h.connect()
+        await c.send_json({"id": 1, "op": "post", "channel": "c1", "text": "m1"})
+        await trio.sleep(1)
+        assert ops.started == 1  # m1 runs alone (gated)
+        for i, channel in ((2, "c1"), (3, "nope"), (4, "c2")):
+            await c.send_json({"id": i, "op": "post", "channel": channel, "text": f"m{i}"})
+        await c.send_json({"id": 5, "op": "read", "channel": "c1", "seq": 3})
+        await c.send_json({"id": 6, "op": "post", "channel": "c1", "text": "m6"})
+        await trio.sleep(1)
+        ops.release.set()
+        replies = [await c.recv() for _ in range(6)]
+        assert [r["id"] for r in replies] == [1, 2, 3, 4, 5, 6]
+        assert [r["ok"] for r in replies] == [True, True, False, True, True, True]
+        assert replies[2]["error"] == {"code": "not_found", "message": "no such channel"}
+        assert ops.groups == [["m2", "m3", "m4"]]  # m6 came alone after the read: post()
+        assert ops.started == 2
 
 
 async def test_idle_socket_connection_holds_no_writer_task(settings: Settings) -> None:

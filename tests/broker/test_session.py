@@ -16,7 +16,7 @@ from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import ClientError, CloseConnection
 from parley.core.events import EventName
 from parley.core.limits import Limits
-from parley.core.records import ChannelEvent
+from parley.core.records import ChannelEvent, Draft
 from tests.support.broker import EXP, ORG, Conn, decode_frames, drain, event, make_conn, post_topic
 
 # pyjwt warns (an error here) on HMAC keys below 32 bytes, so not Settings(jwt_secret="s").
@@ -57,6 +57,18 @@ class RecordingOps:
         self.calls.append(("post", org, user_id, channel_id, text, idempotency_key))
         await trio.lowlevel.checkpoint()
         return {"message_id": "m_1", "seq": 7}
+
+    async def post_many(self, drafts: Sequence[Draft]) -> list[dict[str, Any] | Exception]:
+        """As the domain's: each in turn through :meth:`post`."""
+        out: list[dict[str, Any] | Exception] = []
+        for d in drafts:
+            try:
+                out.append(
+                    await self.post(d.org, d.author, d.channel_id, d.text, d.idempotency_key)
+                )
+            except Exception as exc:
+                out.append(exc)
+        return out
 
     async def mark_read(self, org: str, user_id: str, channel_id: str, seq: int) -> int:
         self.calls.append(("mark_read", org, user_id, channel_id, seq))
