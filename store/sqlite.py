@@ -52,15 +52,33 @@ def path_from_url(url: str) -> Path:
     return Path(url)
 
 
+#: Index the messages noted since the last flush (their text as it is now).
+_FTS_FLUSH = (
+    "INSERT INTO messages_fts (rowid, text, files_text)"
+    " SELECT m.rowid, m.text, m.files_text FROM messages_fts_pending p"
+    " JOIN messages m ON m.rowid = p.msg_rowid"
+)
+
+
 class SqliteDb:
     """A :class:`store.db.Db` over one ``sqlite3`` connection in autocommit mode (we
     issue BEGIN/COMMIT ourselves)."""
 
     for_update = ""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, writer: bool = False) -> None:
         self._conn = conn
         self._interrupted = False
+        self._writer = writer
+        #: The writer flushes the messages noted for full-text indexing at each commit
+        #: (migration 0012); looked up at open and after migrations.
+        self._fts_pending = writer and self._has_fts_pending()
+
+    def _has_fts_pending(self) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages_fts_pending'"
+        ).fetchone()
+        return row is not None
 
     def _execute(self, sql: str, params: Params) -> sqlite3.Cursor:
         if self._interrupted:
@@ -81,7 +99,7 @@ class SqliteDb:
         except BaseException:
             conn.close()
             raise
-        return cls(conn)
+        return cls(conn, writer=True)
 
     @classmethod
     def open_reader(cls, path: Path) -> SqliteDb:
@@ -128,6 +146,10 @@ class SqliteDb:
         self._execute("BEGIN IMMEDIATE" if write else "BEGIN", ())
 
     def commit(self) -> None:
+        if self._fts_pending and self._conn.in_transaction:
+            # Index the batch's new messages in bulk, in the batch (0012_fts_per_batch).
+            self._execute(_FTS_FLUSH, ())
+            self._execute("DELETE FROM messages_fts_pending", ())
         self._execute("COMMIT", ())
 
     def rollback(self) -> None:
@@ -164,6 +186,7 @@ class SqliteDb:
             except BaseException:
                 self.rollback()
                 raise
+        self._fts_pending = self._writer and self._has_fts_pending()
         row = self.one("SELECT COALESCE(MAX(version), 0) FROM schema_version")
         return 0 if row is None else int(row[0])
 

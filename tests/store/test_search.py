@@ -8,11 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from parley.core.records import ChannelKind
+from parley.core.records import ChannelKind, Draft
 from parley.store import SqlStore, sql
 from parley.store.errors import Conflict, NotFound
 from parley.store.sql.search import SearchQuery, snippet, terms
-from tests.support.store import post_message, post_message_with_files
+from parley.store.writetx import WriteTx
+from tests.support.store import anyone, post_message, post_message_with_files
 
 MY_TABLES = "attachments, link_previews"
 
@@ -268,3 +269,40 @@ async def test_same_words_on_both_backends(
     ch = await channel(st, "alice")
     m = await post(st, ch, "alice", text)
     assert await ids(st, "alice", query) == ({m} if found else set())
+
+
+async def test_posts_edits_and_deletes_in_one_batch_leave_an_exact_index(
+    st: SqlStore, store_url: str
+) -> None:
+    """SQLite indexes a batch's new messages in bulk just before it commits; an edit or a
+    delete of a message the same transaction posted must leave the index exactly right
+    (FTS5 external content: a wrong 'delete' would corrupt it), and so must later ones."""
+    ch = await channel(st, "alice")
+
+    def steps(tx: WriteTx) -> tuple[str, str, str]:
+        a, b, c = (
+            sql.messages.post(tx, Draft("acme", ch, "alice", text), authorize=anyone).message.id
+            for text in ("alpha one", "beta two", "gamma three")
+        )
+        tx.db.run("UPDATE messages SET text = ? WHERE id = ?", ("delta edited", a))
+        tx.db.run("DELETE FROM messages WHERE id = ?", (b,))
+        return a, b, c
+
+    a, _, c = await st.write(steps)
+    assert await ids(st, "alice", "alpha") == set()
+    assert await ids(st, "alice", "delta") == {a}
+    assert await ids(st, "alice", "beta") == set()
+    assert await ids(st, "alice", "gamma") == {c}
+    await st.write(
+        lambda tx: tx.db.run("UPDATE messages SET text = ? WHERE id = ?", ("epsilon", c))
+    )
+    assert await ids(st, "alice", "gamma") == set()
+    assert await ids(st, "alice", "epsilon") == {c}
+    if store_url.startswith("postgresql"):
+        return
+    await st.writer.exclusive(
+        lambda db: db.run(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"
+        )
+    )
+    assert await st.read(lambda db: db.one("SELECT COUNT(*) FROM messages_fts_pending")) == (0,)
