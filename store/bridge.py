@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import trio
-from outcome import Error, Outcome
 
 from parley.store.db import Db, Migration
 from parley.store.errors import StoreUnavailable
@@ -54,11 +53,6 @@ class Store(Protocol):
     ) -> T:
         """Run ``fn(tx, *args, **kwargs)`` in the next batch transaction; return its
         result or raise its error (rolled back alone, to its savepoint)."""
-        ...
-
-    async def write_many(self, fns: Sequence[Callable[[WriteTx], T]]) -> list[Outcome[T]]:
-        """Queue every ``fn(tx)`` at once, in order, each as if by :meth:`write` (its own
-        savepoint semantics); each one's outcome, in order. They share batches."""
         ...
 
     async def migrate(self) -> int:
@@ -147,29 +141,6 @@ class SqlStore:
         self, fn: Callable[Concatenate[WriteTx, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         return await self._watched(self._writer.submit(lambda tx: fn(tx, *args, **kwargs)))
-
-    async def write_many(self, fns: Sequence[Callable[[WriteTx], T]]) -> list[Outcome[T]]:
-        try:
-            results = await self._writer.submit_many(fns)
-        except Exception as exc:
-            error = self.outage.failed(exc)
-            if error is exc:
-                raise
-            raise error from exc
-        watched: list[Outcome[T]] = []
-        healthy = True
-        for result in results:
-            if isinstance(result, Error) and isinstance(result.error, Exception):
-                error = self.outage.failed(result.error)
-                if error is not result.error or isinstance(error, StoreUnavailable):
-                    healthy = False  # an outage: the batch failed as a whole
-                    if error is not result.error:
-                        error.__cause__ = result.error
-                        result = Error(error)
-            watched.append(result)
-        if healthy:
-            self.outage.ok()
-        return watched
 
     async def _watched(self, call: Awaitable[T]) -> T:
         """``call``'s result; a backend's outage error comes out as StoreUnavailable."""

@@ -39,9 +39,10 @@ class Db(Protocol):
 
     def defer(self, sql: str, params: Params = ()) -> None:
         """Like :meth:`send`, for an ``INSERT`` of new rows that only has to happen before
-        the next read, ``run``, ``flush`` or commit. PostgreSQL buffers these and sends
-        each statement's rows with one ``executemany`` (psycopg's per-statement cost is
-        most of a post); the buffered groups go out in the order they were first used."""
+        the next read, ``run``, ``flush`` or commit. Both backends buffer these and send
+        each statement's rows with one ``executemany`` (the driver's per-statement cost is
+        most of a post); the buffered groups go out in the order they were first used. A
+        constraint error of a deferred row surfaces at that next statement."""
         ...
 
     def flush(self) -> None:

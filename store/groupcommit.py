@@ -46,29 +46,10 @@ class BatchFailed(StoreUnavailable):
     The cause is chained."""
 
 
-class _Group:
-    """Requests queued together by :meth:`GroupCommitWriter.submit_many`: their outcomes,
-    and the caller, woken once the last of them has run."""
-
-    __slots__ = ("pending", "results", "task")
-
-    def __init__(self, size: int) -> None:
-        self.pending = size
-        self.results: list[outcome.Outcome[Any] | None] = [None] * size
-        self.task: trio.lowlevel.Task | None = None
-
-
 class _Request(Generic[T]):
-    __slots__ = ("abandoned", "exclusive", "fn", "group", "index", "task")
+    __slots__ = ("abandoned", "exclusive", "fn", "task")
 
-    def __init__(
-        self,
-        fn: Callable[[WriteTx], T],
-        *,
-        exclusive: bool = False,
-        group: _Group | None = None,
-        index: int = 0,
-    ) -> None:
+    def __init__(self, fn: Callable[[WriteTx], T], *, exclusive: bool = False) -> None:
         self.fn = fn
         self.exclusive = exclusive
         #: The caller, parked until the writer reschedules it with the result; ``None``
@@ -76,9 +57,6 @@ class _Request(Generic[T]):
         self.task: trio.lowlevel.Task | None = None
         #: The caller stopped waiting before the writer took the request: skip it.
         self.abandoned = False
-        #: Set for a request of :meth:`GroupCommitWriter.submit_many` (its position).
-        self.group = group
-        self.index = index
 
 
 class GroupCommitWriter:
@@ -121,40 +99,6 @@ class GroupCommitWriter:
     async def submit(self, fn: Callable[[WriteTx], T]) -> T:
         """Run ``fn`` in the next batch transaction; return its result or raise its error."""
         return await self._call(_Request(fn))
-
-    async def submit_many(self, fns: Sequence[Callable[[WriteTx], T]]) -> list[outcome.Outcome[T]]:
-        """Queue every ``fn`` at once, in order (so they run in that order, in as few
-        batches as the cap allows, each with its own savepoint semantics); return each
-        one's outcome, in order, once the last has run. One park and one wake-up for the
-        whole group: how a connection's pipelined posts share a batch."""
-        if not fns:
-            await trio.lowlevel.checkpoint()
-            return []
-        while len(self._queue) >= self._queue_size and not self._closed:
-            await self._not_full.park()  # back-pressure
-        if self._closed:
-            await trio.lowlevel.checkpoint()
-            raise StoreClosed("store is closed")
-        group = _Group(len(fns))
-        group.task = trio.lowlevel.current_task()
-        requests = [_Request(fn, group=group, index=i) for i, fn in enumerate(fns)]
-        self._queue.extend(requests)
-        if self._idle_writer is not None:
-            trio.lowlevel.reschedule(self._idle_writer)
-            self._idle_writer = None
-
-        def abort(_: object) -> trio.lowlevel.Abort:
-            group.task = None
-            for request in requests:
-                request.abandoned = True  # skipped if the writer has not taken it yet
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
-        results: list[outcome.Outcome[T]] = []
-        for result in group.results:
-            assert result is not None
-            results.append(result)
-        return results
 
     async def exclusive(self, fn: Callable[[Db], T]) -> T:
         """Run ``fn`` alone, outside any batch transaction (migrations)."""
@@ -235,14 +179,6 @@ class GroupCommitWriter:
 
     @staticmethod
     def _wake(request: _Request[Any], result: outcome.Outcome[Any]) -> None:
-        group = request.group
-        if group is not None:
-            group.results[request.index] = result
-            group.pending -= 1
-            if group.pending == 0 and group.task is not None:
-                trio.lowlevel.reschedule(group.task)
-                group.task = None
-            return
         if request.task is not None:
             trio.lowlevel.reschedule(request.task, result)
             request.task = None

@@ -70,6 +70,8 @@ class SqliteDb:
         self._conn = conn
         self._interrupted = False
         self._writer = writer
+        #: Rows of :meth:`defer` not yet inserted, by statement (in first-use order).
+        self._deferred: dict[str, list[Params]] = {}
         #: The writer flushes the messages noted for full-text indexing at each commit
         #: (migration 0012); looked up at open and after migrations.
         self._fts_pending = writer and self._has_fts_pending()
@@ -83,7 +85,14 @@ class SqliteDb:
     def _execute(self, sql: str, params: Params) -> sqlite3.Cursor:
         if self._interrupted:
             raise Interrupted("interrupted")
+        if self._deferred:
+            self._send_deferred()
         return self._conn.execute(sql, params)
+
+    def _send_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, {}
+        for sql, rows in deferred.items():
+            self._conn.executemany(sql, rows)
 
     @classmethod
     def open_writer(cls, path: Path, *, synchronous: str = DEFAULT_SYNCHRONOUS) -> SqliteDb:
@@ -136,10 +145,15 @@ class SqliteDb:
         self._execute(sql, params)
 
     def defer(self, sql: str, params: Params = ()) -> None:
-        self._execute(sql, params)  # nothing to gain by buffering in-process
+        # One executemany per statement at the next other statement: the inserts of a
+        # batch of posts written back to back cost one call, not one each.
+        self._deferred.setdefault(sql, []).append(params)
 
     def flush(self) -> None:
-        return None
+        if self._deferred:
+            if self._interrupted:
+                raise Interrupted("interrupted")
+            self._send_deferred()
 
     def begin(self, *, write: bool) -> None:
         # IMMEDIATE takes the write lock now rather than failing to upgrade later.
@@ -153,6 +167,7 @@ class SqliteDb:
         self._execute("COMMIT", ())
 
     def rollback(self) -> None:
+        self._deferred.clear()
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 

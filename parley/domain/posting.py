@@ -6,9 +6,8 @@ after-commit hooks (mentions, previews, ...)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
 from outcome import Error, Outcome, Value
@@ -22,7 +21,6 @@ from parley.domain.access import no_channel, post_policy
 from parley.domain.hooks import PostHooks
 from parley.store import Store, sql
 from parley.store.errors import Conflict, NotFound
-from parley.store.writetx import WriteTx
 
 
 class Poster:
@@ -54,27 +52,34 @@ class Poster:
         return result
 
     async def post_many(self, drafts: Sequence[Draft]) -> list[Outcome[PostResult]]:
-        """Plain posts (as :meth:`post` with no options), queued to the store together and
-        in order so that they share a write batch; each one's outcome, in order. A refused
-        draft writes nothing and does not stop the others."""
-        policy = post_policy()
+        """Plain posts of one author (as :meth:`post` with no options), written by one
+        store operation in one write batch (:func:`parley.store.sql.messages.post_plain_many`:
+        bulk reads and inserts) in order; each one's outcome, in order. A refused draft
+        writes nothing and does not stop the others."""
         outcomes: list[Outcome[PostResult] | None] = []
-        writes: list[Callable[[WriteTx], PostResult]] = []
+        checked: list[Draft] = []
         for draft in drafts:
             try:
-                checked = self._check(draft)
+                checked.append(self._check(draft))
             except ClientError as exc:
                 outcomes.append(Error(exc))
                 continue
             outcomes.append(None)
-            writes.append(partial(sql.messages.post, draft=checked, authorize=policy))
-        written = iter(await self.store.write_many(writes))
+        written: list[Outcome[PostResult]] = []
+        if checked:
+            try:
+                written = await self.store.write(
+                    sql.messages.post_plain_many, checked, authorize=post_policy()
+                )
+            except Exception as exc:  # the store failed them all (an outage)
+                written = [Error(exc) for _ in checked]
         results: list[Outcome[PostResult]] = []
+        pending = iter(written)
         for slot in outcomes:
             if slot is not None:
                 results.append(slot)
                 continue
-            got = next(written)
+            got = next(pending)
             if isinstance(got, Error) and isinstance(got.error, (NotFound, Conflict, ValueError)):
                 got = Error(_refusal(got.error))
             elif isinstance(got, Value):

@@ -5,17 +5,15 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import outcome
 import pytest
 import trio
 import trio.testing
 
 from parley.core.events import EventName
-from parley.core.records import Channel, ChannelEvent, ChannelKind, Draft, PostResult, Role
+from parley.core.records import Channel, ChannelEvent, ChannelKind, PostResult, Role
 from parley.store import BatchFailed, SqlStore, StoreClosed, sql
 from parley.store.errors import Conflict, NotFound
 from parley.store.groupcommit import GroupCommitWriter
@@ -380,30 +378,3 @@ async def test_writes_queued_a_scheduler_pass_later_join_the_batch(
         nursery.start_soon(post, 1, "a pass later")
     assert store.writer.batches == batches_before + 1
     assert len(recorder.calls[-1]) == 2
-
-
-async def test_submit_many_runs_in_order_in_one_batch_and_isolates_a_failure(
-    store: SqlStore, recorder: Recorder
-) -> None:
-    """A connection's pipelined posts: queued together, they run in the order given in one
-    transaction; one that fails (no such channel) is rolled back alone and the others keep
-    their place and consecutive seqs."""
-    ch = await group(store)
-    before = store.writer.batches
-    texts = ["a", "b", "missing", "c", "d"]
-    calls = [
-        partial(
-            sql.messages.post,
-            draft=Draft(ORG, "ch_missing" if t == "missing" else ch.id, "u", t),
-            authorize=lambda kind, role: None,
-        )
-        for t in texts
-    ]
-    results = await store.write_many(calls)
-    assert store.writer.batches == before + 1
-    assert isinstance(results[2], outcome.Error) and isinstance(results[2].error, NotFound)
-    posted = [r.unwrap() for i, r in enumerate(results) if i != 2]
-    assert [p.message.text for p in posted] == ["a", "b", "c", "d"]
-    first = posted[0].message.seq
-    assert [p.message.seq for p in posted] == list(range(first, first + 4))
-    assert [e.data["text"] for e in recorder.events[-4:]] == ["a", "b", "c", "d"]

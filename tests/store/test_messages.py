@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import outcome
 import pytest
 import trio
 
 from parley.core.events import EventName
-from parley.core.records import Channel, ChannelKind, Message, PostResult, Role
+from parley.core.records import Channel, ChannelKind, Draft, Message, PostResult, Role
 from parley.store import SqlStore, sql
 from parley.store.errors import NotFound
 from tests.support.store import post_as_member, post_message
@@ -399,3 +400,48 @@ async def test_one_batch_sees_membership_changes_in_queue_order(
     assert isinstance(a2, PostResult) and not a2.created and a2.message == a1.message
     assert isinstance(a3, NotFound)
     assert [e.seq for e in recorder.events[-2:]] == [3, 4]  # the post, then the removal
+
+
+async def test_plain_posts_in_bulk_answer_as_one_by_one(
+    store: SqlStore, recorder: Recorder
+) -> None:
+    """``post_plain_many`` (a connection's pipelined posts): in order, in one write; every
+    draft gets :func:`post`'s answer in its place (no such channel, not a member, an
+    idempotent repeat of an earlier post or of one in the same call) and the accepted ones
+    take consecutive seqs, their events reaching the listener in that order."""
+    ch = (await group(store, "alice", ())).id
+    other = (await group(store, "carol", ())).id
+    first = await post_message(store, ORG, ch, author="alice", text="before", idempotency_key="k0")
+
+    def members_only(kind: ChannelKind, role: Role | None) -> None:
+        if role is None:
+            raise NotFound(f"channel {ch}")
+
+    drafts = [
+        Draft(ORG, ch, "alice", "a", idempotency_key="k1"),
+        Draft(ORG, "ch_missing", "alice", "x"),
+        Draft(ORG, other, "alice", "not a member"),
+        Draft(ORG, ch, "alice", "again", idempotency_key="k0"),
+        Draft(ORG, ch, "alice", "a twice", idempotency_key="k1"),
+        Draft(ORG, ch, "alice", "b"),
+    ]
+    batches = store.writer.batches
+    results = await store.write(sql.messages.post_plain_many, drafts, authorize=members_only)
+    assert store.writer.batches == batches + 1
+    missing, stranger = results[1], results[2]
+    assert isinstance(missing, outcome.Error) and isinstance(missing.error, NotFound)
+    assert isinstance(stranger, outcome.Error) and isinstance(stranger.error, NotFound)
+    a, again, twice, b = (results[i].unwrap() for i in (0, 3, 4, 5))
+    assert (a.created, again.created, twice.created, b.created) == (True, False, False, True)
+    assert again.message.id == first.message.id and twice.message.id == a.message.id
+    assert (a.message.seq, b.message.seq) == (first.message.seq + 1, first.message.seq + 2)
+    assert recorder.calls[-1] == [a.event, b.event]
+    stored = await store.read(sql.log.events_after, ORG, ch, 0, limit=10)
+    posted = [e.data["text"] for e in stored if e.event is EventName.MESSAGE_POSTED]
+    assert posted == ["before", "a", "b"]
+    with pytest.raises(ValueError):
+        await store.write(
+            sql.messages.post_plain_many,
+            [Draft(ORG, ch, "alice", "r", thread_root=a.message.id)],
+            authorize=members_only,
+        )
