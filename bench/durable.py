@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.procs import BenchError, LoadGen
 from bench.scenarios import Ctx, Profile, summarize
+from bench.storeceiling import store_ceiling
 from bench.targets import ORG, TARGETS, Running, running
 from parley.broker.auth import issue_token
 
@@ -65,20 +66,34 @@ LABELS = {"ws": "WebSocket", "rest": "REST"}
 #: Posts per run are capped per poster so that slow runs (one REST poster at a few hundred
 #: posts/s) stay short; the largest WebSocket run posts the profile's ``ingest_messages``.
 PER_POSTER_CAP = {"ws": 2_000, "rest": 200}
-#: The WebSocket poster keeps this many ``post`` ops unanswered per connection.
-WS_WINDOW = 1
+#: Pipelined WebSocket runs: (posters, posts in flight per connection). The first is the
+#: issue's "1 poster, 32 in flight" target; the second shows pipelining at scale.
+WS_PIPELINED = ((1, 32), (-1, 8))  # -1: the profile's ingest_posters
+#: Plain posts per ``post_plain_many`` group in the store-only ceiling's bulk path.
+STORE_GROUP = 32
 
 
-def ingest_plan(prof: Profile) -> list[tuple[str, int, int]]:
-    """(transport, posters, messages) of every ingest run in one round."""
+def ingest_plan(prof: Profile) -> list[tuple[str, int, int, int]]:
+    """(transport, posters, messages, posts in flight per poster) of every ingest run in
+    one round: 1, 10 and the profile's posters with one in flight on both transports, then
+    the pipelined WebSocket runs."""
     top = prof.ingest_posters
     counts = sorted({p for p in (1, 10) if p < top} | {top})
     plan = []
     for posters in counts:
         for transport in TRANSPORTS:
             cap = prof.ingest_messages if transport == "ws" else prof.ingest_messages // 4
-            plan.append((transport, posters, max(1, min(cap, posters * PER_POSTER_CAP[transport]))))
+            n = max(1, min(cap, posters * PER_POSTER_CAP[transport]))
+            plan.append((transport, posters, n, 1))
+    for posters, window in WS_PIPELINED:
+        posters = top if posters < 0 else posters
+        plan.append(("ws", posters, max(window, prof.ingest_messages // 2), window))
     return plan
+
+
+def run_label(transport: str, posters: int, window: int) -> str:
+    label = f"{LABELS[transport]}, {posters} posters"
+    return label if window == 1 else f"{label}, {window} in flight"
 
 
 def _auth() -> dict[str, Any]:
@@ -138,7 +153,7 @@ def _post_load(
 
 
 def _ingest_run(
-    d: dict[str, Any], rnd: int, transport: str, posters: int, expected: int
+    d: dict[str, Any], rnd: int, transport: str, posters: int, expected: int, window: int = 1
 ) -> dict[str, Any]:
     secs = (int(d["last_ns"]) - int(d["first_ns"])) / 1e9
     ok_n = int(d["ok"])
@@ -147,6 +162,7 @@ def _ingest_run(
         "round": rnd,
         "transport": transport,
         "posters": posters,
+        "window": window,
         "posted": ok_n,
         "expected": expected,
         "seconds": round(secs, 3),
@@ -174,24 +190,31 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
         "messages": prof.ingest_messages,
         "channels": channels,
         "store": store_name(ctx.database_url),
-        "runs": [{"transport": t, "posters": p, "messages": n} for t, p, n in plan],
-        "ws": f"one WebSocket connection per poster (one user), the `post` op, {WS_WINDOW} "
-        "in flight per connection; each reply must be ok and carry a seq",
+        "runs": [
+            {"transport": t, "posters": p, "messages": n, "in_flight": w} for t, p, n, w in plan
+        ],
+        "ws": "one WebSocket connection per poster (one user), the `post` op, one in flight "
+        "per connection (and the pipelined runs: 32 and 8 in flight); each reply must be "
+        "ok and carry a seq",
+        "store_only": "the store alone in the bench process (same store kind, fresh channels), "
+        f"{prof.ingest_posters} concurrent callers: one post per write, and groups of "
+        f"{STORE_GROUP} plain posts per write (bench/storeceiling.py)",
         "rest": "POST /v1/channels/{id}/messages, one keep-alive HTTP/1.1 connection per "
         "poster, one request in flight",
         "rounds": prof.durable_rounds,
     }
     runs: list[dict[str, Any]] = []
+    store_runs: list[dict[str, Any]] = []
     for rnd in range(prof.durable_rounds):
         try:
             with running(
                 target, ctx.log_dir, tag=f"-ingest-r{rnd}", database_url=ctx.database_url
             ) as rs:
                 ids = [create_channel(rs, f"ingest-{j}") for j in range(channels)]
-                for transport, posters, n in plan:
-                    tag = f"ingest-{transport}{posters}-r{rnd}"
+                for transport, posters, n, window in plan:
+                    tag = f"ingest-{transport}{posters}x{window}-r{rnd}"
                     try:
-                        d = _post_load(ctx, rs, ids, n, posters, tag, transport)
+                        d = _post_load(ctx, rs, ids, n, posters, tag, transport, window)
                     except BenchError as exc:
                         runs.append(
                             {
@@ -199,15 +222,17 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
                                 "round": rnd,
                                 "transport": transport,
                                 "posters": posters,
+                                "window": window,
                                 "ok": False,
                                 "problems": [str(exc)[:400]],
                             }
                         )
                         continue
-                    run = _ingest_run(d, rnd, transport, posters, n)
+                    run = _ingest_run(d, rnd, transport, posters, n, window)
                     runs.append(run)
                     ctx.log(
-                        f"{'parley':>10}  ingest {LABELS[transport]:>9} {posters:>3} posters  "
+                        f"{'parley':>10}  ingest {LABELS[transport]:>9} {posters:>3} posters "
+                        f"x{window:<2} "
                         f"{run['posted']:,}/{n:,} posts  {run['msgs_per_s']:,.0f} msg/s  "
                         f"{run['server_us_per_post']:,.0f} µs server CPU/post"
                     )
@@ -218,33 +243,67 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
             runs.append(
                 {"server": "parley", "round": rnd, "ok": False, "problems": [str(exc)[:400]]}
             )
+        store = store_ceiling(
+            ctx.database_url,
+            posters=prof.ingest_posters,
+            messages=prof.ingest_messages,
+            group=STORE_GROUP,
+        )
+        store_runs.append({"round": rnd, "store": store})
+        ctx.log(
+            f"{'store':>10}  ingest alone: "
+            + ", ".join(
+                f"{k} {v['msgs_per_s']:,.0f} msg/s {v['cpu_us_per_post']:,.0f} µs CPU/post"
+                for k, v in store.items()
+            )
+        )
         ctx.step()
     summary: dict[str, Any] = {}
 
-    def ok_runs(transport: str, posters: int) -> list[dict[str, Any]]:
+    def ok_runs(transport: str, posters: int, window: int = 1) -> list[dict[str, Any]]:
         return [
             r
             for r in runs
-            if r.get("ok") and r.get("transport") == transport and r.get("posters") == posters
+            if r.get("ok")
+            and r.get("transport") == transport
+            and r.get("posters") == posters
+            and r.get("window", 1) == window
         ]
 
     top = [r["msgs_per_s"] for r in ok_runs("ws", prof.ingest_posters)]
     if top:
         summary["msgs_per_s"] = summarize(top)  # the target's figure: WebSocket, most posters
-    for transport, posters, _ in plan:
-        got = ok_runs(transport, posters)
+    piped = [r["msgs_per_s"] for r in ok_runs("ws", 1, 32)]
+    if piped:
+        summary["pipelined_msgs_per_s"] = summarize(piped)  # 1 poster, 32 in flight
+    for transport, posters, _, window in plan:
+        got = ok_runs(transport, posters, window)
         if got:
-            label = f"{LABELS[transport]}, {posters} posters"
+            label = run_label(transport, posters, window)
             summary[f"{label}: msg/s"] = summarize([r["msgs_per_s"] for r in got])
             summary[f"{label}: server µs/post"] = summarize([r["server_us_per_post"] for r in got])
+    for path in ("per post", "bulk"):
+        got_s = [r["store"][path] for r in store_runs if path in r.get("store", {})]
+        if got_s:
+            summary[f"store only, {path}: msg/s"] = summarize([g["msgs_per_s"] for g in got_s])
+            summary[f"store only, {path}: CPU µs/post"] = summarize(
+                [g["cpu_us_per_post"] for g in got_s]
+            )
+    if top and store_runs:
+        ceiling = summary.get("store only, per post: msg/s", {}).get("median")
+        if ceiling:
+            summary["ws_over_store_ceiling"] = summary["msgs_per_s"]["median"] / ceiling
     return {
-        "description": f"WebSocket `post` op (one connection per poster, {WS_WINDOW} in "
-        f"flight) and REST `POST /v1/channels/{{id}}/messages` (one keep-alive connection "
-        f"per poster, one in flight), 1/10/{prof.ingest_posters} posters, into {channels} "
-        f"channels ({store_name(ctx.database_url)}); msgs_per_s is WebSocket with "
-        f"{prof.ingest_posters} posters.",
+        "description": "WebSocket `post` op (one connection per poster, 1 in flight; and "
+        "pipelined: 1 poster x 32 in flight, "
+        f"{prof.ingest_posters} posters x 8) and REST `POST /v1/channels/{{id}}/messages` "
+        f"(one keep-alive connection per poster, one in flight), 1/10/{prof.ingest_posters} "
+        f"posters, into {channels} channels ({store_name(ctx.database_url)}), next to the "
+        "store-only ceiling of the same round; msgs_per_s is WebSocket with "
+        f"{prof.ingest_posters} posters, 1 in flight.",
         "params": params,
         "runs": runs,
+        "store_runs": store_runs,
         "summary": summary,
     }
 

@@ -400,11 +400,21 @@ def checks(results: dict[str, Any]) -> list[dict[str, str]]:
         posters = sc["ingest"]["params"]["posters"]
         pg = results.get("parley_store") == "postgresql"
         want = 20_000 if pg else 30_000
+        ingest_sum = sc["ingest"]["summary"]
+        ceiling = ingest_sum.get("store only, per post: msg/s", {}).get("median")
+        beside = f", store alone {ceiling:,.0f}" if ceiling else ""
         add(
             f"ingest >= {want // 1000}k msg/s {'PostgreSQL' if pg else 'SQLite'}, 100 posters",
-            f"{ing['median']:,.0f} msg/s ({posters} posters)",
+            f"{ing['median']:,.0f} msg/s ({posters} posters, 1 in flight{beside})",
             (ing["median"] >= want) if posters >= 100 else None,
         )
+        piped = ingest_sum.get("pipelined_msgs_per_s")
+        if piped:
+            add(
+                "ingest >= 10k msg/s with 1 poster, 32 in flight",
+                f"{piped['median']:,.0f} msg/s",
+                piped["median"] >= 10_000,
+            )
     rec = sc.get("recovery", {}).get("summary", {}).get("recover_s")
     if rec:
         n = sc["recovery"]["params"]["events"]

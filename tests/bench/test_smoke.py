@@ -144,5 +144,9 @@ def test_parley_durable_scenarios(smoke: tuple[dict[str, Any], Path]) -> None:
         pytest.skip(f"durable layer: {ing.get('skipped') or rec.get('skipped')}")
     for r in ing["runs"]:
         assert r["posted"] == r["expected"] > 0
+    assert {r.get("window") for r in ing["runs"]} == {1, 8, 32}  # the pipelined runs ran
+    for r in ing["store_runs"]:
+        assert set(r["store"]) == {"per post", "bulk"}
+        assert all(v["msgs_per_s"] > 0 for v in r["store"].values())
     for r in rec["runs"]:
         assert r["received"] == r["replayed"] == r["events"] == prof.recovery_events
