@@ -92,6 +92,8 @@ class EventNotifier:
         self.evaluated = 0
         #: Events not evaluated because the store was unavailable.
         self.lost = 0
+        #: Channel events not queued: nothing could come of them (no rules in the org).
+        self.skipped = 0
 
     # -- the producer side (never awaits) -----------------------------------------------
 
@@ -102,7 +104,16 @@ class EventNotifier:
 
     def offer_channel_events(self, events: Sequence[ChannelEvent]) -> None:
         for ev in events:
+            if ev.event is not EventName.REACTION_ADDED and self._known_without_rules(ev.org):
+                # What handle() would do with it: the built-in sources only read reactions
+                # from the channel log, and the org has no rules (the cache is fresh).
+                self.skipped += 1
+                continue
             self._offer(_channel_event(ev))
+
+    def _known_without_rules(self, org: str) -> bool:
+        cached = self._rules.get(org)
+        return cached is not None and not cached[1] and trio.current_time() - cached[0] < RULES_TTL
 
     def _offer(self, ev: Published) -> None:
         try:

@@ -227,6 +227,11 @@ class WebhookService:
 
     # -- intake: never awaits ------------------------------------------------------------
 
+    @property
+    def has_routes(self) -> bool:
+        """Whether any enabled webhook exists (in any org)."""
+        return bool(self._routes)
+
     def offer(self, topic: str, data: Any, ts: datetime | None = None) -> None:
         """An event was published: queue it if an endpoint of its org may want it."""
         if not self._routes:
@@ -379,6 +384,8 @@ class WebhookTap:
 
     def publish_channel_events(self, events: Sequence[ChannelEvent]) -> None:
         self.inner.publish_channel_events(events)
+        if not self.webhooks.has_routes:
+            return  # no webhook anywhere: nothing to build
         for ev in events:
             data = {"channel": ev.channel_id, "seq": ev.seq, "actor": ev.actor, **ev.data}
             self.webhooks.offer(ev.topic, data, ev.ts)
