@@ -1,6 +1,7 @@
 """One WebSocket connection on trio: the thin I/O adapter around :class:`Session`.
 
-wsproto parses the handshake, inbound frames and control frames; outbound data frames are
+wsproto parses the handshake, inbound frames (but for the common whole text frame, see
+:mod:`broker.wsframes`) and control frames; outbound data frames are
 pre-built bytes from :mod:`broker.frames` queued in the :class:`Outbox`. The connection's
 state and timers (handshake deadline, keepalive ping and pong deadline, token expiry, close
 deadline) live in a sans-IO :class:`~broker.lifecycle.Lifecycle`; this adapter drives it.

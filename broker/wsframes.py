@@ -11,6 +11,8 @@ a length not minimally encoded, invalid UTF-8, a frame not complete yet). What i
 wsproto's, so every rule and every error (close code and reason) stays wsproto's:
 :class:`broker.wsconn.WsServerConnection` calls it only while wsproto holds nothing (no
 buffered bytes, no frame or fragmented message under way, its parser not finished).
+Parley negotiates no extensions (see :mod:`broker.frames`), so a frame's unmasked payload
+is its message.
 """
 
 from __future__ import annotations
