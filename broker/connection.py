@@ -1,6 +1,7 @@
 """One WebSocket connection on trio: the thin I/O adapter around :class:`Session`.
 
-wsproto parses the handshake, inbound frames and control frames; outbound data frames are
+wsproto parses the handshake, inbound frames (but for the common whole text frame, see
+:mod:`broker.wsframes`) and control frames; outbound data frames are
 pre-built bytes from :mod:`broker.frames` queued in the :class:`Outbox`. The connection's
 state and timers (handshake deadline, keepalive ping and pong deadline, token expiry, close
 deadline) live in a sans-IO :class:`~broker.lifecycle.Lifecycle`; this adapter drives it.
@@ -329,72 +330,106 @@ class Connection:
         max_bytes = self.server.config.limits.max_frame_bytes
         parts: list[str] = []
         size = 0
+        #: On a real socket the reader reads its descriptor itself (trio made it
+        #: O_NONBLOCK): trio's ``receive_some`` costs a few context managers per read.
+        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
+        #: The last read took all there was: wait for the socket before reading again,
+        #: rather than pay a read that would fail with EAGAIN.
+        drained = True
         #: Bytes that came with the upgrade request were fed to ``ws`` already.
         fed = True
         try:
             while True:
-                if not fed:
-                    data: bytes | bytearray | None = None
-                    try:
-                        with trio.move_on_at(lc.next_deadline()) as self._wait:
-                            data = await stream.receive_some(READ_SIZE)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        data = b""
-                    if data is None:  # a deadline is due
-                        if not self._on_deadline():
-                            return
-                        continue
-                    if not data:
-                        client.outbox.close()
-                        self.scope.cancel()
-                        return
-                    ws.receive_data(bytes(data) if isinstance(data, bytearray) else data)
-                    del data
-                fed = False
-                for event in ws.events():
-                    if isinstance(event, TextMessage):
-                        if lc.state is not ConnState.OPEN:
-                            continue
-                        size += len(event.data)
-                        if size * 4 > max_bytes:
-                            size_bytes = sum(len(p.encode()) for p in parts)
-                            size_bytes += len(event.data.encode())
-                            if size_bytes > max_bytes:
+                # One cancel scope per deadline, not per read (entering one costs more
+                # than a read): its deadline follows ``lc.next_deadline()``. Only the
+                # awaits before a read can be cancelled, so no bytes are lost.
+                with trio.CancelScope(deadline=lc.next_deadline()) as wait:
+                    self._wait = wait
+                    while True:
+                        if not fed:
+                            data: bytes | bytearray
+                            if fd < 0:
+                                try:
+                                    data = await stream.receive_some(READ_SIZE)
+                                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                                    data = b""
+                            else:
+                                data = b""
+                                try:
+                                    if drained:
+                                        await trio.lowlevel.wait_readable(fd)
+                                    else:
+                                        # More may be waiting: let other tasks run (and
+                                        # a cancel or a due deadline be seen) first.
+                                        await trio.lowlevel.checkpoint()
+                                    data = os.read(fd, READ_SIZE)
+                                except BlockingIOError:
+                                    drained = True
+                                    continue
+                                except OSError:
+                                    pass  # the transport broke: as EOF
+                                except trio.ClosedResourceError:
+                                    pass  # closed meanwhile: its number is not read again
+                                drained = len(data) < READ_SIZE
+                            if not data:
+                                client.outbox.close()
+                                self.scope.cancel()
+                                return
+                            ws.receive_data(bytes(data) if isinstance(data, bytearray) else data)
+                            del data
+                        fed = False
+                        for event in ws.events():
+                            if isinstance(event, TextMessage):
+                                if lc.state is not ConnState.OPEN:
+                                    continue
+                                size += len(event.data)
+                                if size * 4 > max_bytes:
+                                    size_bytes = sum(len(p.encode()) for p in parts)
+                                    size_bytes += len(event.data.encode())
+                                    if size_bytes > max_bytes:
+                                        self.close_soon(
+                                            CloseCode.MESSAGE_TOO_BIG,
+                                            f"message over {max_bytes} bytes",
+                                        )
+                                        continue
+                                if not event.message_finished:
+                                    parts.append(event.data)
+                                    continue
+                                text = "".join(parts) + event.data if parts else event.data
+                                parts.clear()
+                                size = 0
+                                deferred = session.handle_text(text, trio.current_time())
+                                if client.claims is not claims:  # refreshed
+                                    claims = client.claims
+                                    lc.token_expires(self._expires_at(claims))
+                                if deferred is not None:
+                                    self._defer(deferred)
+                            elif isinstance(event, BytesMessage):
                                 self.close_soon(
-                                    CloseCode.MESSAGE_TOO_BIG,
-                                    f"message over {max_bytes} bytes",
+                                    CloseCode.UNSUPPORTED_DATA, "binary frames are not supported"
                                 )
-                                continue
-                        if not event.message_finished:
-                            parts.append(event.data)
-                            continue
-                        text = "".join(parts) + event.data if parts else event.data
-                        parts.clear()
-                        size = 0
-                        deferred = session.handle_text(text, trio.current_time())
-                        if client.claims is not claims:  # refreshed
-                            claims = client.claims
-                            lc.token_expires(self._expires_at(claims))
-                        if deferred is not None:
-                            self._defer(deferred)
-                    elif isinstance(event, BytesMessage):
-                        self.close_soon(
-                            CloseCode.UNSUPPORTED_DATA, "binary frames are not supported"
-                        )
-                    elif isinstance(event, Ping):
-                        if lc.state is ConnState.OPEN:
-                            client.send(ws.send(event.response()))
-                    elif isinstance(event, Pong):
-                        lc.on_pong(event.payload, trio.current_time())
-                    elif isinstance(event, CloseConnection):
-                        if lc.peer_closed(trio.current_time()):
-                            client.outbox.close(ws.send(event.response()))
-                        return
-                # A frame header claiming more than a message may hold is refused as soon
-                # as it is read, not after its payload (which may never come). ``size``
-                # counts characters, at most the UTF-8 bytes they took.
-                if lc.state is ConnState.OPEN and size + ws.pending_payload() > max_bytes:
-                    self.close_soon(CloseCode.MESSAGE_TOO_BIG, f"message over {max_bytes} bytes")
+                            elif isinstance(event, Ping):
+                                if lc.state is ConnState.OPEN:
+                                    client.send(ws.send(event.response()))
+                            elif isinstance(event, Pong):
+                                lc.on_pong(event.payload, trio.current_time())
+                            elif isinstance(event, CloseConnection):
+                                if lc.peer_closed(trio.current_time()):
+                                    client.outbox.close(ws.send(event.response()))
+                                return
+                        # A frame header claiming more than a message may hold is refused
+                        # as soon as it is read, not after its payload (which may never
+                        # come). ``size`` counts characters, at most the UTF-8 bytes.
+                        if lc.state is ConnState.OPEN and size + ws.pending_payload() > max_bytes:
+                            self.close_soon(
+                                CloseCode.MESSAGE_TOO_BIG, f"message over {max_bytes} bytes"
+                            )
+                        deadline = lc.next_deadline()
+                        if wait.deadline != deadline:
+                            wait.deadline = deadline
+                # The scope's deadline passed: a deadline is due.
+                if not self._on_deadline():
+                    return
         except CloseRequest as exc:
             self.close_soon(exc.code, exc.reason)
             await self._drain_until_closed()

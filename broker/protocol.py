@@ -11,10 +11,9 @@ in as arguments (no clock is read here).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -59,8 +58,14 @@ _EVENT = PushType.EVENT.value
 _PRESENCE = PushType.PRESENCE.value
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+#: Op by its wire name: a dict lookup is ~10x cheaper than ``Op(name)`` (the enum's call).
+_OPS: dict[str, Op] = {op.value: op for op in Op}
+
+
+class Command(NamedTuple):
+    """One parsed command (a tuple: built once per inbound frame, ~2x cheaper than a
+    frozen dataclass, and as immutable)."""
+
     id: int
     op: Op
     body: dict[str, Any]
@@ -87,10 +92,10 @@ def parse_command(text: str) -> Command:
     op = obj.get("op")
     if not isinstance(op, str):
         raise CommandError(cid, ErrorCode.BAD_REQUEST, "'op' must be a string")
-    try:
-        return Command(cid, Op(op), obj)
-    except ValueError:
-        raise CommandError(cid, ErrorCode.UNKNOWN_OP, f"unknown op {op!r}") from None
+    known = _OPS.get(op)
+    if known is None:
+        raise CommandError(cid, ErrorCode.UNKNOWN_OP, f"unknown op {op!r}")
+    return Command(cid, known, obj)
 
 
 def ok_frame(cid: int, fields: dict[str, Any] | None = None) -> bytes:

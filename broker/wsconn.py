@@ -6,6 +6,10 @@ bytes) that only a transport loss ever fills. A broker holds thousands of idle c
 so :func:`open_connection` keeps just wsproto's ``FrameProtocol`` (masking, fragmentation,
 UTF-8, control frames) behind the same ``send`` / ``receive_data`` / ``events`` calls, with
 the same states and errors as ``wsproto.connection.Connection``.
+
+Inbound, the common frame (a whole final masked text frame, :mod:`broker.wsframes`) is
+parsed without wsproto while wsproto holds nothing; whatever is left of the bytes goes to
+wsproto, which applies every rule as before. Events come out in wire order either way.
 """
 
 from __future__ import annotations
@@ -26,13 +30,20 @@ from wsproto.events import (
 from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
 from wsproto.utilities import LocalProtocolError
 
+from parley.broker.wsframes import split_texts
+
 
 class WsServerConnection:
-    __slots__ = ("_proto", "state")
+    __slots__ = ("_live", "_proto", "_texts", "state")
 
     def __init__(self, proto: FrameProtocol) -> None:
         self._proto = proto
         self.state = ConnectionState.OPEN
+        #: Whole text messages parsed by :func:`split_texts`, not yet handed out.
+        self._texts: list[str] = []
+        #: False once wsproto's parser has finished (a close frame or a protocol error):
+        #: from then on nothing more is parsed, as with wsproto alone.
+        self._live = True
 
     def send(self, event: Event) -> bytes:
         state = self.state
@@ -64,11 +75,29 @@ class WsServerConnection:
 
     def receive_data(self, data: bytes) -> None:
         if self.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
-            self._proto.receive_bytes(data)
+            proto = self._proto
+            decoder = proto._frame_decoder
+            if (
+                self._live
+                and decoder.header is None
+                and not len(decoder.buffer)
+                and proto._message_decoder.opcode is None
+            ):
+                taken = split_texts(data, self._texts)
+                if taken == len(data):
+                    return
+                if taken:
+                    data = data[taken:]
+            proto.receive_bytes(data)
         elif self.state is ConnectionState.CLOSED:
             raise LocalProtocolError("Connection already closed.")
 
     def events(self) -> Iterator[Event]:
+        texts = self._texts
+        while texts:
+            yield TextMessage(data=texts.pop(0))
+        if not self._live:
+            return
         try:
             for frame in self._proto.received_frames():
                 opcode, payload = frame.opcode, frame.payload
@@ -81,6 +110,7 @@ class WsServerConnection:
                 elif opcode is Opcode.CLOSE:
                     assert isinstance(payload, tuple)
                     code, reason = payload
+                    self._live = False
                     if self.state is ConnectionState.LOCAL_CLOSING:
                         self.state = ConnectionState.CLOSED
                     else:
@@ -101,6 +131,7 @@ class WsServerConnection:
                         message_finished=frame.message_finished,
                     )
         except ParseFailed as exc:
+            self._live = False
             yield CloseConnection(code=exc.code, reason=str(exc))
 
 

@@ -17,7 +17,15 @@ import trio
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Event,
+    Ping,
+    Pong,
+    Request,
+    TextMessage,
+)
 
 from parley.broker.auth import MAX_INSTANT, issue_token
 from parley.core.codes import CloseCode
@@ -378,6 +386,55 @@ def test_frame_header_claiming_2_62_bytes_closes_1009_at_once(broker: LiveBroker
             if closes:
                 assert closes[0].code == CloseCode.MESSAGE_TOO_BIG
                 return
+
+
+def test_pipelined_frames_over_one_read_all_answered_in_order(broker: LiveBroker) -> None:
+    """More than one read's worth of commands in one write (the reader reads on without
+    waiting), with a fragmented command, a ping between its fragments and a frame cut by
+    the read boundary: every command answered, in order, and the ping ponged."""
+    sock = raw_socket(broker)
+    ws = WSConnection(ConnectionType.CLIENT)
+    sock.sendall(
+        ws.send(
+            Request(
+                host="127.0.0.1",
+                target="/ws",
+                extra_headers=[(b"authorization", f"Bearer {make_token()}".encode())],
+            )
+        )
+    )
+    seen: list[Any] = []
+    parts: list[str] = []
+
+    def take(event: Event) -> None:
+        if isinstance(event, TextMessage):
+            parts.append(event.data)  # a reply may come in pieces
+            if event.message_finished:
+                seen.append(json.loads("".join(parts)).get("id", "hello"))
+                parts.clear()
+        elif isinstance(event, Pong):
+            seen.append(event.payload)
+
+    accepted = False
+    while not accepted:
+        ws.receive_data(sock.recv(65536) or None)
+        for event in ws.events():
+            accepted = accepted or isinstance(event, AcceptConnection)
+            take(event)
+    n = 3000  # ~40 bytes each: more than the reader's 64 KiB read
+    wire = b"".join(ws.send(TextMessage(json.dumps({"id": i, "op": "ping"}))) for i in range(n))
+    wire += ws.send(TextMessage('{"id": 3000, ', message_finished=False))
+    wire += ws.send(Ping(b"between"))
+    wire += ws.send(TextMessage('"op": "ping"}'))
+    with sock:
+        sock.sendall(wire)
+        while len(seen) < n + 3:
+            ws.receive_data(sock.recv(65536) or None)  # a missing reply times out here
+            for event in ws.events():
+                take(event)
+    ids = [x for x in seen if isinstance(x, int)]
+    assert ids == list(range(n + 1))
+    assert seen[0] == "hello" and b"between" in seen
 
 
 def test_binary_frame_closes_1003(broker: LiveBroker) -> None:
