@@ -69,6 +69,13 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
             [float(r["latency_us"]["p99"]) for r in runs if r.get("latency_us")]
         ),
         "client_cpu_us_per_delivery": summarize(cpu),
+        "server_cpu_us_per_delivery": summarize(
+            [
+                float(r["server_cpu_us_per_delivery"])
+                for r in runs
+                if r.get("server_cpu_us_per_delivery") is not None
+            ]
+        ),
         "publisher_lag_p99_us": summarize(
             [float(r["publisher_lag_p99_us"]) for r in runs if r.get("publisher_lag_p99_us")]
         ),

@@ -305,18 +305,21 @@ def _md_latency(s: dict[str, Any]) -> list[str]:
             f"Rig floor by load client ({floor}, same loads, same run; client CPU per "
             "delivery includes its connects):",
             "",
-            "| load | client | p50 | p95 | p99 | max | client µs/delivery | publisher lag p99 |",
-            "|---|---|---|---|---|---|---|---|",
+            "| load | client | p50 | p95 | p99 | max | client µs/delivery "
+            "| server µs/delivery | publisher lag p99 |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for label, per in floors.items():
             for name, v in per.items():
                 cpu = v.get("client_cpu_us_per_delivery") or {}
+                srv = v.get("server_cpu_us_per_delivery") or {}
                 lag = v.get("publisher_lag_p99_us") or {}
                 warn = "" if v.get("all_ok") else " ⚠"
                 out.append(
                     f"| {label} | {name}{warn} | {_ms(v['p50'])} | {_ms(v['p95'])} | "
                     f"{_ms(v['p99'])} | {_ms(v['max'])} | "
                     f"{_cell(cpu, lambda x: f'{x:.2f}') if cpu else '-'} | "
+                    f"{_cell(srv, lambda x: f'{x:.2f}') if srv else '-'} | "
                     f"{_ms(lag.get('median'))} |"
                 )
     if p.get("rigs_unavailable"):
