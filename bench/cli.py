@@ -24,6 +24,7 @@ from bench.latency import scenario_latency
 from bench.micro import scenario_micro
 from bench.notify import scenario_notifications
 from bench.procs import REPO, raise_nofile
+from bench.rig import parse_rig
 from bench.scenarios import (
     PROFILES,
     Ctx,
@@ -54,7 +55,9 @@ def planned_steps(name: str, prof: Profile, n_targets: int) -> int:
         return prof.rounds * n_targets
     if name == "latency":
         loads = len(prof.latency_fractions) + len(prof.latency_fixed_msgs)
-        return prof.latency_rounds * loads * n_targets
+        # every target with the first client, the rig floor with each other one, a probe
+        extra = max(0, len(prof.latency_clients) - 1)
+        return prof.latency_rounds * loads * (n_targets + extra) + 1
     if name == "connections":
         return prof.conn_rounds * n_targets
     if name in ("micro", "notifications"):
@@ -174,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rounds", type=int, help="override the number of alternating rounds")
     ap.add_argument("--client-procs", type=int, help="subscriber processes per run (default 1)")
     ap.add_argument(
+        "--latency-clients",
+        help="load clients of the latency scenario, e.g. c,python,python:2 (default c,python): "
+        "the first measures every server, the others only the rig floor (batched ceiling)",
+    )
+    ap.add_argument(
         "--database-url",
         default=os.environ.get("PARLEY_BENCH_DATABASE_URL", ""),
         help="store for Parley, e.g. postgresql://... (PARLEY_BENCH_DATABASE_URL; "
@@ -205,6 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.client_procs:
         profile = dataclasses.replace(profile, client_procs=args.client_procs)
+    if args.latency_clients:
+        clients = tuple(c.strip() for c in args.latency_clients.split(",") if c.strip())
+        try:
+            for c in clients:
+                parse_rig(c)
+        except ValueError as exc:
+            build_parser().error(f"--latency-clients: {exc}")
+        profile = dataclasses.replace(profile, latency_clients=clients)
     out = args.out or REPO / "bench-out" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     results = run_suite(
         scenarios,

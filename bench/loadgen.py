@@ -3,7 +3,9 @@
 The same minimal client drives Parley and every baseline: asyncio protocols over raw sockets
 with a hand-written frame splitter (:mod:`bench.wsframe`). Hot path per frame: read the
 header, check the frame is an event, count it. Only connections picked for sampling parse
-the JSON, to read the publisher's send stamp and record publish->receive latency.
+the JSON, to read the publisher's send stamp and record publish->receive latency. The
+latency scenario's subscribers run :mod:`bench.csub` (the same ``sub`` role in C, same
+control protocol) unless ``--latency-clients`` names ``python``.
 
 Control is JSON lines: the spec arrives as the first stdin line; commands (``go``,
 ``pubdone``, ``stop``) follow on stdin; reports (``ready``, ``done``, ``result``) go to

@@ -24,6 +24,9 @@ from bench.loadconn import (
     monotonic_ns,
 )
 
+#: Below this, a paced publisher sleeps with ``time.sleep`` (sub-ms) instead of asyncio.
+PRECISE_SLEEP_S = 0.002
+
 
 class Publisher(asyncio.Protocol):
     def __init__(self, request: bytes, accept: bytes) -> None:
@@ -173,7 +176,15 @@ async def run_pub(spec: dict[str, Any], ctl: Control) -> None:
             now = monotonic_ns()
             due = first_ns + sent * interval_ns
             if due > now:
-                await asyncio.sleep((due - now) / 1e9)
+                # asyncio's timers round up to whole milliseconds (epoll's timeout), which
+                # made every send up to ~1 ms late: sleep the last stretch with time.sleep
+                # (clock_nanosleep), then let the loop read the acks that came in meanwhile.
+                wait = (due - now) / 1e9
+                if wait > PRECISE_SLEEP_S:
+                    await asyncio.sleep(wait - PRECISE_SLEEP_S)
+                else:
+                    time.sleep(wait)  # noqa: ASYNC251 - on purpose, see above
+                    await asyncio.sleep(0)
                 continue
             batch = []
             while sent < count and first_ns + sent * interval_ns <= now:

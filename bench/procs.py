@@ -173,14 +173,16 @@ def _port_open(port: int) -> bool:
 class LoadGen:
     """One ``python -m bench.loadgen`` process, driven by JSON lines."""
 
-    def __init__(self, spec: dict[str, Any], log: Path) -> None:
+    def __init__(self, spec: dict[str, Any], log: Path, cmd: list[str] | None = None) -> None:
+        """``cmd`` runs another program speaking the same protocol (the C subscriber,
+        :mod:`bench.csub`), which gets its spec some other way: the spec line is not sent."""
         self.role = str(spec["role"])
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
         self._logf = log.open("ab")
         self._q: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.loadgen"],
+            cmd or [sys.executable, "-m", "bench.loadgen"],
             env=child_env(),
             cwd=REPO,
             stdin=subprocess.PIPE,
@@ -191,7 +193,8 @@ class LoadGen:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.send(json.dumps(spec))
+        if cmd is None:
+            self.send(json.dumps(spec))
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

@@ -14,7 +14,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench.csub import BuildError
 from bench.procs import BenchError, LoadGen
+from bench.rig import Rig, normalize_result, start_sub
 from bench.targets import ORG, Running, Target, running
 
 PREFIX = f"events.{ORG}"
@@ -51,6 +53,10 @@ class Profile:
     window: int = 64
     client_procs: int = 1
     deadline: float = 120.0
+    #: Load clients of the latency scenario (:mod:`bench.rig`): the first one available
+    #: measures every server; each other one measures only the rig floor (the batched
+    #: ceiling) at the same loads, for comparison in the same run.
+    latency_clients: tuple[str, ...] = ("c", "python")
 
 
 PROFILES: dict[str, Profile] = {
@@ -206,15 +212,19 @@ def fanout_run(
     rate: float | None = None,
     sample_every: int = 0,
     tag: str,
+    rig: Rig | None = None,
 ) -> dict[str, Any]:
+    """One run; ``rig`` picks the subscriber client (default: the Python client in
+    ``profile.client_procs`` processes)."""
     prof = ctx.profile
+    rig = rig or Rig("python", prof.client_procs)
     base = {"host": "127.0.0.1", "port": rs.port, "path": "/ws", "deadline": prof.deadline}
     subs: list[LoadGen] = []
     pub: LoadGen | None = None
     problems: list[str] = []
     t_wall = time.monotonic()
     try:
-        for k, part in enumerate(split_groups(groups, prof.client_procs)):
+        for k, part in enumerate(split_groups(groups, rig.procs)):
             spec = {
                 **base,
                 "role": "sub",
@@ -224,7 +234,11 @@ def fanout_run(
                 "connect_timeout": prof.deadline / 2,
                 "drain_timeout": 5.0,
             }
-            subs.append(LoadGen(spec, ctx.log_dir / f"loadgen-{tag}-sub{k}.log"))
+            log = ctx.log_dir / f"loadgen-{tag}-sub{k}.log"
+            try:
+                subs.append(start_sub(rig, spec, log, ctx.out_dir))
+            except BuildError as exc:
+                raise BenchError(f"{rig.name} client: {exc}") from exc
         ready = [s.expect("ready", prof.deadline) for s in subs]
         connected = sum(int(r["connected"]) for r in ready)
         wanted = sum(int(r["wanted"]) for r in ready)
@@ -253,7 +267,7 @@ def fanout_run(
         done = pub.expect("done", prof.deadline + 10)
         for s in subs:
             s.send("pubdone")
-        results = [s.expect("result", prof.deadline + 10) for s in subs]
+        results = [normalize_result(s.expect("result", prof.deadline + 10)) for s in subs]
         cpu1 = rs.server.cpu_s()
     finally:
         for g in ([pub] if pub else []) + subs:
@@ -301,6 +315,7 @@ def fanout_run(
         if received and server_cpu >= 0.05
         else None,
         "server_cpu_util": server_cpu / duration if duration else None,
+        "client": rig.name,
         "client_cpu_s": round(sum(float(r["cpu_s"]) for r in results), 3),
         # Pushes that are not events (e.g. presence): counted, not errors.
         "other_frames": sum(int(r["non_events"]) for r in results),
@@ -357,15 +372,19 @@ def rotated(items: list[T], rnd: int) -> list[T]:
 class Servers:
     """Every target of a scenario started once, kept for all its rounds, stopped at the end."""
 
-    def __init__(self, ctx: Ctx, scenario: str) -> None:
+    def __init__(self, ctx: Ctx, scenario: str, extra: tuple[Target, ...] = ()) -> None:
+        """``extra``: targets started even if the run did not choose them (the latency
+        scenario's rig floor needs the batched ceiling)."""
         self.ctx = ctx
         self.scenario = scenario
+        names = {t.name for t in ctx.targets}
+        self.targets = list(ctx.targets) + [t for t in extra if t.name not in names]
         self.live: dict[str, Running] = {}
         self._cms: list[Any] = []
         self.failed: dict[str, str] = {}
 
     def __enter__(self) -> Servers:
-        for t in self.ctx.targets:
+        for t in self.targets:
             cm = running(
                 t, self.ctx.log_dir, tag=f"-{self.scenario}", database_url=self.ctx.database_url
             )

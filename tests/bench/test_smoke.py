@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from bench import wsframe
+from bench import csub, wsframe
 from bench.cli import SCENARIOS, all_ok, run_suite
+from bench.report import checks
+from bench.rig import Rig, parse_rig
 from bench.scenarios import PROFILES, split_groups, topics_groups
 from bench.servers.common import Registry, matches
 from bench.targets import BASELINES, TARGETS
@@ -129,6 +131,8 @@ def test_every_delivery_counted(smoke: tuple[dict[str, Any], Path]) -> None:
     }
     for per in lat["summary"].values():
         assert set(per) == set(res["targets"])
+        for v in per.values():  # every figure next to the same run's rig floor
+            assert v["floor_p99"] == per["ceiling_batched"]["p99"]
     for r in res["scenarios"]["connections"]["runs"]:
         assert r["connected"] == prof.conn_count
 
@@ -150,3 +154,53 @@ def test_parley_durable_scenarios(smoke: tuple[dict[str, Any], Path]) -> None:
         assert all(v["msgs_per_s"] > 0 for v in r["store"].values())
     for r in rec["runs"]:
         assert r["received"] == r["replayed"] == r["events"] == prof.recovery_events
+
+
+def test_rig_names() -> None:
+    assert parse_rig("c") == Rig("c", 1)
+    assert parse_rig("python:2") == Rig("python", 2)
+    assert parse_rig("python", default_procs=3).name == "python:3"
+    for bad in ("rust", "c:0", "python:x"):
+        with pytest.raises(ValueError):
+            parse_rig(bad)
+
+
+def test_csub_samples_become_a_histogram() -> None:
+    pytest.importorskip("hdrh", reason="bench extras not installed (pip install -e .[bench])")
+    from hdrh.histogram import HdrHistogram
+
+    assert csub.hist_from_samples([]) is None
+    encoded = csub.hist_from_samples([[100, 98], [5000, 2]])
+    assert encoded is not None
+    h = HdrHistogram.decode(encoded)
+    assert h.get_total_count() == 100
+    assert h.get_value_at_percentile(50) == 100
+    assert 4990 <= h.get_max_value() <= 5010
+
+
+def test_latency_rig_floor(smoke: tuple[dict[str, Any], Path]) -> None:
+    """The latency scenario runs the batched ceiling with every load client at every load,
+    in the same run, and counts those runs exactly too; the targets include the floor."""
+    if csub.unavailable():
+        pytest.skip(f"C subscriber not buildable: {csub.unavailable()}")
+    res, out = smoke
+    prof = PROFILES["smoke"]
+    lat = res["scenarios"]["latency"]
+    assert lat["params"]["rig"] == "c"
+    assert lat["params"]["rigs"] == ["c", "python"]
+    for label, per in lat["floors"].items():
+        assert set(per) == {"c", "python"}, label
+        for v in per.values():
+            assert v["all_ok"] and v["count"] > 0
+    by_client = {r["client"] for r in lat["runs"]}
+    assert by_client == {"c", "python"}
+    for r in lat["runs"]:
+        assert r["lost"] == 0 and r["deliveries"] == r["messages"] * prof.latency_subs
+        if r["client"] == "python":
+            assert r["server"] == "ceiling_batched"
+    assert list((out / "build").glob("csub-*")), "csub is built into the output dir"
+    assert not list((out / "logs").glob("*.plan")), "plans (bearer tokens) are removed"
+    names = [c["target"] for c in checks(res)]
+    assert any(t.startswith("rig floor p99 < 5 ms at 20 msg/s") for t in names)
+    summary = (out / "summary.md").read_text()
+    assert "Rig floor by load client" in summary
