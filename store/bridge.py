@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import trio
+from outcome import Outcome
 
 from parley.store.db import Db, Migration
 from parley.store.errors import StoreUnavailable
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 class Store(Protocol):
@@ -53,6 +55,14 @@ class Store(Protocol):
     ) -> T:
         """Run ``fn(tx, *args, **kwargs)`` in the next batch transaction; return its
         result or raise its error (rolled back alone, to its savepoint)."""
+        ...
+
+    async def write_bulk(
+        self, fn: Callable[[WriteTx, list[Item]], list[Outcome[T]]], item: Item
+    ) -> T:
+        """As :meth:`write` of ``fn(tx, [item])``'s one outcome, but neighbouring writes of
+        the same ``fn`` in a batch run in one call (:meth:`GroupCommitWriter.submit_bulk`);
+        ``fn`` must write nothing for an item it answers with an error."""
         ...
 
     async def migrate(self) -> int:
@@ -141,6 +151,12 @@ class SqlStore:
         self, fn: Callable[Concatenate[WriteTx, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         return await self._watched(self._writer.submit(lambda tx: fn(tx, *args, **kwargs)))
+
+    async def write_bulk(
+        self, fn: Callable[[WriteTx, list[Item]], list[Outcome[T]]], item: Item
+    ) -> T:
+        result: T = await self._watched(self._writer.submit_bulk(fn, item))
+        return result
 
     async def _watched(self, call: Awaitable[T]) -> T:
         """``call``'s result; a backend's outage error comes out as StoreUnavailable."""

@@ -46,12 +46,26 @@ class BatchFailed(StoreUnavailable):
     The cause is chained."""
 
 
-class _Request(Generic[T]):
-    __slots__ = ("abandoned", "exclusive", "fn", "task")
+#: Runs the items of several neighbouring requests in one call and returns each one's
+#: outcome, in order; an ``Error`` outcome must mean that item wrote nothing (so the batch
+#: need not be retried for it). Raising fails the call's requests the usual way.
+BulkFn = Callable[[WriteTx, list[Any]], list[outcome.Outcome[Any]]]
 
-    def __init__(self, fn: Callable[[WriteTx], T], *, exclusive: bool = False) -> None:
+
+class _Request(Generic[T]):
+    __slots__ = ("abandoned", "bulk", "exclusive", "fn", "task")
+
+    def __init__(
+        self,
+        fn: Callable[[WriteTx], T],
+        *,
+        exclusive: bool = False,
+        bulk: tuple[BulkFn, Any] | None = None,
+    ) -> None:
         self.fn = fn
         self.exclusive = exclusive
+        #: (bulk function, item): neighbours with the same function run in one call.
+        self.bulk = bulk
         #: The caller, parked until the writer reschedules it with the result; ``None``
         #: once it was woken (or stopped waiting).
         self.task: trio.lowlevel.Task | None = None
@@ -99,6 +113,16 @@ class GroupCommitWriter:
     async def submit(self, fn: Callable[[WriteTx], T]) -> T:
         """Run ``fn`` in the next batch transaction; return its result or raise its error."""
         return await self._call(_Request(fn))
+
+    async def submit_bulk(self, fn: BulkFn, item: Any) -> Any:
+        """Like :meth:`submit` of ``fn(tx, [item])``'s one outcome, but in the batch's
+        optimistic pass neighbouring requests of the same ``fn`` run in one call (their
+        reads and inserts in bulk). Each still gets its own result or error."""
+
+        def alone(tx: WriteTx) -> Any:
+            return fn(tx, [item])[0].unwrap()
+
+        return await self._call(_Request(alone, bulk=(fn, item)))
 
     async def exclusive(self, fn: Callable[[Db], T]) -> T:
         """Run ``fn`` alone, outside any batch transaction (migrations)."""
@@ -236,9 +260,19 @@ class GroupCommitWriter:
         try:
             db.ensure_open()
             db.begin(write=True)
-            results: list[outcome.Outcome[Any]] = [
-                outcome.Value(request.fn(tx)) for request in batch
-            ]
+            results: list[outcome.Outcome[Any]] = []
+            i = 0
+            while i < len(batch):
+                request = batch[i]
+                if request.bulk is None:
+                    results.append(outcome.Value(request.fn(tx)))
+                    i += 1
+                    continue
+                fn, j = request.bulk[0], i + 1
+                while j < len(batch) and (b := batch[j].bulk) is not None and b[0] is fn:
+                    j += 1
+                results.extend(fn(tx, [r.bulk[1] for r in batch[i:j] if r.bulk is not None]))
+                i = j
             tx.write_heads()
             db.commit()
         except Exception:

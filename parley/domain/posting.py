@@ -42,10 +42,12 @@ class Poster:
         being members (bot streams). ``checked_text``: the text was checked as it arrived
         (a stream's chunks). Refusals are :class:`ClientError` s and write nothing."""
         checked = self._check(draft, allow_empty=allow_empty, checked_text=checked_text)
+        policy = post_policy(service=service)
         try:
-            result = await self.store.write(
-                sql.messages.post, checked, authorize=post_policy(service=service)
-            )
+            if checked.thread_root or checked.file_ids or checked.shared is not None:
+                result = await self.store.write(sql.messages.post, checked, authorize=policy)
+            else:  # run in bulk with the batch's other plain posts (one read for them all)
+                result = await self.store.write_bulk(sql.messages.post_plain, (checked, policy))
         except (NotFound, Conflict, ValueError) as exc:
             raise _refusal(exc) from None
         await self.hooks.run(result)

@@ -281,76 +281,89 @@ def post(tx: WriteTx, draft: Draft, *, authorize: Authorize) -> PostResult:
 def post_plain_many(
     tx: WriteTx, drafts: Sequence[Draft], *, authorize: Authorize
 ) -> list[Outcome[PostResult]]:
-    """Plain posts (no thread, files or share; one org and author), in order, each with
-    exactly :func:`post`'s checks and answer, but read and written in bulk: one access read
-    and one idempotency read for all of them, and each table's rows inserted with one
-    statement (``defer``). A refused draft is an ``Error`` outcome and writes nothing; the
-    others go on. Raises (failing them all) only for a database error."""
-    if not drafts:
-        return []
-    org, author = drafts[0].org, drafts[0].author
-    if any(
-        (d.org, d.author) != (org, author) or d.thread_root or d.file_ids or d.shared
-        for d in drafts
-    ):
-        raise ValueError("post_plain_many takes plain posts of one org and author")
+    """:func:`post_plain` with one policy for every draft (a connection's pipelined posts)."""
+    return post_plain(tx, [(d, authorize) for d in drafts])
+
+
+def post_plain(tx: WriteTx, items: Sequence[tuple[Draft, Authorize]]) -> list[Outcome[PostResult]]:
+    """Plain posts (no thread, files or share; any orgs and authors), in order, each with
+    exactly :func:`post`'s checks and answer, but read and written in bulk: per org one
+    access read and one idempotency read for all of them, and each table's rows inserted
+    with one statement (``defer``). A refused draft is an ``Error`` outcome and writes
+    nothing; the others go on. Raises (failing them all) only for a database error. The
+    group-commit writer runs neighbouring plain posts of a batch through this."""
+    if any(d.thread_root or d.file_ids or d.shared is not None for d, _ in items):
+        raise ValueError("post_plain takes plain posts only")
     db = tx.db
-    channels = list(dict.fromkeys(d.channel_id for d in drafts))
-    present: list[str] = []
-    for channel_id in channels:
-        try:
-            tx.last_seq(org, channel_id)  # lock the channel row (once per batch)
-            present.append(channel_id)
-        except NotFound:
-            pass
-    access: dict[str, tuple[ChannelKind, Role | None]] = {}
-    repeats: dict[tuple[str, str], Message] = {}
-    if present:
-        marks = ", ".join("?" * len(present))
-        for kind, role, channel_id in db.all(
-            "SELECT c.kind, mb.role, c.id FROM channels c"
-            " LEFT JOIN members mb ON mb.org = c.org AND mb.channel_id = c.id AND mb.user_id = ?"
-            f" WHERE c.org = ? AND c.id IN ({marks})",
-            (author, org, *present),
+    access: dict[tuple[str, str], ChannelKind] = {}  # (org, channel) -> kind
+    roles: dict[tuple[str, str, str], Role] = {}  # (org, channel, user) -> role
+    repeats: dict[tuple[str, str, str, str], Message] = {}  # (org, channel, author, key)
+    by_org: dict[str, list[Draft]] = {}
+    for d, _ in items:
+        by_org.setdefault(d.org, []).append(d)
+    for org, drafts in by_org.items():
+        present: list[str] = []
+        for channel_id in dict.fromkeys(d.channel_id for d in drafts):
+            try:
+                tx.last_seq(org, channel_id)  # lock the channel row (once per batch)
+                present.append(channel_id)
+            except NotFound:
+                pass
+        if not present:
+            continue
+        authors = list(dict.fromkeys(d.author for d in drafts))
+        chans = ", ".join("?" * len(present))
+        users = ", ".join("?" * len(authors))
+        for channel_id, kind, user_id, role in db.all(
+            "SELECT c.id, c.kind, mb.user_id, mb.role FROM channels c"
+            " LEFT JOIN members mb ON mb.org = c.org AND mb.channel_id = c.id"
+            f" AND mb.user_id IN ({users}) WHERE c.org = ? AND c.id IN ({chans})",
+            (*authors, org, *present),
         ):
-            access[channel_id] = (ChannelKind(kind), None if role is None else Role(role))
+            access[(org, channel_id)] = ChannelKind(kind)
+            if user_id is not None:
+                roles[(org, channel_id, user_id)] = Role(role)
         keys = list(dict.fromkeys(d.idempotency_key for d in drafts if d.idempotency_key))
         if keys:
-            rows = db.all(
+            for row in db.all(
                 f"SELECT {codec.MESSAGE_COLS} FROM messages m WHERE m.org = ?"
-                f" AND m.channel_id IN ({marks}) AND m.author = ?"
+                f" AND m.channel_id IN ({chans}) AND m.author IN ({users})"
                 f" AND m.idempotency_key IN ({', '.join('?' * len(keys))})",
-                (org, *present, author, *keys),
-            )
-            for row in rows:
+                (org, *present, *authors, *keys),
+            ):
                 found = codec.message(row)
                 assert found.idempotency_key is not None
-                repeats[(found.channel_id, found.idempotency_key)] = found
+                repeats[(org, found.channel_id, found.author, found.idempotency_key)] = found
     results: list[Outcome[PostResult]] = []
-    for draft in drafts:
+    for draft, authorize in items:
+        org, channel_id, author, key = (
+            draft.org,
+            draft.channel_id,
+            draft.author,
+            draft.idempotency_key,
+        )
         try:
-            codec.check_text(draft.text, draft.idempotency_key)
-            allowed = access.get(draft.channel_id)
-            if allowed is None:
-                raise NotFound(f"channel {draft.channel_id}")
-            authorize(*allowed)
+            codec.check_text(draft.text, key)
+            kind = access.get((org, channel_id))
+            if kind is None:
+                raise NotFound(f"channel {channel_id}")
+            authorize(kind, roles.get((org, channel_id, author)))
         except Exception as exc:
             results.append(Error(exc))
             continue
-        key = draft.idempotency_key
-        earlier = None if key is None else repeats.get((draft.channel_id, key))
+        earlier = None if key is None else repeats.get((org, channel_id, author, key))
         if earlier is not None:
             results.append(Value(PostResult(message=earlier, event=None, created=False)))
             continue
         msg, now = _insert_message(
-            tx, org, draft.channel_id, author=author, text=draft.text, idempotency_key=key
+            tx, org, channel_id, author=author, text=draft.text, idempotency_key=key
         )
         if key is not None:
-            repeats[(draft.channel_id, key)] = msg
+            repeats[(org, channel_id, author, key)] = msg
         event = append_event(
             tx,
             org,
-            draft.channel_id,
+            channel_id,
             msg.seq,
             EventName.MESSAGE_POSTED,
             codec.message_data(msg),

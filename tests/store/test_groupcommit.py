@@ -13,13 +13,14 @@ import trio
 import trio.testing
 
 from parley.core.events import EventName
-from parley.core.records import Channel, ChannelEvent, ChannelKind, PostResult, Role
+from parley.core.records import Channel, ChannelEvent, ChannelKind, Draft, PostResult, Role
 from parley.store import BatchFailed, SqlStore, StoreClosed, sql
 from parley.store.errors import Conflict, NotFound
 from parley.store.groupcommit import GroupCommitWriter
+from parley.store.sql.messages import Authorize
 from parley.store.sqlite import SqliteDb
 from parley.store.writetx import WriteTx
-from tests.support.store import post_message
+from tests.support.store import anyone, post_message
 
 if TYPE_CHECKING:
     from tests.support.store import Recorder, WriterGate
@@ -378,3 +379,50 @@ async def test_writes_queued_a_scheduler_pass_later_join_the_batch(
         nursery.start_soon(post, 1, "a pass later")
     assert store.writer.batches == batches_before + 1
     assert len(recorder.calls[-1]) == 2
+
+
+async def test_plain_posts_of_a_batch_run_in_bulk_and_a_refusal_needs_no_retry(
+    store: SqlStore, recorder: Recorder, gate: WriterGate
+) -> None:
+    """Neighbouring ``write_bulk`` posts of one batch (different authors) run as one
+    ``post_plain`` call; one refused (not a member) writes nothing, so the optimistic pass
+    commits without the careful retry; each caller gets its own answer."""
+    ch = await group(store)
+    await store.write(
+        sql.channels.create_channel,
+        org=ORG,
+        kind=ChannelKind.GROUP,
+        name="members",
+        topic="",
+        created_by="alice",
+        members=["bob"],
+    )
+
+    def members_only(kind: ChannelKind, role: Role | None) -> None:
+        if role is None:
+            raise NotFound(f"channel {ch.id}")
+
+    retried = store.writer.retried
+    outcomes: dict[str, object] = {}
+
+    async def attempt(name: str, author: str, channel_id: str) -> None:
+        draft = Draft(ORG, channel_id, author, name)
+        policy: Authorize = members_only if name == "stranger" else anyone
+        try:
+            result: PostResult = await store.write_bulk(sql.messages.post_plain, (draft, policy))
+            outcomes[name] = result
+        except Exception as exc:
+            outcomes[name] = exc
+
+    async with gate.one_batch() as nursery:
+        for name, author in (("u1", "u1"), ("stranger", "zed"), ("u2", "u2"), ("u3", "u3")):
+            nursery.start_soon(attempt, name, author, ch.id)
+            await trio.testing.wait_all_tasks_blocked()
+
+    assert store.writer.retried == retried
+    assert isinstance(outcomes["stranger"], NotFound)
+    posted = [outcomes[n] for n in ("u1", "u2", "u3")]
+    assert all(isinstance(p, PostResult) for p in posted)
+    seqs = [p.message.seq for p in posted if isinstance(p, PostResult)]
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+    assert [e.data["author"] for e in recorder.calls[-1]] == ["u1", "u2", "u3"]
