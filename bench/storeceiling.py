@@ -2,8 +2,10 @@
 store in this process (a fresh SQLite file, or the ``--database-url`` PostgreSQL), no
 broker, no sockets. Two paths, as the server takes them:
 
-- ``per post``: ``posters`` concurrent callers, each ``store.write(sql.messages.post)`` one
-  post at a time (what one-in-flight WebSocket and REST posts cost the store);
+- ``per post``: ``posters`` concurrent callers, each writing one post at a time as the
+  server's post pipeline does (``store.write_bulk(sql.messages.post_plain, ...)``: the
+  writer runs a batch's neighbouring plain posts in bulk), what one-in-flight WebSocket
+  and REST posts cost the store;
 - ``bulk``: the same callers, each writing groups of ``group`` plain posts with
   ``sql.messages.post_plain_many`` (what a connection's pipelined posts cost the store).
 
@@ -60,7 +62,7 @@ async def _measure(url: str, posters: int, messages: int, group: int) -> dict[st
 
         async def one_by_one(k: int, n: int, stamp: int) -> None:
             for j in range(n):
-                await store.write(sql.messages.post, draft(k, j, stamp), authorize=policy)
+                await store.write_bulk(sql.messages.post_plain, (draft(k, j, stamp), policy))
 
         async def in_groups(k: int, n: int, stamp: int) -> None:
             for start in range(0, n, group):
