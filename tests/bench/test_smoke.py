@@ -144,5 +144,11 @@ def test_parley_durable_scenarios(smoke: tuple[dict[str, Any], Path]) -> None:
         pytest.skip(f"durable layer: {ing.get('skipped') or rec.get('skipped')}")
     for r in ing["runs"]:
         assert r["posted"] == r["expected"] > 0
+    # each round also posts its largest REST load to the bare-ASGI floor
+    assert len([r for r in ing["runs"] if r["server"] == "floor_asgi"]) == prof.durable_rounds
+    events = res["scenarios"]["events"]
+    if "skipped" not in events:
+        for r in events["runs"]:
+            assert r["ok"] and r["floor_asgi_per_s"] > 0 and r["floor_quart_per_s"] > 0
     for r in rec["runs"]:
         assert r["received"] == r["replayed"] == r["events"] == prof.recovery_events
