@@ -106,7 +106,8 @@ async def test_an_abandoned_claim_is_free_again_after_a_minute(store: SqlStore) 
     assert await svc.begin("acme", "alice", "k5", print_) is None
     await store.write(
         lambda tx: tx.db.run(
-            "UPDATE idempotency_keys SET created_at_us = created_at_us - 61000000 WHERE key = 'k5'"
+            "UPDATE idempotency_keys SET created_at_us = created_at_us - 61000000"
+            " WHERE key = 'k5'"
         )
     )
     assert await svc.begin("acme", "alice", "k5", print_) is None  # claimed anew

@@ -300,7 +300,6 @@ def test_slow_consumer_disconnected_while_others_receive(settings: Settings) -> 
         # Batches smaller than the outbox, each read by the fast client before the next is
         # sent: only the stalled client can fall behind, however loaded the machine is.
         batch = 32
-
         def read_up_to(sent: int) -> bool:
             return count >= sent or not reader.is_alive()
 

@@ -29,7 +29,9 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", 3, 2) + b"\x08
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, settings: Settings) -> Iterator[LiveApp]:
+def app(
+    request: pytest.FixtureRequest, settings: Settings
+) -> Iterator[LiveApp]:
     settings = replace(settings, files=FilesConfig(max_upload_bytes=LIMIT))
     if request.param == "postgres":
         schemas: PgSchemas = request.getfixturevalue("pg_schemas")

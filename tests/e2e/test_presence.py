@@ -18,7 +18,9 @@ from tests.support.store import PgSchemas
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def app(request: pytest.FixtureRequest, settings: Settings) -> Iterator[LiveApp]:
+def app(
+    request: pytest.FixtureRequest, settings: Settings
+) -> Iterator[LiveApp]:
     settings = replace(settings, presence=PresenceConfig(flush_interval=0.05))
     if request.param == "postgres":
         schemas: PgSchemas = request.getfixturevalue("pg_schemas")
