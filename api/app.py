@@ -37,7 +37,7 @@ from parley.api import (
     threads,
     webhooks,
 )
-from parley.api.deps import EXTENSION
+from parley.api.deps import EXTENSION, TOKENS_EXTENSION
 from parley.api.errors import install_error_handlers
 from parley.api.files import bp as files_bp
 from parley.api.files import install_upload_limit
@@ -50,6 +50,7 @@ from parley.api.openapi import ParleyOpenAPI, install_docs
 from parley.api.presence import bp as presence_bp
 from parley.api.search import bp as search_bp
 from parley.api.server import KeepAliveSafeConnection
+from parley.api.tokens import VerifiedTokens
 from parley.api.webapp import WebAppConfig, install_webapp
 from parley.core.ports import OpsEndpoints
 from parley.domain.services import Services
@@ -116,6 +117,8 @@ def create_app(
     app.asgi_http_class = KeepAliveSafeConnection  # an early error closes cleanly
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[EXTENSION] = services
+    # Each token verified once, then kept until it expires (api/tokens.py).
+    app.extensions[TOKENS_EXTENSION] = VerifiedTokens(services.verify, services.accounts.refuse)
     QuartSchema(
         app,
         info=Info(title=TITLE, version="1"),

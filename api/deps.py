@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quart import current_app, g, request
 
+from parley.api.tokens import VerifiedTokens
 from parley.core.claims import Claims
 from parley.core.codes import ErrorCode
 from parley.core.errors import AuthError, ClientError
@@ -11,6 +12,8 @@ from parley.domain.rules import is_clean
 from parley.domain.services import Services
 
 EXTENSION = "parley"
+#: The app's :class:`~parley.api.tokens.VerifiedTokens` (set by ``create_app``).
+TOKENS_EXTENSION = "parley_tokens"
 #: Methods counted as reads by the rate limits; every other one is a write.
 READ_METHODS = frozenset({"GET", "HEAD"})
 
@@ -18,6 +21,11 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 def services() -> Services:
     svc: Services = current_app.extensions[EXTENSION]
     return svc
+
+
+def verified_tokens() -> VerifiedTokens:
+    tokens: VerifiedTokens = current_app.extensions[TOKENS_EXTENSION]
+    return tokens
 
 
 def claims() -> Claims:
@@ -40,7 +48,7 @@ async def authenticate() -> None:
     if token is None:
         raise ClientError(ErrorCode.UNAUTHORIZED, "missing bearer token")
     try:
-        c = services().verify(token)
+        c = verified_tokens().check(token)
     except AuthError as exc:
         raise ClientError(ErrorCode.UNAUTHORIZED, exc.reason) from None
     if not is_clean(c.sub):

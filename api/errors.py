@@ -11,12 +11,14 @@ import json
 import math
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from quart import Quart, Response, current_app, jsonify, request
 from quart.json.provider import DefaultJSONProvider
 from quart_schema import RequestSchemaValidationError
 from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.sansio.response import Response as SansIOResponse
 
 from parley.core.codes import ErrorCode
 from parley.core.errors import ClientError, RateLimited, Unavailable
@@ -61,13 +63,36 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: orjson leaves to :meth:`DefaultJSONProvider.default` what the stdlib encoder did not
+#: encode itself either (dates as HTTP dates, dataclasses, decimals): the same text.
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
 class StrictJSONProvider(DefaultJSONProvider):
     """Standard JSON only: ``NaN`` and ``Infinity`` are refused, and nesting deeper than
     the parser's recursion limit is a 400 ``bad_json`` rather than a ``RecursionError``
     (500). Strings that cannot be stored (lone surrogates) parse, and validation refuses
-    them with ``bad_request``. Responses keep the models' field order."""
+    them with ``bad_request``. Responses keep the models' field order.
+
+    Responses are encoded with orjson (UTF-8 rather than ``\\u`` escapes: the same JSON
+    values, in a fifth of the stdlib encoder's time); what orjson refuses (an integer
+    beyond 64 bits, a lone surrogate) falls back to the stdlib encoder, as before."""
 
     sort_keys = False
+
+    def response(self, *args: Any, **kwargs: Any) -> SansIOResponse:
+        if self.compact is False or (self.compact is None and self._app.debug):
+            return super().response(*args, **kwargs)  # indented: the stdlib's layout
+        obj = self._prepare_response_obj(args, kwargs)
+        try:
+            body = orjson.dumps(obj, default=self.default, option=_ORJSON_OPTIONS)
+        except (orjson.JSONEncodeError, TypeError):
+            return super().response(*args, **kwargs)
+        response_class: Any = self._app.response_class  # Quart's: takes bytes
+        response: SansIOResponse = response_class(body + b"\n", mimetype=self.mimetype)
+        return response
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from quart_schema import tag_blueprint, validate_request, validate_response
+from quart_schema import tag_blueprint, validate_response
 
 from parley.api.blueprints import authenticated_blueprint
 from parley.api.deps import claims, services
 from parley.api.schemas import ErrorOut, EventBatchIn, EventBatchOut, EventIn, EventOut
+from parley.api.validation import validate_json
 
 bp = authenticated_blueprint("events", __name__)
 tag_blueprint(bp, ["events"])
 
 
 @bp.post("/events")
-@validate_request(EventIn)
+@validate_json(EventIn)
 @validate_response(EventOut)
 @validate_response(ErrorOut, 403)
 async def publish(data: EventIn) -> EventOut:
@@ -23,7 +24,7 @@ async def publish(data: EventIn) -> EventOut:
 
 
 @bp.post("/events:batch")
-@validate_request(EventBatchIn)
+@validate_json(EventBatchIn)
 @validate_response(EventBatchOut)
 @validate_response(ErrorOut, 403)
 async def publish_batch(data: EventBatchIn) -> EventBatchOut:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
+from quart_schema import tag_blueprint, validate_querystring, validate_response
 
 from parley.api.blueprints import authenticated_blueprint
 from parley.api.deps import claims, services
@@ -16,6 +16,7 @@ from parley.api.schemas import (
     PostMessageIn,
     PostOut,
 )
+from parley.api.validation import validate_json
 from parley.core.times import parse_ts
 from parley.domain.posting import post_reply
 
@@ -24,7 +25,7 @@ tag_blueprint(bp, ["messages"])
 
 
 @bp.post("/channels/<channel_id>/messages")
-@validate_request(PostMessageIn)
+@validate_json(PostMessageIn)
 @validate_response(PostOut, 201)
 @validate_response(PostOut, 200)
 @validate_response(ErrorOut, 403)

@@ -6,14 +6,15 @@ when the server lacks the layer."""
 from __future__ import annotations
 
 import json
+import secrets
 import urllib.error
 import urllib.request
 from typing import Any
 
-from bench.procs import BenchError, LoadGen
+from bench.procs import BenchError, LoadGen, ServerProc
 from bench.scenarios import Ctx, Profile, summarize
 from bench.storeceiling import store_ceiling
-from bench.targets import ORG, TARGETS, Running, running
+from bench.targets import ORG, TARGETS, Running, running, running_rest_floor
 from parley.broker.auth import issue_token
 
 OWNER = "bench-owner"
@@ -40,6 +41,24 @@ def http_json(
             return exc.code, raw[:300].decode("utf-8", "replace")
     except (urllib.error.URLError, OSError) as exc:
         raise BenchError(f"{method} {path}: {exc}") from None
+
+
+def _commit_batches(rs: Running) -> tuple[float, float] | None:
+    """(writes, batches) committed so far by the store's group-commit writer, from
+    ``/metrics`` (``parley_store_commit_batch_size``), or None without metrics."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{rs.http_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None
+    got: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("parley_store_commit_batch_size_sum", "parley_store_commit_batch_size_count"):
+            got[name.rsplit("_", 1)[1]] = float(value)
+    if "sum" not in got or "count" not in got:
+        return None
+    return got["sum"], got["count"]
 
 
 def create_channel(rs: Running, name: str) -> str:
@@ -152,6 +171,35 @@ def _post_load(
     return done
 
 
+def _rest_floor_load(
+    ctx: Ctx, server: ServerProc, count: int, posters: int, tag: str
+) -> dict[str, Any]:
+    """The REST poster load against a REST floor (bench/servers/rest_floor.py): the same
+    requests, answered by Parley's HTTP server with a bare app (no auth, no store)."""
+    spec = {
+        "role": "post",
+        "host": "127.0.0.1",
+        "port": server.port,
+        "posters": posters,
+        "count": count,
+        "paths": [f"/v1/channels/ch_floor{j}/messages" for j in range(10)],
+        "payload": ctx.profile.payload,
+        "auth": {**_auth(), "secret": secrets.token_urlsafe(32)},
+        "deadline": ctx.profile.deadline * 2,
+    }
+    gen = LoadGen(spec, ctx.log_dir / f"loadgen-{tag}.log")
+    try:
+        gen.expect("ready", 60)
+        cpu0 = server.cpu_s()
+        gen.send("go")
+        done = gen.expect("done", ctx.profile.deadline * 2 + 10)
+        cpu1 = server.cpu_s()
+    finally:
+        gen.stop()
+    done["server_cpu_s"] = round(cpu1 - cpu0, 3)
+    return done
+
+
 def _ingest_run(
     d: dict[str, Any], rnd: int, transport: str, posters: int, expected: int, window: int = 1
 ) -> dict[str, Any]:
@@ -174,6 +222,30 @@ def _ingest_run(
         "ok": ok_n == expected and not d.get("errors"),
         "problems": d["errors"][:5],
     }
+
+
+def _floor_run(ctx: Ctx, rnd: int, plan: list[tuple[str, int, int, int]]) -> dict[str, Any]:
+    """The largest REST run of the round again, against the bare-ASGI REST floor."""
+    _, posters, n, _ = max(p for p in plan if p[0] == "rest")
+    tag = f"ingest-floor{posters}-r{rnd}"
+    try:
+        with running_rest_floor("floor_asgi", ctx.log_dir, tag=f"-{tag}") as server:
+            d = _rest_floor_load(ctx, server, n, posters, tag)
+    except BenchError as exc:
+        return {
+            "server": "floor_asgi",
+            "round": rnd,
+            "transport": "rest",
+            "posters": posters,
+            "ok": False,
+            "problems": [str(exc)[:400]],
+        }
+    run = {**_ingest_run(d, rnd, "rest", posters, n), "server": "floor_asgi"}
+    ctx.log(
+        f"{'floor':>10}  ingest {'REST':>9} {posters:>3} posters  bare ASGI on Hypercorn  "
+        f"{run['msgs_per_s']:,.0f} req/s  {run['server_us_per_post']:,.0f} µs server CPU/req"
+    )
+    return run
 
 
 def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
@@ -214,7 +286,9 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
                 for transport, posters, n, window in plan:
                     tag = f"ingest-{transport}{posters}x{window}-r{rnd}"
                     try:
+                        batches0 = _commit_batches(rs)
                         d = _post_load(ctx, rs, ids, n, posters, tag, transport, window)
+                        batches1 = _commit_batches(rs)
                     except BenchError as exc:
                         runs.append(
                             {
@@ -229,6 +303,10 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
                         )
                         continue
                     run = _ingest_run(d, rnd, transport, posters, n, window)
+                    if batches0 is not None and batches1 is not None:
+                        # do concurrent posts share the writer's batches? (metrics)
+                        nb = batches1[1] - batches0[1]
+                        run["posts_per_batch"] = (batches1[0] - batches0[0]) / nb if nb else 0.0
                     runs.append(run)
                     ctx.log(
                         f"{'parley':>10}  ingest {LABELS[transport]:>9} {posters:>3} posters "
@@ -243,6 +321,7 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
             runs.append(
                 {"server": "parley", "round": rnd, "ok": False, "problems": [str(exc)[:400]]}
             )
+        runs.append(_floor_run(ctx, rnd, plan))
         store = store_ceiling(
             ctx.database_url,
             posters=prof.ingest_posters,
@@ -260,11 +339,14 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
         ctx.step()
     summary: dict[str, Any] = {}
 
-    def ok_runs(transport: str, posters: int, window: int = 1) -> list[dict[str, Any]]:
+    def ok_runs(
+        transport: str, posters: int, window: int = 1, server: str = "parley"
+    ) -> list[dict[str, Any]]:
         return [
             r
             for r in runs
             if r.get("ok")
+            and r.get("server", "parley") == server
             and r.get("transport") == transport
             and r.get("posters") == posters
             and r.get("window", 1) == window
@@ -282,6 +364,15 @@ def scenario_ingest(ctx: Ctx) -> dict[str, Any]:
             label = run_label(transport, posters, window)
             summary[f"{label}: msg/s"] = summarize([r["msgs_per_s"] for r in got])
             summary[f"{label}: server µs/post"] = summarize([r["server_us_per_post"] for r in got])
+            batches = [r["posts_per_batch"] for r in got if r.get("posts_per_batch")]
+            if batches:
+                summary[f"{label}: posts per commit batch"] = summarize(batches)
+    _, top_rest, _, _ = max(p for p in plan if p[0] == "rest")
+    floor = ok_runs("rest", top_rest, server="floor_asgi")
+    if floor:
+        label = f"REST floor (bare ASGI on Parley's Hypercorn), {top_rest} posters"
+        summary[f"{label}: req/s"] = summarize([r["msgs_per_s"] for r in floor])
+        summary[f"{label}: server µs/req"] = summarize([r["server_us_per_post"] for r in floor])
     for path in ("per post", "bulk"):
         got_s = [r["store"][path] for r in store_runs if path in r.get("store", {})]
         if got_s:

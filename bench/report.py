@@ -462,6 +462,7 @@ def checks(results: dict[str, Any]) -> list[dict[str, str]]:
                 f"{piped['median']:,.0f} msg/s",
                 piped["median"] >= 10_000,
             )
+    _rest_checks(sc, add)
     rec = sc.get("recovery", {}).get("summary", {}).get("recover_s")
     if rec:
         n = sc["recovery"]["params"]["events"]
@@ -471,6 +472,34 @@ def checks(results: dict[str, Any]) -> list[dict[str, str]]:
             (rec["median"] < 1.0) if n >= 10_000 else None,
         )
     return out
+
+
+def _rest_checks(sc: dict[str, Any], add: Callable[[str, str, bool | None], None]) -> None:
+    """The REST targets (issue 15), each beside the same run's bare-ASGI floor: Parley's
+    HTTP server answering the same requests with no app work (bench/servers/rest_floor.py)."""
+    ing = sc.get("ingest", {})
+    summ = ing.get("summary", {})
+    posters = ing.get("params", {}).get("posters", 0)
+    rest = summ.get(f"REST, {posters} posters: msg/s")
+    if rest:
+        floor = summ.get(f"REST floor (bare ASGI on Parley's Hypercorn), {posters} posters: req/s")
+        beside = f"; bare-ASGI floor {floor['median']:,.0f} req/s" if floor else ""
+        add(
+            "REST >= 3,000 posts/s, 100 keep-alive posters",
+            f"{rest['median']:,.0f} posts/s ({posters} posters{beside})",
+            (rest["median"] >= 3_000) if posters >= 100 else None,
+        )
+    ev = sc.get("events", {}).get("summary", {})
+    single = ev.get("single_per_s")
+    if single:
+        floor = ev.get("floor_asgi_per_s")
+        beside = f"; bare-ASGI floor {floor['median']:,.0f}/s" if floor else ""
+        add(
+            "POST /v1/events >= 5,000/s per process",
+            f"{single['median']:,.0f}/s ({ev['single_us_per_request']['median']:,.0f} µs "
+            f"server CPU each{beside})",
+            single["median"] >= 5_000,
+        )
 
 
 # -- plots ---------------------------------------------------------------------------------

@@ -171,6 +171,36 @@ def running(
             server.stop()
 
 
+#: The REST floors (bench/servers/rest_floor.py): Parley's HTTP server (Hypercorn, Parley's
+#: config) with a bare ASGI app, and with a one-route Quart-Trio app.
+REST_FLOORS = {
+    "floor_asgi": ("asgi", "bare ASGI app on Parley's Hypercorn"),
+    "floor_quart": ("quart", "one-route Quart-Trio app on Parley's Hypercorn"),
+}
+
+
+@contextmanager
+def running_rest_floor(name: str, log_dir: Path, *, tag: str = "") -> Iterator[ServerProc]:
+    """Start the REST floor ``name`` (a key of :data:`REST_FLOORS`) on a free loopback port
+    (``.port``, also ``.http_port``); stop it (by PID) on exit."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.servers.rest_floor",
+        "--port",
+        str(port),
+        "--app",
+        REST_FLOORS[name][0],
+    ]
+    server = ServerProc(name, cmd, child_env(), port, log_dir / f"server-{name}{tag}.log", port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 _MODULES = {
     "websockets": ("ws_peer",),
     "picows": ("picows_peer",),
@@ -178,4 +208,14 @@ _MODULES = {
     "ceiling_batched": ("raw_ceiling", "--batch"),
 }
 
-__all__ = ["BASELINES", "ORG", "REPO", "TARGETS", "Running", "Target", "running"]
+__all__ = [
+    "BASELINES",
+    "ORG",
+    "REPO",
+    "REST_FLOORS",
+    "TARGETS",
+    "Running",
+    "Target",
+    "running",
+    "running_rest_floor",
+]

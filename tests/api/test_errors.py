@@ -131,3 +131,56 @@ async def test_an_outage_is_503_with_retry_after(
         assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
         assert (await resp.get_json())["error"]["code"] == "unavailable"
     assert "Traceback" not in caplog.text
+
+
+async def test_replies_are_the_same_json_with_orjson_and_its_fallback() -> None:
+    """Replies are encoded with orjson; what it refuses (an integer beyond 64 bits, a lone
+    surrogate) is encoded by the stdlib as before, and dates keep the stdlib's form."""
+    import datetime
+    import json
+
+    from quart_trio import QuartTrio
+
+    from parley.api.errors import install_error_handlers
+
+    app = QuartTrio("t")
+    install_error_handlers(app)
+    when = datetime.datetime(2026, 12, 2, 1, 2, 3, tzinfo=datetime.UTC)
+    cases: list[Any] = [
+        {"text": "h\u00e9llo \U0001f44d", "n": 1, "z": None, "l": [1.5, True]},
+        {"big": 2**70},
+        {"lone": "a\ud800b"},
+        {"when": when},
+        {3: "int key"},
+    ]
+    async with app.app_context():
+        for obj in cases:
+            response: Any = app.json.response(obj)  # Quart's Response
+            body = await response.get_data()
+            assert body.endswith(b"\n")
+            assert response.mimetype == "application/json"
+            expected = json.loads(app.json.dumps(obj))  # the stdlib encoder's answer
+            assert json.loads(body) == expected
+        utf8: Any = app.json.response(cases[0])
+        assert b"h\xc3\xa9llo" in await utf8.get_data()
+
+
+async def test_a_post_body_that_does_not_fit_is_400_as_before(env: Env) -> None:
+    """The hottest routes validate with a validator built once (api/validation.py): the
+    same 400s as quart-schema's, and nothing is posted."""
+    cid = await env.channel()
+    path = f"/v1/channels/{cid}/messages"
+    status, out = await env.call(
+        "POST", path, data=b"text=hi", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert (status, out["error"]["code"]) == (400, "bad_json")
+    status, out = await env.call(
+        "POST", path, data=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert (status, out["error"]["code"]) == (400, "bad_json")
+    for body, field in (({"text": 5}, "text"), ({"text": "x", "nope": 1}, "nope"), ([], "body")):
+        status, out = await env.call("POST", path, json=body)
+        assert (status, out["error"]["code"]) == (400, "bad_request"), body
+        assert field in out["error"]["message"]
+    status, page = await env.call("GET", path)
+    assert status == 200 and page["items"] == []
