@@ -219,7 +219,11 @@ class Connection:
             channel_ids: set[str] | None = None
             with trio.CancelScope() as self._wait:
                 try:
-                    channel_ids = await srv.ops.user_channel_ids(claims.org, claims.sub)
+                    loader = srv.channel_sets
+                    if loader is not None and loader.running:  # batched with other accepts
+                        channel_ids = await loader.load(claims.org, claims.sub)
+                    else:
+                        channel_ids = await srv.ops.user_channel_ids(claims.org, claims.sub)
                 except Unavailable:  # an outage, logged once by the store: come back later
                     self.close_soon(CloseCode.TRY_AGAIN_LATER, "store unavailable, retry later")
             if self._wait.cancelled_caught:

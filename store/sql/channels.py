@@ -86,6 +86,31 @@ def user_channel_ids(db: Db, org: str, user_id: str) -> set[str]:
     return {row[0] for row in rows}
 
 
+#: Most user ids in one ``IN`` list of :func:`user_channel_sets`.
+USERS_PER_QUERY = 500
+
+
+def user_channel_sets(db: Db, users: Sequence[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+    """The channel ids of each ``(org, user_id)`` in ``users`` (an empty set for a user of
+    no channel): :func:`user_channel_ids` for many users in one read (the broker's batched
+    accept, broker/channelsets.py)."""
+    sets: dict[tuple[str, str], set[str]] = {key: set() for key in users}
+    by_org: dict[str, list[str]] = {}
+    for org, user_id in sets:
+        by_org.setdefault(org, []).append(user_id)
+    for org, user_ids in by_org.items():
+        for i in range(0, len(user_ids), USERS_PER_QUERY):
+            chunk = user_ids[i : i + USERS_PER_QUERY]
+            rows = db.all(
+                "SELECT user_id, channel_id FROM members WHERE org = ?"
+                f" AND user_id IN ({codec.placeholders(len(chunk))})",
+                (org, *chunk),
+            )
+            for user_id, channel_id in rows:
+                sets[(org, user_id)].add(channel_id)
+    return sets
+
+
 def member_last_seqs(db: Db, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
     """``last_seq`` of each of ``channel_ids`` that ``user_id`` is a member of."""
     if not channel_ids:
