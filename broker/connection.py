@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
-    AcceptConnection,
     BytesMessage,
     CloseConnection,
     Ping,
@@ -53,7 +52,8 @@ from parley.broker.lifecycle import (
 from parley.broker.outbox import Outbox
 from parley.broker.protocol import error_frame
 from parley.broker.session import Deferred, Session, new_session_id
-from parley.broker.wsconn import WsServerConnection, http_version, open_connection
+from parley.broker.upgrade import accept_upgrade
+from parley.broker.wsconn import WsServerConnection, http_version
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import AuthError, ClientError, Unavailable
@@ -170,8 +170,8 @@ class Connection:
         if path != WS_PATH:
             await self._send_quietly(hs.send(RejectConnection(status_code=404)))
             return None
-        await self.stream.send_all(hs.send(AcceptConnection()))
-        self.ws = open_connection(hs)
+        upgrade, self.ws = accept_upgrade(hs, request)
+        await self.stream.send_all(upgrade)
         try:
             return self._authenticate(request)
         except AuthError as exc:
