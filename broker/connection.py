@@ -171,7 +171,14 @@ class Connection:
             await self._send_quietly(hs.send(RejectConnection(status_code=404)))
             return None
         upgrade, self.ws = accept_upgrade(hs, request)
-        await self.stream.send_all(upgrade)
+        sent = 0
+        if isinstance(self.stream, trio.SocketStream):
+            # One non-blocking write on the socket (trio made it O_NONBLOCK), as the
+            # flusher writes: a 129-byte response nearly always fits at once.
+            with contextlib.suppress(OSError):
+                sent = os.write(self.stream.socket.fileno(), upgrade)
+        if sent < len(upgrade):  # a short write, or an error send_all meets again
+            await self.stream.send_all(upgrade[sent:])
         try:
             return self._authenticate(request)
         except AuthError as exc:
