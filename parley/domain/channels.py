@@ -100,5 +100,11 @@ class ChannelService:
         """Missed log events for recovery (members only)."""
         rules.check_seq(after_seq, "after_seq")
         limit = rules.check_limit(limit, cap=self.recovery_limit)
-        await access.membership(self.store, org, user_id, channel_id)
-        return await self.store.read(sql.log.events_after, org, channel_id, after_seq, limit=limit)
+        events = None
+        if rules.is_clean(channel_id):  # could not exist; PostgreSQL refuses NUL
+            events = await self.store.read(
+                sql.channels.member_events_after, org, user_id, channel_id, after_seq, limit=limit
+            )
+        if events is None:  # as access.membership: not found, whether absent or not a member
+            raise access.no_channel()
+        return events

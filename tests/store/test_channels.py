@@ -231,6 +231,21 @@ async def test_user_channel_sets_reads_many_users_at_once(
     assert await store.read(sql.channels.user_channel_sets, []) == {}
 
 
+async def test_member_events_after_is_the_log_read_for_members_only(store: SqlStore) -> None:
+    a = await group(store, "alice", ["bob"])
+    log = await store.read(sql.log.events_after, ORG, a.id, 0, limit=100)
+    assert log
+    got = await store.read(sql.channels.member_events_after, ORG, "bob", a.id, 0, limit=100)
+    assert got == log
+    one = await store.read(sql.channels.member_events_after, ORG, "bob", a.id, 0, limit=1)
+    assert one == log[:1]
+    for org, user, channel in ((ORG, "carol", a.id), (ORG, "bob", "nope"), (OTHER, "bob", a.id)):
+        assert (
+            await store.read(sql.channels.member_events_after, org, user, channel, 0, limit=100)
+            is None
+        )
+
+
 async def test_profiles(store: SqlStore) -> None:
     assert await store.read(sql.profiles.get_profile, ORG, "alice") is None
     first = await store.write(
