@@ -32,6 +32,7 @@ from bench.scenarios import (
     scenario_fanout,
     scenario_topics,
 )
+from bench.storm import scenario_storm
 from bench.targets import TARGETS, Target
 
 SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
@@ -41,6 +42,7 @@ SCENARIOS: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "connections": scenario_connections,
     "ingest": scenario_ingest,
     "recovery": scenario_recovery,
+    "storm": scenario_storm,
     "events": scenario_events,
     "cluster": scenario_cluster,
     "micro": scenario_micro,
@@ -60,7 +62,7 @@ def planned_steps(name: str, prof: Profile, n_targets: int) -> int:
         return prof.latency_rounds * loads * (n_targets + extra) + 1
     if name == "connections":
         return prof.conn_rounds * n_targets
-    if name in ("micro", "notifications"):
+    if name in ("micro", "notifications", "storm"):
         return 1
     return prof.durable_rounds
 

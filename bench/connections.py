@@ -30,8 +30,10 @@ def connections_run(ctx: Ctx, target: Target, n: int, rnd: int) -> dict[str, Any
             },
             ctx.log_dir / f"loadgen-conns-{target.name}-r{rnd}.log",
         )
+        cpu_start = rs.server.cpu_s()
         try:
             ready = gen.expect("ready", prof.deadline + 10)
+            cpu_accept = rs.server.cpu_s() - cpu_start
             time.sleep(prof.conn_settle_s)
             rss1 = rs.server.rss_kib()
             cpu0 = rs.server.cpu_s()
@@ -59,6 +61,9 @@ def connections_run(ctx: Ctx, target: Target, n: int, rnd: int) -> dict[str, Any
         "connected": connected,
         "connect_s": round(float(ready["connect_s"]), 3),
         "connects_per_s": connected / float(ready["connect_s"]) if ready["connect_s"] else 0.0,
+        # Server utime+stime from the load generator's start until all were connected
+        # (the generator builds its requests first: a few ms of idle server), per accept.
+        "server_us_per_accept": round(cpu_accept * 1e6 / connected, 1) if connected else 0.0,
         "rss_before_kib": rss0,
         "rss_after_kib": rss1,
         "rss_per_conn_kib": round(per_conn, 3),
@@ -100,6 +105,11 @@ def scenario_connections(ctx: Ctx) -> dict[str, Any]:
         "summary": {
             "rss_per_conn_kib": per,
             "connects_per_s": by_target(runs, "server", "connects_per_s"),
+            "server_us_per_accept": by_target(runs, "server", "server_us_per_accept"),
+            "accept_ratios": ratios(
+                {k: v["median"] for k, v in by_target(runs, "server", "connects_per_s").items()},
+                higher_is_better=True,
+            ),
             "idle_cpu_pct": by_target(runs, "server", "idle_cpu_pct"),
             "ratios": ratios(meds, higher_is_better=False),
         },
@@ -121,6 +131,7 @@ def _safe_run_conns(
             f"{server:>10}  conns {run['connected']:>6}/{run['connections']}  "
             f"RSS +{(run['rss_after_kib'] - run['rss_before_kib']) / 1024:,.1f} MiB  "
             f"{run['rss_per_conn_kib']:.2f} KiB/conn  {run['connects_per_s']:,.0f} conn/s  "
+            f"{run['server_us_per_accept']:,.0f} µs CPU/accept  "
             f"idle CPU {run['idle_cpu_pct']:.0f}%{flag}"
         )
     ctx.step()

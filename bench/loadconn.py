@@ -361,17 +361,24 @@ async def open_conns(
     make: Callable[[int, bytes, bytes], Conn],
     n: int,
     stats: Stats,
+    indices: list[int] | None = None,
 ) -> tuple[list[Conn], float]:
-    """Open ``n`` connections (bounded concurrency, bounded time); return the ready ones."""
+    """Open ``n`` connections (bounded concurrency, bounded time); return the ready ones.
+    ``indices``: the client numbers to open (default ``range(n)``; a token's ``sub`` is
+    numbered by them). Requests (and their tokens) are built before the clock starts: the
+    time measured is the server's accepting, not the load generator signing tokens."""
     loop = asyncio.get_running_loop()
     host, port, path = spec["host"], int(spec["port"]), spec.get("path", "/ws")
     sem = asyncio.Semaphore(int(spec.get("connect_concurrency", 100)))
-    conns: list[Conn | None] = [None] * n
+    numbers = list(range(n)) if indices is None else indices
+    conns: list[Conn | None] = [None] * len(numbers)
     per_conn_timeout = float(spec.get("per_conn_timeout", 30.0))
+    requests = [wsframe.client_request(host, port, path, make_headers(spec, i)) for i in numbers]
 
-    async def one(i: int) -> None:
+    async def one(k: int) -> None:
+        i = numbers[k]
         async with sem:
-            req, acc = wsframe.client_request(host, port, path, make_headers(spec, i))
+            req, acc = requests[k]
             conn = make(i, req, acc)
             try:
                 await asyncio.wait_for(
@@ -382,10 +389,10 @@ async def open_conns(
                 stats.error(f"conn {i}: {type(exc).__name__}: {exc}")
                 conn.close()
                 return
-            conns[i] = conn
+            conns[k] = conn
 
     t0 = time.monotonic()
-    tasks = [asyncio.create_task(one(i)) for i in range(n)]
+    tasks = [asyncio.create_task(one(k)) for k in range(len(numbers))]
     _, pending = await asyncio.wait(tasks, timeout=float(spec.get("connect_timeout", 120.0)))
     for t in pending:
         t.cancel()

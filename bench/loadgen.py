@@ -19,6 +19,7 @@ Roles:
   cannot hide latency: no coordinated omission).
 * ``idle``: open connections, wait for each ``hello``, hold them until ``stop``.
 * ``post``: REST posters for the ingest scenario (HTTP/1.1 keep-alive, raw sockets).
+* ``storm``: a reconnect storm after a server restart (:mod:`bench.loadstorm`).
 * ``wspost``: WebSocket posters for the ingest scenario (the ``post`` op, ``window`` in
   flight per connection; every reply must be ``ok`` and carry a ``seq``).
 """
@@ -47,6 +48,7 @@ from bench.loadconn import (
 )
 from bench.loadpost import run_post, run_wspost
 from bench.loadpub import run_pub
+from bench.loadstorm import run_storm
 
 
 async def run_sub(spec: dict[str, Any], ctl: Control) -> None:
@@ -174,6 +176,7 @@ ROLES = {
     "idle": run_idle,
     "post": run_post,
     "wspost": run_wspost,
+    "storm": run_storm,
 }
 
 

@@ -37,6 +37,8 @@ TARGETS_TEXT = {
     "connections": "<= 16 KiB RSS per idle authenticated connection at 10k",
     "ingest": ">= 30k msg/s on SQLite (20k on PostgreSQL) with 100 posters",
     "recovery": "10,000 missed events recovered in < 1 s",
+    "accept": "accept >= python-websockets' connects/s (goal: picows'), JWT + channel set each",
+    "storm": "reconnect storm: 10,000 clients all recovered within 5 s of a restart",
 }
 
 
@@ -160,7 +162,7 @@ def markdown(results: dict[str, Any]) -> str:
         out += _md_latency(sc["latency"])
     if "connections" in sc and "summary" in sc["connections"]:
         out += _md_connections(sc["connections"])
-    for name in ("ingest", "recovery", "events"):
+    for name in ("ingest", "recovery", "storm", "events"):
         if name in sc:
             out += _md_durable(name, sc[name])
     if "micro" in sc:
@@ -346,6 +348,11 @@ def _md_connections(s: dict[str, Any]) -> list[str]:
         "| connects/s | "
         + " | ".join(_cell(summ["connects_per_s"].get(c), lambda x: f"{x:,.0f}") for c in cols)
         + " |",
+        "| server CPU µs / accept | "
+        + " | ".join(
+            _cell(summ.get("server_us_per_accept", {}).get(c), lambda x: f"{x:,.0f}") for c in cols
+        )
+        + " |",
         "| server CPU % while all idle | "
         + " | ".join(_cell(summ.get("idle_cpu_pct", {}).get(c), lambda x: f"{x:.0f}") for c in cols)
         + " |",
@@ -441,6 +448,24 @@ def checks(results: dict[str, Any]) -> list[dict[str, str]]:
             f"<= 16 KiB RSS per idle connection ({n:,} conns)",
             f"{rss['median']:.1f} KiB",
             (rss["median"] <= 16) if n >= 10_000 else None,
+        )
+    acc = con.get("summary", {}).get("accept_ratios", {})
+    for base, goal in (("websockets", False), ("picows", True)):
+        key = f"parley/{base}"
+        if key in acc:
+            add(
+                f"accept: Parley connects/s >= {base}'" + (" (goal)" if goal else ""),
+                f"{acc[key]:.2f}x",
+                acc[key] >= 1.0,
+            )
+    storm_runs: list[dict[str, Any]] = sc.get("storm", {}).get("runs") or []
+    if storm_runs and storm_runs[0].get("recover_s") is not None:
+        sr = storm_runs[0]
+        clients, recovered, secs = int(sr["clients"]), int(sr["recovered"]), float(sr["recover_s"])
+        add(
+            "reconnect storm: 10,000 clients all recovered within 5 s of a restart",
+            f"{recovered:,}/{clients:,} in {secs:.2f} s",
+            (recovered == clients and secs <= 5.0) if clients >= 10_000 else None,
         )
     ing = sc.get("ingest", {}).get("summary", {}).get("msgs_per_s")
     if ing:

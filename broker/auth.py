@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping
 from http.cookies import CookieError, SimpleCookie
-from typing import TypeGuard
+from typing import Any, TypeGuard
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from parley.core.claims import MAX_EMAIL_LENGTH, MAX_SUB_LENGTH, MAX_TOKEN_TOPICS, Claims
 from parley.core.errors import AuthError, ClientError
@@ -32,8 +37,9 @@ def _is_instant(value: object) -> TypeGuard[int | float]:
 CLOCK_LEEWAY = 30
 
 
-def _public_key_algorithm(pem: str) -> str:
-    """RS256 for an RSA key, ES256 for an EC P-256 key; anything else is a config error."""
+def _public_key(pem: str) -> tuple[str, object]:
+    """The algorithm (RS256 for an RSA key, ES256 for an EC P-256 key) and the key, loaded
+    once; anything else is a config error."""
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -42,10 +48,40 @@ def _public_key_algorithm(pem: str) -> str:
     except ValueError as exc:
         raise ValueError(f"PARLEY_JWT_PUBLIC_KEY is not a PEM public key: {exc}") from None
     if isinstance(key, rsa.RSAPublicKey):
-        return "RS256"
+        return "RS256", key
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
-        return "ES256"
+        return "ES256", key
     raise ValueError("PARLEY_JWT_PUBLIC_KEY must be an RSA or EC P-256 public key")
+
+
+#: A base64url segment without padding, as an HS256 token of the fast path has them.
+_SEGMENT = re.compile(rb"[A-Za-z0-9_-]*")
+#: What the fast path accepts in a header and a payload; any other field (``crit``,
+#: ``b64``, ``aud``, ``iss``, ``jti``...) goes to pyjwt, which knows its rules.
+_PLAIN_HEADER = frozenset({"alg", "typ", "kid"})
+_PLAIN_CLAIMS = frozenset({"sub", "org", "exp", "iat", "nbf", "roles", "topics", "email"})
+
+
+def _segment(seg: bytes) -> bytes | None:
+    """A base64url segment decoded, or None unless it is canonical and unpadded (what
+    pyjwt accepts, and then some that it accepts too are left to it)."""
+    if len(seg) % 4 == 1 or _SEGMENT.fullmatch(seg) is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(seg + b"=" * (-len(seg) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != seg:
+        return None
+    return raw
+
+
+def _json_object(raw: bytes) -> dict[str, object] | None:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class TokenVerifier:
@@ -55,23 +91,81 @@ class TokenVerifier:
         self._secret = secret
         self._public_key = public_key
         self._asym_alg: str | None = None
+        self._asym_key: object = None
         if not self._secret and not self._public_key:
             raise ValueError("a JWT secret or public key is required")
         if self._secret and len(self._secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes")
         if self._public_key:
-            self._asym_alg = _public_key_algorithm(self._public_key)
+            self._asym_alg, self._asym_key = _public_key(self._public_key)
+        #: pyjwt's HS256 with the secret prepared once, for :meth:`_fast_hs256` (None when
+        #: pyjwt refuses the secret as a key: then every token takes pyjwt's path).
+        self._hs256 = HMACAlgorithm(HMACAlgorithm.SHA256)
+        self._hs256_key: bytes | None = None
+        if self._secret:
+            try:
+                self._hs256_key = self._hs256.prepare_key(self._secret)
+            except jwt.InvalidKeyError:
+                self._hs256_key = None
 
     def verify(self, token: str, *, now: float | None = None) -> Claims:
+        at = time.time() if now is None else now
+        payload = self._fast_hs256(token)
+        if payload is not None:
+            return claims_from_payload(payload, now=at)
+        return claims_from_payload(self._decode(token), now=at)
+
+    def _fast_hs256(self, token: str) -> dict[str, object] | None:
+        """The payload of a plain, valid HS256 token, checked without pyjwt's generic
+        machinery; None for anything else, which :meth:`_decode` then judges (so refusals
+        and their reasons are pyjwt's). "Plain": three canonical unpadded base64url
+        segments; a header of ``alg`` (``HS256``), ``typ`` and a string ``kid`` only; a
+        payload object with a string ``sub``, ``org`` and ``exp`` and no claim pyjwt has
+        rules for beyond those (``aud``, ``iss``, ``jti``...). For such a token pyjwt's
+        verdict is this one: the same segments, the same JSON, the same HMAC."""
+        key = self._hs256_key
+        if key is None or not token.isascii():
+            return None
+        parts = token.encode("ascii").split(b".")
+        if len(parts) != 3:
+            return None
+        raw_header, raw_payload, raw_sig = (_segment(p) for p in parts)
+        if raw_header is None or raw_payload is None or raw_sig is None:
+            return None
+        header = _json_object(raw_header)
+        if (
+            header is None
+            or header.get("alg") != "HS256"
+            or not _PLAIN_HEADER.issuperset(header)
+            or not isinstance(header.get("kid", ""), str)
+        ):
+            return None
+        signing_input = token.encode("ascii").rpartition(b".")[0]
+        if not self._hs256.verify(signing_input, key, raw_sig):
+            return None
+        payload = _json_object(raw_payload)
+        if (
+            payload is None
+            or not _PLAIN_CLAIMS.issuperset(payload)
+            or not isinstance(payload.get("sub"), str)
+            or payload.get("org") is None
+            or payload.get("exp") is None
+        ):
+            return None
+        return payload
+
+    def _decode(self, token: str) -> dict[str, object]:
+        """The payload, verified by pyjwt (every token the fast path does not take)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise AuthError("malformed token") from None
         alg = header.get("alg")
+        key: Any
         if alg == "HS256" and self._secret:
-            key: str = self._secret
+            key = self._secret
         elif alg is not None and alg == self._asym_alg:
-            key = self._public_key
+            key = self._asym_key  # loaded once (pyjwt takes the key object as it is)
         else:
             raise AuthError(f"token algorithm not accepted: {alg}")
         try:
@@ -93,7 +187,8 @@ class TokenVerifier:
             raise AuthError("bad token signature") from None
         except jwt.PyJWTError:
             raise AuthError("malformed token") from None
-        return claims_from_payload(payload, now=time.time() if now is None else now)
+        result: dict[str, object] = payload
+        return result
 
 
 def claims_from_payload(payload: Mapping[str, object], *, now: float) -> Claims:

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
-    AcceptConnection,
     BytesMessage,
     CloseConnection,
     Ping,
@@ -54,7 +53,8 @@ from parley.broker.lifecycle import (
 from parley.broker.outbox import Outbox
 from parley.broker.protocol import error_frame
 from parley.broker.session import Deferred, Session, failure_frame, new_session_id
-from parley.broker.wsconn import WsServerConnection, http_version, open_connection
+from parley.broker.upgrade import accept_upgrade
+from parley.broker.wsconn import WsServerConnection, http_version
 from parley.core.claims import Claims
 from parley.core.codes import CloseCode, ErrorCode
 from parley.core.errors import AuthError, Unavailable
@@ -171,8 +171,15 @@ class Connection:
         if path != WS_PATH:
             await self._send_quietly(hs.send(RejectConnection(status_code=404)))
             return None
-        await self.stream.send_all(hs.send(AcceptConnection()))
-        self.ws = open_connection(hs)
+        upgrade, self.ws = accept_upgrade(hs, request)
+        sent = 0
+        if isinstance(self.stream, trio.SocketStream):
+            # One non-blocking write on the socket (trio made it O_NONBLOCK), as the
+            # flusher writes: a 129-byte response nearly always fits at once.
+            with contextlib.suppress(OSError):
+                sent = os.write(self.stream.socket.fileno(), upgrade)
+        if sent < len(upgrade):  # a short write, or an error send_all meets again
+            await self.stream.send_all(upgrade[sent:])
         try:
             return self._authenticate(request)
         except AuthError as exc:
@@ -220,7 +227,11 @@ class Connection:
             channel_ids: set[str] | None = None
             with trio.CancelScope() as self._wait:
                 try:
-                    channel_ids = await srv.ops.user_channel_ids(claims.org, claims.sub)
+                    loader = srv.channel_sets
+                    if loader is not None and loader.running:  # batched with other accepts
+                        channel_ids = await loader.load(claims.org, claims.sub)
+                    else:
+                        channel_ids = await srv.ops.user_channel_ids(claims.org, claims.sub)
                 except Unavailable:  # an outage, logged once by the store: come back later
                     self.close_soon(CloseCode.TRY_AGAIN_LATER, "store unavailable, retry later")
             if self._wait.cancelled_caught:

@@ -13,6 +13,7 @@ import trio
 
 from parley.broker.access import TopicPolicy
 from parley.broker.auth import TokenVerifier
+from parley.broker.channelsets import ChannelSetLoader
 from parley.broker.config import BrokerConfig
 from parley.broker.connection import Connection
 from parley.broker.flusher import Flusher
@@ -44,6 +45,9 @@ class BrokerServer:
         self.hub = hub
         self.verifier = verifier
         self.ops = ops
+        #: Batches the channel-set loads of accepted connections (broker/channelsets.py);
+        #: its task runs inside serve(). Connections handled without it load one by one.
+        self.channel_sets = ChannelSetLoader(ops.user_channel_sets) if ops is not None else None
         self.wall_clock = wall_clock
         self.connections: set[Connection] = set()
         #: Writes dirty outboxes once per scheduler pass (see broker/flusher.py); runs
@@ -128,6 +132,8 @@ class BrokerServer:
         self.port = listeners[0].socket.getsockname()[1]
         async with trio.open_nursery() as handlers:
             handlers.start_soon(self._flush_outboxes)
+            if self.channel_sets is not None:
+                await handlers.start(self.channel_sets.run)
             async with trio.open_nursery() as accepting:
                 await accepting.start(
                     partial(trio.serve_listeners, handler_nursery=handlers), self.handle, listeners

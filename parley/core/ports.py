@@ -189,6 +189,13 @@ class ChannelOps(Protocol):
 
     async def user_channel_ids(self, org: str, user_id: str) -> set[str]: ...
 
+    async def user_channel_sets(
+        self, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[str]]:
+        """:meth:`user_channel_ids` of every ``(org, user_id)`` in ``users`` (each a key
+        of the result, an empty set for none), in one store read."""
+        ...
+
     async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
         """The log position (last seq) of each of ``channel_ids`` the user belongs to;
         the others are absent (recovery of a channel the client has no position in)."""

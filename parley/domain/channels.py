@@ -82,6 +82,13 @@ class ChannelService:
         """The channels the user belongs to (the broker's delivery filter)."""
         return await self.store.read(sql.channels.user_channel_ids, org, user_id)
 
+    async def user_channel_sets(
+        self, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[str]]:
+        """:meth:`user_channel_ids` of many ``(org, user_id)`` in one store read (the
+        broker loads the users of many simultaneous accepts together)."""
+        return await self.store.read(sql.channels.user_channel_sets, users)
+
     async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
         """The log position of each of ``channel_ids`` the user belongs to (others are
         absent: not found, existence not leaked)."""
@@ -93,5 +100,11 @@ class ChannelService:
         """Missed log events for recovery (members only)."""
         rules.check_seq(after_seq, "after_seq")
         limit = rules.check_limit(limit, cap=self.recovery_limit)
-        await access.membership(self.store, org, user_id, channel_id)
-        return await self.store.read(sql.log.events_after, org, channel_id, after_seq, limit=limit)
+        events = None
+        if rules.is_clean(channel_id):  # could not exist; PostgreSQL refuses NUL
+            events = await self.store.read(
+                sql.channels.member_events_after, org, user_id, channel_id, after_seq, limit=limit
+            )
+        if events is None:  # as access.membership: not found, whether absent or not a member
+            raise access.no_channel()
+        return events

@@ -33,6 +33,11 @@ class WebSocketOps:
     async def user_channel_ids(self, org: str, user_id: str) -> set[str]:
         return await self._s.channels.user_channel_ids(org, user_id)
 
+    async def user_channel_sets(
+        self, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[str]]:
+        return await self._s.channels.user_channel_sets(users)
+
     async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
         return await self._s.channels.last_seqs(org, user_id, channel_ids)
 

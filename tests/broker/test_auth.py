@@ -374,3 +374,99 @@ def test_sub_must_be_printable_and_bounded(sub: str) -> None:
 def test_origin_allowed_from_the_web_app_port(origin: str, host: str, expected: bool) -> None:
     assert origin_allowed(origin, (), host, (8080,)) is expected
     assert origin_allowed(origin, ("https://app.example",), host, (8080,)) is False
+
+
+# -- the HS256 fast path: it accepts only what pyjwt accepts, with the same payload ----------
+
+
+def _signed(header: object, payload: object, secret: str = SECRET, *, pad: str = "") -> str:
+    head = _b64(json.dumps(header).encode()) + pad
+    body = _b64(json.dumps(payload).encode()) + pad
+    sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(sig)}{pad}"
+
+
+def _pyjwt_verdict(v: TokenVerifier, token: str) -> object:
+    """What the pyjwt path alone says: the claims, or the refusal's reason."""
+    try:
+        from parley.broker.auth import claims_from_payload
+
+        return claims_from_payload(v._decode(token), now=NOW)
+    except AuthError as exc:
+        return ("refused", exc.reason)
+
+
+BASE = {"sub": "alice", "org": "acme", "exp": NOW + 60, "iat": NOW}
+FAST_PATH_CASES: list[tuple[str, str]] = [
+    ("plain", _signed({"alg": "HS256", "typ": "JWT"}, BASE)),
+    ("issued", issue_token(SECRET, sub="bob", org="acme", ttl=60, now=NOW, roles=["admin"])),
+    ("kid", _signed({"alg": "HS256", "kid": "k1"}, BASE)),
+    ("kid not a string", _signed({"alg": "HS256", "kid": 7}, BASE)),
+    ("crit", _signed({"alg": "HS256", "crit": ["exp"]}, BASE)),
+    ("b64 false", _signed({"alg": "HS256", "b64": False, "crit": ["b64"]}, BASE)),
+    ("alg none", _signed({"alg": "none"}, BASE)),
+    ("no alg", _signed({"typ": "JWT"}, BASE)),
+    ("header not an object", _signed(["HS256"], BASE)),
+    ("payload not an object", _signed({"alg": "HS256"}, [1, 2])),
+    ("aud", _signed({"alg": "HS256"}, {**BASE, "aud": "someone"})),
+    ("iss", _signed({"alg": "HS256"}, {**BASE, "iss": "me"})),
+    ("jti not a string", _signed({"alg": "HS256"}, {**BASE, "jti": 5})),
+    ("sub not a string", _signed({"alg": "HS256"}, {**BASE, "sub": 5})),
+    ("no sub", _signed({"alg": "HS256"}, {"org": "acme", "exp": NOW + 60})),
+    ("org null", _signed({"alg": "HS256"}, {**BASE, "org": None})),
+    ("no exp", _signed({"alg": "HS256"}, {"sub": "a", "org": "acme"})),
+    ("expired", _signed({"alg": "HS256"}, {**BASE, "exp": NOW - 1})),
+    ("not yet valid", _signed({"alg": "HS256"}, {**BASE, "nbf": NOW + 3600})),
+    ("wrong key", _signed({"alg": "HS256"}, BASE, OTHER_SECRET)),
+    ("padded", _signed({"alg": "HS256"}, BASE, pad="=")),
+    ("bad topics", _signed({"alg": "HS256"}, {**BASE, "topics": ["events.other.>"]})),
+    ("four segments", _signed({"alg": "HS256"}, BASE) + ".x"),
+    ("two segments", _signed({"alg": "HS256"}, BASE).rpartition(".")[0]),
+    ("junk", "!!!!.????.****"),
+    ("non-ascii", _signed({"alg": "HS256"}, BASE) + "é"),
+    ("empty", ""),
+]
+
+
+@pytest.mark.parametrize(("name", "token"), FAST_PATH_CASES, ids=[c[0] for c in FAST_PATH_CASES])
+def test_fast_path_agrees_with_pyjwt(name: str, token: str) -> None:
+    """Whatever a token, ``verify`` (fast path first) says what pyjwt's path says, and the
+    fast path takes only tokens pyjwt accepts, with the payload pyjwt decodes."""
+    v = TokenVerifier(secret=SECRET)
+    try:
+        got: object = v.verify(token, now=NOW)
+    except AuthError as exc:
+        got = ("refused", exc.reason)
+    assert got == _pyjwt_verdict(v, token)
+    fast = v._fast_hs256(token)
+    if fast is not None:
+        assert fast == jwt.decode(
+            token,
+            SECRET,
+            algorithms=["HS256"],
+            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+
+
+def test_fast_path_takes_the_plain_tokens() -> None:
+    """The point of it: an ordinary token (``issue_token``'s, or another issuer's with
+    ``typ``/``kid``) never reaches pyjwt's generic path; a tampered one does, and is refused
+    with pyjwt's reason."""
+    v = TokenVerifier(secret=SECRET)
+    for name in ("plain", "issued", "kid"):
+        assert v._fast_hs256(dict(FAST_PATH_CASES)[name]) is not None, name
+    token = dict(FAST_PATH_CASES)["plain"]
+    head, _, sig = token.split(".")
+    forged = json.dumps({**BASE, "sub": "mallory"}).encode()
+    tampered = f"{head}.{_b64(forged)}.{sig}"
+    assert v._fast_hs256(tampered) is None
+    with pytest.raises(AuthError, match="bad token signature"):
+        v.verify(tampered, now=NOW)
+
+
+def test_public_key_is_loaded_once(rsa_keys: KeyPair) -> None:
+    """RS256 tokens are checked with the key object loaded at start (no PEM per token)."""
+    v = TokenVerifier(public_key=rsa_keys.public_pem)
+    assert isinstance(v._asym_key, rsa.RSAPublicKey)
+    token = jwt.encode({**BASE}, rsa_keys.private, algorithm="RS256")
+    assert v.verify(token, now=NOW).sub == "alice"

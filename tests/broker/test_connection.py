@@ -288,6 +288,12 @@ class StuckLoadOps:
         await trio.sleep_forever()
         raise AssertionError("unreachable")
 
+    async def user_channel_sets(
+        self, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[str]]:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
 
 async def test_close_during_the_user_load_is_bounded(
     settings: Settings, autojump_clock: Any
@@ -433,6 +439,11 @@ class GatedOps:
 
     async def user_channel_ids(self, org: str, user_id: str) -> set[str]:
         return set()
+
+    async def user_channel_sets(
+        self, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[str]]:
+        return {key: await self.user_channel_ids(*key) for key in users}
 
     async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
         return {}

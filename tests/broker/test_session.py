@@ -40,6 +40,11 @@ class RecordingOps:
         self.calls.append(("user_channel_ids", org, user_id))
         return set(self.members)
 
+    async def user_channel_sets(
+        self, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[str]]:
+        return {key: await self.user_channel_ids(*key) for key in users}
+
     async def last_seqs(self, org: str, user_id: str, channel_ids: Sequence[str]) -> dict[str, int]:
         self.calls.append(("last_seqs", org, user_id, list(channel_ids)))
         await trio.lowlevel.checkpoint()

@@ -209,6 +209,43 @@ async def test_user_channel_ids(store: SqlStore) -> None:
     assert await store.read(sql.channels.user_channel_ids, ORG, "nobody") == set()
 
 
+async def test_user_channel_sets_reads_many_users_at_once(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same sets as one user_channel_ids read each, for many users and orgs in one
+    read, the IN lists split; every user asked is in the answer."""
+    a = await group(store, "alice", ["bob"])
+    b = await group(store, "bob", ["carol"])
+    monkeypatch.setattr(sql.channels, "USERS_PER_QUERY", 2)
+    users = [(ORG, "alice"), (ORG, "bob"), (ORG, "carol"), (ORG, "nobody"), (OTHER, "bob")]
+    got = await store.read(sql.channels.user_channel_sets, users)
+    assert got == {
+        (ORG, "alice"): {a.id},
+        (ORG, "bob"): {a.id, b.id},
+        (ORG, "carol"): {b.id},
+        (ORG, "nobody"): set(),
+        (OTHER, "bob"): set(),
+    }
+    for org, user in users:
+        assert got[(org, user)] == await store.read(sql.channels.user_channel_ids, org, user)
+    assert await store.read(sql.channels.user_channel_sets, []) == {}
+
+
+async def test_member_events_after_is_the_log_read_for_members_only(store: SqlStore) -> None:
+    a = await group(store, "alice", ["bob"])
+    log = await store.read(sql.log.events_after, ORG, a.id, 0, limit=100)
+    assert log
+    got = await store.read(sql.channels.member_events_after, ORG, "bob", a.id, 0, limit=100)
+    assert got == log
+    one = await store.read(sql.channels.member_events_after, ORG, "bob", a.id, 0, limit=1)
+    assert one == log[:1]
+    for org, user, channel in ((ORG, "carol", a.id), (ORG, "bob", "nope"), (OTHER, "bob", a.id)):
+        assert (
+            await store.read(sql.channels.member_events_after, org, user, channel, 0, limit=100)
+            is None
+        )
+
+
 async def test_profiles(store: SqlStore) -> None:
     assert await store.read(sql.profiles.get_profile, ORG, "alice") is None
     first = await store.write(
