@@ -302,6 +302,7 @@ class GroupCommitWriter:
                     db.flush()  # this request's errors surface here, not in the next one
                 except Exception as exc:
                     tx.undo_request()
+                    db.drop_deferred()
                     db.send("ROLLBACK TO SAVEPOINT req")
                     db.send("RELEASE SAVEPOINT req")
                     results.append(outcome.Error(exc))

@@ -227,6 +227,9 @@ class PostgresDb:
     def defer(self, sql: str, params: Params = ()) -> None:
         self._deferred.setdefault(sql, []).append(params)
 
+    def drop_deferred(self) -> None:
+        self._deferred.clear()
+
     @_watched
     def flush(self) -> None:
         if self._deferred:

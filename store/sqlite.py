@@ -149,6 +149,9 @@ class SqliteDb:
         # batch of posts written back to back cost one call, not one each.
         self._deferred.setdefault(sql, []).append(params)
 
+    def drop_deferred(self) -> None:
+        self._deferred.clear()
+
     def flush(self) -> None:
         if self._deferred:
             if self._interrupted:

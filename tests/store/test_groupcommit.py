@@ -426,3 +426,44 @@ async def test_plain_posts_of_a_batch_run_in_bulk_and_a_refusal_needs_no_retry(
     seqs = [p.message.seq for p in posted if isinstance(p, PostResult)]
     assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
     assert [e.data["author"] for e in recorder.calls[-1]] == ["u1", "u2", "u3"]
+
+
+async def test_a_failed_request_s_deferred_rows_are_dropped_not_sent(
+    store: SqlStore, gate: WriterGate
+) -> None:
+    """A request that deferred rows and then failed is rolled back to its savepoint
+    without sending them first: rows that could not be inserted (here a duplicate key)
+    must not turn its own failure into the whole batch's."""
+    ch = await group(store)
+    first = await post_message(store, ORG, ch.id, author="u", text="first")
+
+    def defers_a_duplicate_then_fails(tx: WriteTx) -> None:
+        tx.db.defer(
+            "INSERT INTO channel_events (org, channel_id, seq, event, data, ts_us, actor,"
+            " message_id) VALUES (?, ?, ?, 'message_posted', '{}', 0, 'u', NULL)",
+            (ORG, ch.id, first.message.seq),
+        )
+        raise ValueError("refused after deferring")
+
+    outcomes: dict[str, object] = {}
+
+    async def attempt(name: str, fn: Callable[[], Awaitable[object]]) -> None:
+        try:
+            outcomes[name] = await fn()
+        except Exception as exc:
+            outcomes[name] = exc
+
+    async with gate.one_batch() as nursery:
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("ok1", lambda: post_message(store, ORG, ch.id, author="u", text="1")),
+            ("bad", lambda: store.write(defers_a_duplicate_then_fails)),
+            ("ok2", lambda: post_message(store, ORG, ch.id, author="u", text="2")),
+        ]
+        for name, fn in steps:
+            nursery.start_soon(attempt, name, fn)
+            await trio.testing.wait_all_tasks_blocked()
+
+    assert isinstance(outcomes["bad"], ValueError)
+    ok1, ok2 = outcomes["ok1"], outcomes["ok2"]
+    assert isinstance(ok1, PostResult) and isinstance(ok2, PostResult)
+    assert ok2.message.seq == ok1.message.seq + 1
