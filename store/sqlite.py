@@ -176,6 +176,11 @@ class SqliteDb:
 
     def ensure_open(self) -> None:
         self._interrupted = False
+        if self._conn.in_transaction:
+            # A transaction an interrupt left open (the interrupt can land on its
+            # ROLLBACK): end it, or this call's BEGIN fails "within a transaction".
+            self._deferred.clear()
+            self._conn.execute("ROLLBACK")
 
     def interrupt(self) -> None:
         self._interrupted = True
