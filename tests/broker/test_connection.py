@@ -25,6 +25,7 @@ from parley.core.ports import ChannelOps
 from parley.core.records import Draft
 from parley.settings import Settings
 from tests.conftest import make_token
+from tests.support.broker import post_each
 from tests.support.wsclient import Closed, MemClient
 
 WALL0 = 2_000_000_000.0
@@ -457,15 +458,7 @@ class GatedOps:
 
     async def post_many(self, drafts: Sequence[Draft]) -> list[dict[str, Any] | Exception]:
         """As the domain's: each in turn through :meth:`post`."""
-        out: list[dict[str, Any] | Exception] = []
-        for d in drafts:
-            try:
-                out.append(
-                    await self.post(d.org, d.author, d.channel_id, d.text, d.idempotency_key)
-                )
-            except Exception as exc:
-                out.append(exc)
-        return out
+        return await post_each(self, drafts)
 
     async def mark_read(self, org: str, user_id: str, channel_id: str, seq: int) -> int:
         raise AssertionError("not used")

@@ -17,7 +17,17 @@ from parley.core.errors import ClientError, CloseConnection
 from parley.core.events import EventName
 from parley.core.limits import Limits
 from parley.core.records import ChannelEvent, Draft
-from tests.support.broker import EXP, ORG, Conn, decode_frames, drain, event, make_conn, post_topic
+from tests.support.broker import (
+    EXP,
+    ORG,
+    Conn,
+    decode_frames,
+    drain,
+    event,
+    make_conn,
+    post_each,
+    post_topic,
+)
 
 # pyjwt warns (an error here) on HMAC keys below 32 bytes, so not Settings(jwt_secret="s").
 SECRET = "s" * 32
@@ -65,15 +75,7 @@ class RecordingOps:
 
     async def post_many(self, drafts: Sequence[Draft]) -> list[dict[str, Any] | Exception]:
         """As the domain's: each in turn through :meth:`post`."""
-        out: list[dict[str, Any] | Exception] = []
-        for d in drafts:
-            try:
-                out.append(
-                    await self.post(d.org, d.author, d.channel_id, d.text, d.idempotency_key)
-                )
-            except Exception as exc:
-                out.append(exc)
-        return out
+        return await post_each(self, drafts)
 
     async def mark_read(self, org: str, user_id: str, channel_id: str, seq: int) -> int:
         self.calls.append(("mark_read", org, user_id, channel_id, seq))

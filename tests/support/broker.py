@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -14,7 +15,7 @@ from parley.broker.frames import FIN_TEXT
 from parley.broker.outbox import Outbox
 from parley.core.claims import Claims
 from parley.core.events import EventName
-from parley.core.records import ChannelEvent
+from parley.core.records import ChannelEvent, Draft
 
 ORG = "acme"
 TS = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
@@ -107,3 +108,21 @@ def event(
 
 def post_topic(channel: str, *, org: str = ORG) -> str:
     return f"events.{org}.conversations.conversation.message_posted.{channel}"
+
+
+class _Posts(Protocol):
+    async def post(
+        self, org: str, user_id: str, channel_id: str, text: str, idempotency_key: str | None
+    ) -> dict[str, Any]: ...
+
+
+async def post_each(ops: _Posts, drafts: Sequence[Draft]) -> list[dict[str, Any] | Exception]:
+    """``ChannelOps.post_many`` for a test double: each draft in turn through its ``post``
+    (the answers the domain's bulk write must match)."""
+    out: list[dict[str, Any] | Exception] = []
+    for d in drafts:
+        try:
+            out.append(await ops.post(d.org, d.author, d.channel_id, d.text, d.idempotency_key))
+        except Exception as exc:
+            out.append(exc)
+    return out
